@@ -1,0 +1,3 @@
+"""napari_smp._widgets"""
+
+__all__: list[str] = []

@@ -1,0 +1,183 @@
+"""One set of dataclasses for every setting of the product.
+
+A checkpoint stores ``ModelConfig.to_dict()`` as JSON and the model is rebuilt from
+``ModelConfig.from_dict``; nothing else is needed to reproduce a prediction. Training and
+inference settings live in ``TrainConfig`` and ``InferConfig``. This module imports only the
+standard library so that every other layer may depend on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "PRESETS",
+    "NormConfig",
+    "MemoryConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "InferConfig",
+    "config_from_json",
+]
+
+PRESETS = ("lite", "paper")
+
+
+@dataclass
+class NormConfig:
+    """How slices are scaled to the network's input range; repeated exactly at inference.
+
+    ``ct``: clip to ``window`` (HU) then map to [0, 1] (the paper's Synapse recipe).
+    ``percentile``: clip to the volume's ``percentiles`` then map to [0, 1] (MR and unknown units).
+    """
+
+    mode: Literal["ct", "percentile"] = "percentile"
+    window: tuple[float, float] = (-125.0, 275.0)
+    percentiles: tuple[float, float] = (0.5, 99.5)
+
+
+@dataclass
+class MemoryConfig:
+    """The prototype memory bank of every DMW-LA module and its W-LD update (research/paper.md §2)."""
+
+    slots: int = 100  # M: memory slots per cluster
+    clusters: int | None = None  # k in the encoder; None -> num_classes (background included)
+    dim: int = 256  # D: feature width of encoder banks
+    decoder_clusters: int | None = None  # None -> num_classes (official code: 10 always; a deviation)
+    decoder_dim: int = 128
+    warmup_steps: int = 2000  # optimiser steps of pool filling before k-means (official: forward calls)
+    write_momentum: float = 0.3  # slot <- (1 - m) slot + m feature
+    phi_momentum: float = 0.95  # momentum copy of phi used for routing the bank update
+    k_init: int | None = None  # None -> slots // 2
+    k_low: float = 0.25  # K stays in [k_low * M, k_high * M]
+    k_high: float = 0.75
+    k_policy: Literal["reset", "clamp"] = "reset"  # official: out-of-range K resets to M/2
+    k_delay_steps: int = 0  # steps after warm-up before K follows the loss (official: 100 epochs)
+    share_decoder_k: bool = True  # official: decoder banks keep K = M/2 forever
+    kmeans_iters: int = 50
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a network, stored in every checkpoint."""
+
+    preset: Literal["lite", "paper"] = "lite"
+    num_classes: int = 2  # background included
+    in_channels: int = 1
+    class_names: list[str] | None = None  # index -> name, background first
+    img_size: int | None = None  # network input side; None -> preset default (paper 256, lite 128)
+    lite_width: int = 32  # channels of the lite encoder's first stage (doubles per stage)
+    lite_depths: tuple[int, int, int, int] = (1, 1, 2, 1)  # DMW-LA modules per lite encoder stage
+    faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
+    faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    norm: NormConfig = field(default_factory=NormConfig)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2 (background + one class), got {self.num_classes}")
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"{len(self.class_names)} class names given for {self.num_classes} classes"
+            )
+        if self.img_size is None:
+            self.img_size = 256 if self.preset == "paper" else 128
+        if isinstance(self.memory, dict):
+            self.memory = _from_dict(MemoryConfig, self.memory)
+        if isinstance(self.norm, dict):
+            self.norm = _from_dict(NormConfig, self.norm)
+
+    @property
+    def names(self) -> list[str]:
+        """Class names, falling back to ``background, class 1, ...``."""
+        if self.class_names:
+            return list(self.class_names)
+        return ["background"] + [f"class {i}" for i in range(1, self.num_classes)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        return _from_dict(cls, d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+@dataclass
+class TrainConfig:
+    """Fine-tuning and full-dataset training (engine/trainer.py)."""
+
+    steps: int = 300  # optimiser steps; the time budget may stop earlier
+    time_budget: float | None = None  # seconds of wall time, None = no limit
+    batch_size: int = 8
+    lr: float = 1e-3  # the paper's 1e-4 is for 300 epochs; a few-hundred-step fine-tune needs more
+    weight_decay: float = 1e-4
+    ce_weight: float = 0.3
+    dice_weight: float = 0.7
+    seed: int = 0
+    augment: bool = True
+    device: str = "auto"
+    amp: bool = True  # bf16/fp16 autocast where the device gains from it
+    val_fraction: float = 0.2  # full-dataset training: share of cases held out for validation
+    val_every: int = 50  # steps between validations (full-dataset training)
+    num_workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, d)
+
+
+@dataclass
+class InferConfig:
+    """Slice-wise prediction (engine/predictor.py)."""
+
+    device: str = "auto"  # auto | cpu | cuda | mps
+    batch_size: int = 8
+    amp: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InferConfig:
+        return _from_dict(cls, d)
+
+
+def config_from_json(text: str) -> ModelConfig:
+    """Rebuild a ``ModelConfig`` from the JSON a checkpoint carries."""
+    return ModelConfig.from_dict(json.loads(text))
+
+
+def _to_plain(obj: Any) -> Any:
+    # tuples become lists so that JSON round trips compare equal after from_dict
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+    kwargs = {}
+    for k, v in d.items():
+        default = names[k].default
+        # restore tuples for fields whose default is a tuple (JSON has only lists)
+        if isinstance(v, list) and isinstance(default, tuple):
+            v = tuple(v)
+        kwargs[k] = v
+    return cls(**kwargs)

@@ -1,0 +1,3 @@
+"""napari_smp.engine"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""napari_smp.metrics"""
+
+__all__: list[str] = []

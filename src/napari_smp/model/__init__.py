@@ -1,0 +1,3 @@
+"""napari_smp.model"""
+
+__all__: list[str] = []

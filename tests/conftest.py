@@ -1,0 +1,36 @@
+"""Shared test set-up.
+
+GUI tests need a real OpenGL canvas: pytest-xvfb starts Xvfb when it is installed and on PATH.
+Without Xvfb and without a display, Qt would abort the whole run, so GUI tests are skipped instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+_HAS_DISPLAY = bool(os.environ.get("DISPLAY")) or shutil.which("Xvfb") is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _HAS_DISPLAY:
+        # never let Qt abort the run; GUI tests are skipped below
+        config.option.no_xvfb = True if hasattr(config.option, "no_xvfb") else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_gui = pytest.mark.skip(reason="no display and no Xvfb: GUI tests need a real OpenGL canvas")
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gui" in item.keywords and not _HAS_DISPLAY:
+            item.add_marker(skip_gui)
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
