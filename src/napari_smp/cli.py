@@ -1,0 +1,111 @@
+"""The ``napari-smp`` command line (the contract of ARCHITECTURE.md).
+
+User mistakes end with one line on stderr and exit code 2, never a traceback and never a partly
+written file; set ``NAPARI_SMP_DEBUG=1`` to see the traceback anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+def _slices(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--slices takes comma-separated integers, got {text!r}") from None
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
+    p.add_argument("--require-device", action="store_true",
+                   help="fail instead of falling back to the CPU when --device is not available")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-smp",
+        description="Similarity Memory Prior segmentation (Sim-MPNet) for CT/MR volumes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("segment", help="segment a volume with a checkpoint")
+    p.add_argument("image", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    p.add_argument("--checkpoint", type=Path, required=True, help=".safetensors checkpoint")
+    p.add_argument("--out", type=Path, required=True, help="label map to write (on the image's grid)")
+    p.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _add_device(p)
+
+    p = sub.add_parser("finetune", help="train on the painted slices of one volume")
+    p.add_argument("image", type=Path)
+    p.add_argument("labels", type=Path, help="label map; slices with any label count as annotated")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
+    p.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
+    p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
+    p.add_argument("--time-budget", type=float, help="stop after this many seconds")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--norm", choices=("ct", "percentile"), help="intensity normalisation (default: ct for "
+                   "CT-like HU ranges, else percentile)")
+    p.add_argument("--overwrite", action="store_true")
+    _add_device(p)
+
+    p = sub.add_parser("evaluate", help="Dice, HD95, HD and ASSD per class of PRED against GT")
+    p.add_argument("pred", type=Path)
+    p.add_argument("gt", type=Path)
+    p.add_argument("--convention", choices=("medpy", "monai"), default="medpy",
+                   help="HD95: medpy pools both directions (the paper's); monai takes the max of the two")
+    p.add_argument("--json", type=Path, help="also write the table as JSON")
+    p.add_argument("--csv", type=Path, help="also write the table as CSV")
+
+    p = sub.add_parser("train", help="train on a Decathlon/nnU-Net dataset folder (torchrun for several GPUs)")
+    p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
+    p.add_argument("--out", type=Path, required=True, help="checkpoint of the best validation Dice")
+    p.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--time-budget", type=float)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--norm", choices=("ct", "percentile"), default="percentile")
+    p.add_argument("--overwrite", action="store_true")
+    _add_device(p)
+
+    p = sub.add_parser("demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate")
+    p.add_argument("--out", type=Path, default=Path("demo_output"))
+    p.add_argument("--time-budget", type=float, default=50.0, help="seconds of fine-tuning (default 50)")
+    p.add_argument("--gui", action="store_true", help="open napari with the results (needs a display)")
+    _add_device(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from . import commands
+
+    try:
+        return getattr(commands, f"run_{args.command}")(args)
+    except KeyboardInterrupt:
+        print("napari-smp: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # our errors subclass ValueError; OSError: unreadable paths
+        if os.environ.get("NAPARI_SMP_DEBUG"):
+            raise
+        print(f"napari-smp {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""What each ``napari-smp`` subcommand does, once ``cli.py`` has parsed its arguments.
+
+Each ``run_*`` reads inputs, calls one engine entry point, and writes outputs atomically. Errors
+are raised as ``ValueError`` subclasses with one sentence; ``cli.main`` prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .config import InferConfig, ModelConfig, NormConfig, TrainConfig
+
+__all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_demo", "check_output"]
+
+
+def check_output(path: Path, overwrite: bool, *inputs: Path) -> None:
+    """Refuse to replace an input, or an existing file without ``--overwrite``."""
+    for inp in inputs:
+        if inp is not None and Path(inp).resolve() == Path(path).resolve():
+            raise ValueError(f"the output {path} is also an input; choose another --out")
+    if Path(path).exists() and not overwrite:
+        raise ValueError(f"{path} exists; pass --overwrite to replace it")
+    if not Path(path).parent.exists():
+        raise ValueError(f"the folder of {path} does not exist")
+
+
+def _progress(total: int, desc: str, unit: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from .engine.predictor import Predictor
+    from .io import read_volume, write_labels
+
+    check_output(args.out, args.overwrite, args.image, args.checkpoint)
+    volume, meta = read_volume(args.image)
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint, InferConfig(device=args.device, batch_size=args.batch_size), args.require_device
+    )
+    with _progress(volume.shape[0], "segmenting", "slice") as bar:
+        result = predictor.predict(volume, meta.spacing, progress=lambda done, _: bar.update(done - bar.n))
+    write_labels(args.out, result.labels, meta)
+    counts = {n: int((result.labels == i).sum()) for i, n in enumerate(predictor.class_names) if i}
+    print(f"wrote {args.out} ({volume.shape[0]} slices on {predictor.device}); voxels per class: {counts}")
+    return 0
+
+
+def _class_names(meta_names: dict[int, str] | None, n_cls: int) -> list[str] | None:
+    if not meta_names:
+        return None
+    return [meta_names.get(i, "background" if i == 0 else f"class {i}") for i in range(n_cls)]
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from .engine.checkpoint import save_checkpoint
+    from .engine.data import guess_norm
+    from .engine.trainer import finetune
+    from .io import read_labels, read_volume
+
+    check_output(args.out, args.overwrite, args.image, args.labels, args.init)
+    image, meta = read_volume(args.image)
+    labels, lmeta = read_labels(args.labels)
+    if labels.shape != image.shape:
+        raise ValueError(f"labels {args.labels} have shape {labels.shape} but image {args.image} has {image.shape}")
+    if not meta.same_grid(lmeta, atol=1e-2):
+        raise ValueError(f"labels {args.labels} and image {args.image} are on different voxel grids")
+    norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
+    config = ModelConfig(preset=args.preset, num_classes=max(2, int(labels.max()) + 1), norm=norm)
+    train = TrainConfig(steps=args.steps, time_budget=args.time_budget, batch_size=args.batch_size,
+                        lr=args.lr, seed=args.seed, device=args.device)
+    if args.require_device:
+        from .engine.device import resolve_device
+
+        resolve_device(args.device, strict=True)
+    with _progress(args.steps, "fine-tuning", "step") as bar:
+        def report(r) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{r.loss:.3f}", K=r.k)
+
+        result = finetune(image, labels, config=config, init=args.init, train=train, slices=args.slices,
+                          callback=report)
+    config = result.config
+    names = _class_names(lmeta.class_names, config.num_classes)
+    if names and args.init is None:
+        config = replace(config, class_names=names)
+    last = result.reports[-1] if result.reports else None
+    save_checkpoint(args.out, result.model, config, slices=result.slices.tolist(), steps=len(result.reports),
+                    final_loss=last.loss if last else None)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {args.out}: {len(result.reports)} steps on {len(result.slices)} annotated slices "
+          f"(stopped: {result.stopped}); final loss {last.loss:.4f}, K {last.k}" if last else
+          f"wrote {args.out} without training (stopped: {result.stopped})")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .engine.evaluate import evaluate_labels
+    from .io import read_labels
+    from .io.atomic import atomic_write_text
+
+    pred, pmeta = read_labels(args.pred)
+    gt, gmeta = read_labels(args.gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"PRED {args.pred} has shape {pred.shape} but GT {args.gt} has shape {gt.shape} "
+                         "(after reorientation to RAS); they must share one grid")
+    if not pmeta.same_grid(gmeta, atol=1e-2):
+        raise ValueError(f"PRED {args.pred} and GT {args.gt} are on different voxel grids "
+                         f"(spacing {pmeta.spacing} vs {gmeta.spacing}, origin {pmeta.origin} vs {gmeta.origin})")
+    names = gmeta.class_names or pmeta.class_names
+    report = evaluate_labels(pred, gt, gmeta.spacing, convention=args.convention, class_names=names)
+    print(report.format_table())
+    if args.json:
+        atomic_write_text(args.json, report.to_json())
+    if args.csv:
+        atomic_write_text(args.csv, report.to_csv())
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .engine.train import train_dataset
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        check_output(args.out, args.overwrite)
+    config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm))
+    train = TrainConfig(steps=args.steps, time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr,
+                        seed=args.seed, device=args.device, val_fraction=args.val_fraction,
+                        val_every=args.val_every)
+    summary = train_dataset(args.dataset, args.out, config, train)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {summary.steps} steps (stopped: {summary.stopped}) on {len(summary.train_cases)} cases; "
+              f"best validation Dice {summary.best_dice:.4f} at step {summary.best_step} "
+              f"({len(summary.val_cases)} held-out cases); wrote {args.out}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .engine.demo import run_demo as demo
+
+    demo(args.out, time_budget=args.time_budget, device=args.device, gui=args.gui)
+    return 0

@@ -1,0 +1,59 @@
+"""The deep-supervision loss of Sim-MPNet (research/paper.md §4).
+
+For every non-empty subset S of the four heads the logits are summed, and the loss of that sum is
+``ce_weight * CE + dice_weight * soft Dice`` (Dice over all classes, background included). The 15
+terms are summed, not averaged, as in the official code: the W-LD rule for K reads loss
+differences at that scale.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["soft_dice_loss", "deep_supervision_loss", "head_subsets"]
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mean over classes of ``1 - (2 sum(p g) + eps) / (sum(p^2) + sum(g^2) + eps)``.
+
+    Args:
+        logits: (B, C, H, W) raw scores.
+        target: (B, H, W) class indices.
+    """
+    probs = logits.float().softmax(dim=1)
+    onehot = F.one_hot(target, num_classes=logits.shape[1]).permute(0, 3, 1, 2).float()
+    dims = (0, 2, 3)
+    inter = (probs * onehot).sum(dims)
+    denom = (probs * probs).sum(dims) + (onehot * onehot).sum(dims)
+    return (1.0 - (2.0 * inter + eps) / (denom + eps)).mean()
+
+
+def head_subsets(n_heads: int = 4) -> list[tuple[int, ...]]:
+    """All non-empty subsets of the heads (15 for four heads)."""
+    idx = range(n_heads)
+    return [s for r in range(1, n_heads + 1) for s in itertools.combinations(idx, r)]
+
+
+def deep_supervision_loss(
+    outputs: Sequence[torch.Tensor],
+    target: torch.Tensor,
+    ce_weight: float = 0.3,
+    dice_weight: float = 0.7,
+) -> torch.Tensor:
+    """Sum over head subsets of CE + soft Dice on the summed logits.
+
+    Args:
+        outputs: the model's heads, each (B, C, H, W).
+        target: (B, H, W) class indices.
+    """
+    total = outputs[0].new_zeros((), dtype=torch.float32)
+    for subset in head_subsets(len(outputs)):
+        logits = sum(outputs[i] for i in subset).float()
+        total = total + ce_weight * F.cross_entropy(logits, target) + dice_weight * soft_dice_loss(
+            logits, target
+        )
+    return total

@@ -1,0 +1,215 @@
+"""Full-dataset training on a Decathlon / nnU-Net folder, on one process or many under ``torchrun``.
+
+Under ``torchrun`` every process runs this same code; PyTorch DistributedDataParallel averages the
+gradients (NCCL on GPUs, gloo on CPUs). Each rank draws its own random batches from all training
+slices (sampling with replacement, so no sampler sharding is needed). DDP broadcasts buffers from
+rank 0 before every forward, so the memory banks of all ranks follow rank 0's bank; the loss that
+drives K is averaged across ranks so K moves alike everywhere. Validation and checkpoints happen on
+rank 0 only, on cases held out by case (``imagesTs`` is never read).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..config import ModelConfig, TrainConfig
+from .data import annotated_slices, check_image, check_labels
+from .device import resolve_device
+from .errors import EngineError
+from .trainer import SliceSet, StepReport, fit, short_run_warmup
+
+__all__ = ["DatasetCase", "find_cases", "split_cases", "train_dataset", "TrainSummary"]
+
+_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+@dataclass
+class DatasetCase:
+    name: str
+    image: Path
+    label: Path
+
+
+@dataclass
+class TrainSummary:
+    best_dice: float
+    best_step: int
+    steps: int
+    stopped: str
+    train_cases: list[str]
+    val_cases: list[str]
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suf in _IMAGE_SUFFIXES:
+        if name.endswith(suf):
+            return name[: -len(suf)]
+    return path.stem
+
+
+def find_cases(root: str | Path) -> tuple[list[DatasetCase], dict[int, str] | None]:
+    """Pair ``imagesTr/*`` with ``labelsTr/*`` (MSD names, or nnU-Net's ``_0000`` channel suffix).
+
+    Returns the cases and the class names of ``dataset.json`` when present.
+    """
+    root = Path(root)
+    images, labels = root / "imagesTr", root / "labelsTr"
+    if not images.is_dir() or not labels.is_dir():
+        raise EngineError(f"{root} is not a dataset folder: it needs imagesTr/ and labelsTr/")
+    label_files = {_stem(p): p for p in labels.iterdir() if p.name.endswith(_IMAGE_SUFFIXES)}
+    cases = []
+    for img in sorted(p for p in images.iterdir() if p.name.endswith(_IMAGE_SUFFIXES) and not p.name.startswith(".")):
+        stem = _stem(img)
+        name = stem[:-5] if stem.endswith("_0000") else stem
+        if name not in label_files:
+            raise EngineError(f"case {name!r} has no label file in {labels}")
+        cases.append(DatasetCase(name, img, label_files[name]))
+    if not cases:
+        raise EngineError(f"no images found in {images}")
+    return cases, _read_class_names(root / "dataset.json")
+
+
+def _read_class_names(path: Path) -> dict[int, str] | None:
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text()).get("labels")
+    if not isinstance(raw, dict):
+        return None
+    # MSD: {"0": "background"}; nnU-Net v2: {"background": 0}
+    if all(str(k).isdigit() for k in raw):
+        return {int(k): str(v) for k, v in raw.items()}
+    return {int(v): str(k) for k, v in raw.items() if isinstance(v, int)}
+
+
+def split_cases(cases: list[DatasetCase], val_fraction: float, seed: int) -> tuple[list, list]:
+    """A held-out validation split chosen by case, reproducible with ``seed``."""
+    if len(cases) < 2 or val_fraction <= 0:
+        return cases, []
+    order = np.random.default_rng(seed).permutation(len(cases))
+    n_val = min(len(cases) - 1, max(1, round(val_fraction * len(cases))))
+    val = sorted(order[:n_val].tolist())
+    return [c for i, c in enumerate(cases) if i not in val], [cases[i] for i in val]
+
+
+def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    from ..io import read_labels, read_volume
+
+    image, meta = read_volume(case.image)
+    labels, _ = read_labels(case.label)
+    check_image(image, f"image of case {case.name}")
+    return image, check_labels(labels, image.shape, f"label map of case {case.name}"), meta.spacing
+
+
+def _mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
+    from ..metrics import dice
+
+    values = [v for v in dice(pred, gt, labels=list(range(1, num_classes))).values() if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _init_distributed(train: TrainConfig) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, resolve_device(train.device)
+    backend = "nccl" if torch.cuda.is_available() and train.device != "cpu" else "gloo"
+    dist.init_process_group(backend)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if backend == "nccl" else torch.device("cpu")
+    if backend == "nccl":
+        torch.cuda.set_device(device)
+    return dist.get_rank(), world, device
+
+
+def train_dataset(
+    root: str | Path,
+    out: str | Path,
+    config: ModelConfig,
+    train: TrainConfig,
+    callback: Callable[[StepReport], None] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainSummary:
+    """Train on every labelled case of ``root`` and keep the checkpoint with the best validation Dice."""
+    from ..model import build_model
+    from .checkpoint import save_checkpoint
+    from .predictor import Predictor
+
+    rank, world, device = _init_distributed(train)
+    try:
+        cases, names = find_cases(root)
+        train_cases, val_cases = split_cases(cases, train.val_fraction, train.seed)
+        loaded = [_load_case(c) for c in train_cases]
+        n_cls = max(config.num_classes, max(int(lab.max()) for _, lab, _ in loaded) + 1)
+        if names and len(names) == n_cls:
+            config = replace(config, num_classes=n_cls, class_names=[names[i] for i in range(n_cls)])
+        else:
+            config = replace(config, num_classes=n_cls)
+        config = short_run_warmup(config, train.steps)
+        data = SliceSet.concat([
+            SliceSet.from_volume(img, lab, annotated_slices(lab), config) for img, lab, _ in loaded
+        ])
+        torch.manual_seed(train.seed)  # identical initial weights on every rank
+        core = build_model(config).to(device)
+        model = core
+        if world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None)
+        val = [_load_case(c) for c in val_cases] if rank == 0 else []
+        best = {"dice": -1.0, "step": 0}
+        deadline = None if train.time_budget is None else time.perf_counter() + train.time_budget
+
+        def validate(step: int, loss: float) -> None:
+            if val:
+                predictor = Predictor(core, config)
+                scores = [_mean_foreground_dice(predictor.predict(img).labels, lab, n_cls) for img, lab, _ in val]
+                score = float(np.nanmean(scores))
+                core.train()
+            else:
+                score = -loss  # no held-out case: keep the lowest-loss model
+            log(f"step {step}: loss {loss:.4f}  validation Dice {score:.4f}")
+            if score > best["dice"]:
+                best.update(dice=score, step=step)
+                save_checkpoint(out, core, config, step=step, val_dice=score,
+                                train_cases=[c.name for c in train_cases], val_cases=[c.name for c in val_cases])
+
+        def on_step(report: StepReport) -> None:
+            if rank != 0:
+                return
+            if callback is not None:
+                callback(report)
+            if report.step % train.val_every == 0:
+                validate(report.step, report.loss)
+
+        def stop() -> bool:
+            # every rank must stop at the same step, or the next all-reduce hangs: agree on it
+            flag = torch.tensor([float(deadline is not None and time.perf_counter() >= deadline)])
+            if world > 1:
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            return bool(flag.item())
+
+        def reduce(value: float) -> float:
+            if world == 1:
+                return value
+            t = torch.tensor([value], dtype=torch.float64)
+            dist.all_reduce(t)
+            return float(t.item()) / world
+
+        run = replace(train, time_budget=None, seed=train.seed + rank)
+        reports, stopped = fit(model, data, run, on_step, stop, reduce, memory_owner=core)
+        if stopped == "cancelled":
+            stopped = "time"
+        if rank == 0 and reports and reports[-1].step % train.val_every:
+            validate(reports[-1].step, reports[-1].loss)  # the final state is a candidate too
+        return TrainSummary(best["dice"], best["step"], len(reports), stopped,
+                            [c.name for c in train_cases], [c.name for c in val_cases])
+    finally:
+        if world > 1 and dist.is_initialized():
+            dist.destroy_process_group()

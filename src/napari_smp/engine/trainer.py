@@ -1,0 +1,211 @@
+"""Training: one short loop (``fit``) shared by the few-shot fine-tune and full-dataset training.
+
+The loop is batch -> augment -> forward -> deep-supervision loss -> backward -> step -> W-LD memory
+step -> report. Progress and cancellation go through plain callables; nothing here knows Qt.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig, TrainConfig
+from .augment import augment_batch
+from .data import annotated_slices, check_image, check_labels, normalize_volume, resize_labels, resize_slices
+from .device import autocast, autocast_dtype, resolve_device
+from .errors import EngineError
+from .losses import deep_supervision_loss
+
+__all__ = ["StepReport", "TrainResult", "SliceSet", "fit", "finetune", "short_run_warmup"]
+
+
+@dataclass
+class StepReport:
+    """What the loop tells its callbacks after every optimiser step (the widget plots these)."""
+
+    step: int
+    loss: float
+    k: int
+    lr: float
+    elapsed: float
+    warming_up: bool
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how the run went.
+
+    Attributes:
+        stopped: ``steps`` (all steps done), ``time`` (budget used) or ``cancelled``.
+        slices: the annotated slice indices that were trained on.
+        notes: things the user should know (e.g. classes of the checkpoint absent from the annotation).
+    """
+
+    model: torch.nn.Module
+    config: ModelConfig
+    reports: list[StepReport]
+    stopped: str
+    slices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    notes: list[str] = field(default_factory=list)
+
+
+class SliceSet:
+    """Annotated slices, normalised and resized once, sampled into batches.
+
+    Args:
+        images: (N, C, S, S) float32 in [0, 1].
+        labels: (N, S, S) long.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(images) == 0:
+            raise EngineError("no annotated slice: paint at least one axial slice")
+        self.images, self.labels = images, labels
+
+    @classmethod
+    def from_volume(cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig) -> SliceSet:
+        norm = normalize_volume(image, config.norm)[index]
+        x = torch.from_numpy(np.ascontiguousarray(norm))[:, None].expand(-1, config.in_channels, -1, -1)
+        y = torch.from_numpy(np.ascontiguousarray(labels[index]))
+        return cls(resize_slices(x, config.img_size).contiguous(), resize_labels(y, config.img_size))
+
+    @classmethod
+    def concat(cls, parts: list[SliceSet]) -> SliceSet:
+        return cls(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        pick = torch.randint(0, len(self), (batch,), generator=generator)
+        return self.images[pick], self.labels[pick]
+
+
+def fit(
+    model: torch.nn.Module,
+    data: SliceSet,
+    train: TrainConfig,
+    callback: Callable[[StepReport], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    reduce_loss: Callable[[float], float] | None = None,
+    memory_owner: torch.nn.Module | None = None,
+) -> tuple[list[StepReport], str]:
+    """Train ``model`` on ``data`` for ``train.steps`` steps or ``train.time_budget`` seconds.
+
+    ``reduce_loss`` averages the loss across processes under DDP so every rank moves K alike;
+    ``memory_owner`` is the unwrapped model when ``model`` is a DDP wrapper. A cancel between two
+    steps leaves the model as the last completed step made it.
+    """
+    device = next(model.parameters()).device
+    core = memory_owner or model
+    dtype = autocast_dtype(device, train.amp)
+    gen = torch.Generator().manual_seed(train.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    model.train()
+    reports: list[StepReport] = []
+    start, stopped = time.perf_counter(), "steps"
+    for step in range(1, train.steps + 1):
+        if cancel is not None and cancel():
+            stopped = "cancelled"
+            break
+        if train.time_budget is not None and time.perf_counter() - start >= train.time_budget:
+            stopped = "time"
+            break
+        x, y = data.sample(train.batch_size, gen)
+        x, y = x.to(device), y.to(device)
+        if train.augment:
+            x, y = augment_batch(x, y, gen)
+        with autocast(device, dtype):
+            heads = model(x)
+        loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        value = loss.item() if reduce_loss is None else reduce_loss(loss.item())
+        mem = core.memory_step(value)
+        reports.append(StepReport(step, value, int(mem["k"]), train.lr, time.perf_counter() - start,
+                                  bool(mem["warming_up"])))
+        if callback is not None:
+            callback(reports[-1])
+    model.eval()
+    return reports, stopped
+
+
+def short_run_warmup(config: ModelConfig, steps: int) -> ModelConfig:
+    """Shorten the bank's warm-up so a run of ``steps`` steps from scratch still builds a bank.
+
+    The paper warms up for 2000 iterations of a 300-epoch run; a few-hundred-step fine-tune would
+    never leave warm-up, so we give it a tenth of the run (at least 5 steps).
+    """
+    warm = min(config.memory.warmup_steps, max(5, steps // 10))
+    return replace(config, memory=replace(config.memory, warmup_steps=warm))
+
+
+def _check_classes(labels: np.ndarray, index: np.ndarray, config: ModelConfig) -> list[str]:
+    used = np.unique(labels[index])
+    if used.max() >= config.num_classes:
+        raise EngineError(
+            f"the annotation uses label {int(used.max())} but the model knows {config.num_classes} classes "
+            f"(0..{config.num_classes - 1}); start from scratch or from a checkpoint with more classes"
+        )
+    missing = sorted(set(range(1, config.num_classes)) - set(used.tolist()))
+    if not missing:
+        return []
+    names = ", ".join(config.names[i] for i in missing)
+    return [f"classes absent from the annotation keep what the model knew: {names}"]
+
+
+def finetune(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    config: ModelConfig | None = None,
+    init: str | Path | None = None,
+    train: TrainConfig | None = None,
+    slices: list[int] | None = None,
+    callback: Callable[[StepReport], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Fine-tune on the painted slices of one volume.
+
+    Args:
+        image: (Z, Y, X) intensities.
+        labels: (Z, Y, X) label map; only annotated slices are used (module docstring).
+        config: model settings when starting from scratch (``num_classes`` is raised to fit the labels).
+        init: a checkpoint to start from instead (its config wins over ``config``).
+        train: steps, time budget, batch size, learning rate, device.
+        slices: extra slice indices to count as annotated background.
+    """
+    train = train or TrainConfig()
+    check_image(image)
+    labels = check_labels(labels, image.shape)
+    index = annotated_slices(labels, slices)
+    if len(index) == 0:
+        raise EngineError("no annotated slice: paint at least one axial slice (or list empty ones with --slices)")
+    torch.manual_seed(train.seed)
+    if init is not None:
+        from .checkpoint import load_checkpoint
+
+        model, config = load_checkpoint(init)
+    else:
+        config = config or ModelConfig()
+        n_cls = max(config.num_classes, int(labels[index].max()) + 1)
+        if n_cls != config.num_classes:
+            config = replace(config, num_classes=n_cls, class_names=None)
+        config = short_run_warmup(config, train.steps)
+        from ..model import build_model
+
+        model = build_model(config)
+    notes = _check_classes(labels, index, config)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    model.to(resolve_device(train.device))
+    data = SliceSet.from_volume(image, labels, index, config)
+    reports, stopped = fit(model, data, train, callback, cancel)
+    return TrainResult(model.cpu(), config, reports, stopped, index, notes)

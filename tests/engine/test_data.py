@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_smp.config import NormConfig
+from napari_smp.engine.augment import augment_batch
+from napari_smp.engine.data import (
+    annotated_slices,
+    check_image,
+    check_labels,
+    guess_norm,
+    normalize_volume,
+    resize_labels,
+    resize_slices,
+)
+from napari_smp.engine.errors import EngineError
+
+
+def test_ct_window_maps_to_unit_range():
+    vol = np.array([[[-1000.0, -125.0, 75.0, 275.0, 3000.0]]])
+    out = normalize_volume(vol, NormConfig(mode="ct"))
+    np.testing.assert_allclose(out[0, 0], [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_percentile_norm_is_robust_to_outliers():
+    rng = np.random.default_rng(0)
+    vol = rng.normal(100, 10, (8, 32, 32)).astype(np.float32)
+    vol[0, 0, 0] = 1e6  # one hot pixel must not squash the rest
+    out = normalize_volume(vol, NormConfig(mode="percentile"))
+    assert out.min() == 0 and out.max() == 1
+    assert 0.3 < np.median(out) < 0.7
+
+
+def test_guess_norm_tells_ct_from_mr():
+    ct = np.full((4, 16, 16), -1000.0)
+    ct[:, 4:12, 4:12] = 50
+    assert guess_norm(ct).mode == "ct"
+    assert guess_norm(np.random.default_rng(0).uniform(0, 800, (4, 16, 16))).mode == "percentile"
+
+
+def test_annotated_slices_rule():
+    lab = np.zeros((6, 4, 4), np.uint8)
+    lab[1, 0, 0] = 2
+    lab[4, 3, 3] = 1
+    assert annotated_slices(lab).tolist() == [1, 4]
+    assert annotated_slices(lab, extra=[0, 4]).tolist() == [0, 1, 4]
+    with pytest.raises(EngineError, match="outside"):
+        annotated_slices(lab, extra=[9])
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (np.full((2, 3, 3), 0.5), "fractional"),
+        (np.full((2, 3, 3), -1), "negative"),
+        (np.full((2, 3, 3), np.nan), "NaN"),
+        (np.zeros((3, 3)), "3D"),
+        (np.zeros((2, 3, 4)), "shape"),
+    ],
+)
+def test_bad_labels_are_refused(labels, match):
+    with pytest.raises(EngineError, match=match):
+        check_labels(labels, shape=(2, 3, 3))
+
+
+def test_integer_valued_float_labels_are_accepted():
+    out = check_labels(np.array([[[0.0, 2.0]]]))
+    assert out.dtype == np.int64 and out.tolist() == [[[0, 2]]]
+
+
+def test_bad_images_are_refused():
+    with pytest.raises(EngineError, match="3D"):
+        check_image(np.zeros((4, 4)))
+    vol = np.zeros((2, 4, 4), np.float32)
+    vol[0, 0, 0] = np.nan
+    with pytest.raises(EngineError, match="1 NaN"):
+        check_image(vol)
+
+
+def test_resizing_keeps_label_values_and_shapes():
+    lab = torch.randint(0, 5, (3, 37, 51))
+    small = resize_labels(lab, 16)
+    assert small.shape == (3, 16, 16) and set(small.unique().tolist()) <= set(lab.unique().tolist())
+    img = torch.rand(3, 1, 37, 51)
+    assert resize_slices(img, (64, 64)).shape == (3, 1, 64, 64)
+    assert resize_slices(img, (37, 51)) is img
+
+
+def test_augmentation_is_seeded_and_keeps_labels_integral():
+    imgs = torch.rand(4, 1, 32, 32)
+    labs = torch.randint(0, 3, (4, 32, 32))
+    a = augment_batch(imgs, labs, torch.Generator().manual_seed(3))
+    b = augment_batch(imgs, labs, torch.Generator().manual_seed(3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].shape == imgs.shape and a[1].shape == labs.shape
+    assert a[0].min() >= 0 and a[0].max() <= 1
+    assert set(a[1].unique().tolist()) <= {0, 1, 2}
+    c = augment_batch(imgs, labs, torch.Generator().manual_seed(4))
+    assert not torch.equal(a[0], c[0])
+
+
+def test_augmentation_moves_image_and_labels_together():
+    # a bright square labelled 1: after any geometric draw the bright pixels stay labelled 1
+    imgs = torch.zeros(16, 1, 32, 32)
+    imgs[:, :, 8:20, 10:18] = 1
+    labs = (imgs[:, 0] > 0.5).long()
+    out_img, out_lab = augment_batch(imgs, labs, torch.Generator().manual_seed(0))
+    bright = out_img[:, 0] > 0.8
+    assert (out_lab[bright] == 1).float().mean() > 0.97

@@ -1,0 +1,51 @@
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from napari_smp.engine.losses import deep_supervision_loss, head_subsets, soft_dice_loss
+
+
+def test_head_subsets_are_the_15_non_empty_subsets():
+    subsets = head_subsets(4)
+    assert len(subsets) == 15 and len(set(subsets)) == 15
+    assert (0, 1, 2, 3) in subsets and all(len(s) >= 1 for s in subsets)
+
+
+def test_soft_dice_hand_computed():
+    # two pixels, two classes; probabilities p0 = (0.5, 1 - s), targets (0, 1)
+    logits = torch.tensor([[[[0.0, 2.0]], [[0.0, 0.0]]]])  # (B=1, C=2, H=1, W=2)
+    target = torch.tensor([[[0, 1]]])
+    p = logits.softmax(1)
+    eps = 1e-5
+    expected = []
+    for c in range(2):
+        g = (target == c).float()
+        inter = (p[:, c] * g).sum()
+        expected.append(1 - (2 * inter + eps) / ((p[:, c] ** 2).sum() + (g**2).sum() + eps))
+    assert soft_dice_loss(logits, target).item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-6)
+
+
+def test_perfect_prediction_has_near_zero_dice_and_small_ce():
+    target = torch.randint(0, 3, (2, 8, 8))
+    logits = F.one_hot(target, 3).permute(0, 3, 1, 2).float() * 50
+    assert soft_dice_loss(logits, target).item() < 1e-4
+
+
+def test_deep_supervision_sums_every_subset():
+    torch.manual_seed(0)
+    heads = [torch.randn(2, 3, 8, 8) for _ in range(4)]
+    target = torch.randint(0, 3, (2, 8, 8))
+    expected = 0.0
+    for r in range(1, 5):
+        for s in itertools.combinations(range(4), r):
+            logit = sum(heads[i] for i in s)
+            expected += 0.3 * F.cross_entropy(logit, target).item() + 0.7 * soft_dice_loss(logit, target).item()
+    assert deep_supervision_loss(heads, target).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_loss_backpropagates_to_every_head():
+    heads = [torch.randn(1, 2, 4, 4, requires_grad=True) for _ in range(4)]
+    deep_supervision_loss(heads, torch.randint(0, 2, (1, 4, 4))).backward()
+    assert all(h.grad is not None and h.grad.abs().sum() > 0 for h in heads)
