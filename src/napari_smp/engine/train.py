@@ -145,6 +145,9 @@ def train_dataset(
 
     rank, world, device = _init_distributed(train)
     try:
+        if rank == 0:
+            backend = dist.get_backend() if world > 1 else "none"
+            log(f"training on {world} process(es) (backend {backend}, device {device})")
         cases, names = find_cases(root)
         train_cases, val_cases = split_cases(cases, train.val_fraction, train.seed)
         loaded = [_load_case(c) for c in train_cases]

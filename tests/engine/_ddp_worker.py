@@ -1,0 +1,30 @@
+"""Run by test_train_ddp under torchrun: full-dataset training with a tiny model on 2 CPU processes."""
+
+import json
+import sys
+
+import torch
+import torch.distributed as dist
+
+from napari_smp.config import TrainConfig
+from napari_smp.engine.train import train_dataset
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from conftest import tiny_config  # noqa: E402
+
+root, out, report = sys.argv[1:4]
+torch.set_num_threads(1)
+grads = {}
+
+
+def spy(step_report):
+    grads.setdefault("steps", []).append(step_report.step)
+
+
+train = TrainConfig(steps=4, batch_size=2, device="cpu", amp=False, val_every=2, val_fraction=0.34)
+summary = train_dataset(root, out, tiny_config(), train, callback=spy)
+rank = int(__import__("os").environ["RANK"])
+with open(f"{report}.{rank}.json", "w") as f:
+    json.dump({"steps": summary.steps, "best": summary.best_dice, "val": summary.val_cases,
+               "train": summary.train_cases, "seen": grads.get("steps", []),
+               "initialized_after": dist.is_initialized()}, f)

@@ -1,0 +1,149 @@
+"""The command line's contract: outputs on the source grid, one-line errors, nothing half written."""
+
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_smp.cli import main
+
+
+def _save(path, zyx, affine=None):
+    nib.save(nib.Nifti1Image(np.asarray(zyx).transpose(2, 1, 0), np.diag([0.8, 0.8, 2.5, 1.0]) if affine is None
+                             else affine), path)
+    return path
+
+
+def _labels(shape=(6, 20, 24)):
+    lab = np.zeros(shape, np.uint8)
+    lab[1:5, 4:12, 5:15] = 1
+    lab[2:4, 13:18, 10:20] = 2
+    return lab
+
+
+def test_evaluate_prints_table_and_writes_json_csv(tmp_path, capsys):
+    gt = _labels()
+    pred = np.roll(gt, 1, axis=2)
+    a, b = _save(tmp_path / "p.nii.gz", pred), _save(tmp_path / "g.nii.gz", gt)
+    rc = main(["evaluate", str(a), str(b), "--json", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "HD95" in out or "hd95" in out
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert "mean" in json.dumps(data)
+    assert (tmp_path / "m.csv").read_text().count("\n") >= 3
+
+
+def test_same_labels_stored_lps_and_ras_score_dice_one(tmp_path, capsys):
+    gt = _labels()
+    ras = np.diag([0.8, 0.8, 2.5, 1.0])
+    lps = ras.copy()
+    lps[0, 0], lps[1, 1] = -0.8, -0.8
+    lps[0, 3], lps[1, 3] = 0.8 * (gt.shape[2] - 1), 0.8 * (gt.shape[1] - 1)
+    flipped = gt[:, ::-1, ::-1]  # the same voxels stored with x and y reversed
+    _save(tmp_path / "lps.nii.gz", flipped, lps)
+    _save(tmp_path / "ras.nii.gz", gt, ras)
+    assert main(["evaluate", str(tmp_path / "lps.nii.gz"), str(tmp_path / "ras.nii.gz"),
+                 "--json", str(tmp_path / "m.json")]) == 0
+    text = (tmp_path / "m.json").read_text()
+    assert "1.0" in text
+    rows = json.loads(text)
+    dices = [r["dice"] for r in (rows["classes"] if isinstance(rows, dict) and "classes" in rows else rows)
+             if isinstance(r, dict) and "dice" in r]
+    assert dices and all(abs(d - 1.0) < 1e-12 for d in dices)
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "napari_smp.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("case", ["missing", "shape", "grid", "float", "negative", "4d", "2d", "garbage"])
+def test_evaluate_errors_are_one_line(tmp_path, case):
+    gt = _save(tmp_path / "gt.nii.gz", _labels())
+    bad = tmp_path / "bad.nii.gz"
+    if case == "shape":
+        _save(bad, _labels((6, 20, 20)))
+    elif case == "grid":
+        _save(bad, _labels(), np.diag([1.0, 1.0, 2.5, 1.0]))
+    elif case == "float":
+        _save(bad, _labels().astype(np.float32) + 0.5)
+    elif case == "negative":
+        _save(bad, _labels().astype(np.int16) - 1)
+    elif case == "4d":
+        nib.save(nib.Nifti1Image(np.zeros((4, 4, 4, 3), np.uint8), np.eye(4)), bad)
+    elif case == "2d":
+        nib.save(nib.Nifti1Image(np.zeros((4, 4), np.uint8), np.eye(4)), bad)
+    elif case == "garbage":
+        bad.write_bytes(b"this is not a volume")
+    proc = _run("evaluate", str(bad), str(gt), "--json", str(tmp_path / "out.json"))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_finetune_then_segment_writes_on_source_grid(tmp_path):
+    rng = np.random.default_rng(0)
+    lab = _labels((6, 24, 24))
+    img = (rng.normal(0, 0.1, lab.shape) + lab).astype(np.float32)
+    affine = np.array([[-0.8, 0, 0, 10], [0, 0.8, 0, -5], [0, 0, 2.5, 3], [0, 0, 0, 1]])  # LAS on disk
+    _save(tmp_path / "img.nii.gz", img, affine)
+    sparse = np.zeros_like(lab)
+    sparse[2] = lab[2]
+    _save(tmp_path / "paint.nii.gz", sparse, affine)
+    ckpt = tmp_path / "m.safetensors"
+    proc = _run("finetune", str(tmp_path / "img.nii.gz"), str(tmp_path / "paint.nii.gz"), "--out", str(ckpt),
+                "--steps", "3", "--batch-size", "2", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 steps on 1 annotated slices" in proc.stdout
+    out = tmp_path / "seg.nii.gz"
+    proc = _run("segment", str(tmp_path / "img.nii.gz"), "--checkpoint", str(ckpt), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    seg = nib.load(out)
+    np.testing.assert_allclose(seg.affine, affine)
+    assert seg.shape == nib.load(tmp_path / "img.nii.gz").shape
+    assert np.issubdtype(seg.get_data_dtype(), np.integer)
+    # never overwrite without being asked, never write over an input
+    again = _run("segment", str(tmp_path / "img.nii.gz"), "--checkpoint", str(ckpt), "--out", str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    onto_input = _run("segment", str(tmp_path / "img.nii.gz"), "--checkpoint", str(ckpt), "--out",
+                      str(tmp_path / "img.nii.gz"), "--overwrite")
+    assert onto_input.returncode == 2 and "also an input" in onto_input.stderr
+
+
+def test_segment_refuses_pickle_checkpoint_and_forced_missing_device(tmp_path):
+    img = _save(tmp_path / "img.nii.gz", np.zeros((3, 8, 8), np.float32))
+    pkl = tmp_path / "evil.pt"
+    pkl.write_bytes(b"\x80\x04\x95" + b"\x00" * 32)  # a pickle stream header
+    proc = _run("segment", str(img), "--checkpoint", str(pkl), "--out", str(tmp_path / "o.nii.gz"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.nii.gz").exists()
+
+
+def test_no_annotation_error(tmp_path):
+    img = _save(tmp_path / "img.nii.gz", np.zeros((3, 8, 8), np.float32))
+    empty = _save(tmp_path / "lab.nii.gz", np.zeros((3, 8, 8), np.uint8))
+    proc = _run("finetune", str(img), str(empty), "--out", str(tmp_path / "m.safetensors"), "--steps", "1")
+    assert proc.returncode == 2 and "no annotated slice" in proc.stderr
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_help_for_every_command():
+    for cmd in ("segment", "finetune", "evaluate", "train", "demo"):
+        proc = _run(cmd, "--help")
+        assert proc.returncode == 0 and "usage" in proc.stdout
+
+
+def test_forced_missing_device_fails_clearly(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    img = _save(tmp_path / "img.nii.gz", np.zeros((3, 8, 8), np.float32))
+    lab = _save(tmp_path / "lab.nii.gz", _labels((3, 8, 8)) * 0 + 1)
+    proc = _run("finetune", str(img), str(lab), "--out", str(tmp_path / "m.safetensors"), "--steps", "1",
+                "--device", "cuda", "--require-device")
+    assert proc.returncode == 2 and "not available" in proc.stderr
