@@ -69,10 +69,11 @@ def test_forward_shapes_and_batch_independence(model256: MaxxVitRmlpSmall) -> No
     torch.manual_seed(1)
     x = torch.randn(2, 3, 256, 256)
     both = _features(model256, x)
-    assert [tuple(f.shape) for f in both] == [(2, 96, 64, 64), (2, 192, 32, 32), (2, 384, 16, 16), (2, 768, 8, 8)]
+    sizes = [(96, 64, 64), (192, 32, 32), (384, 16, 16), (768, 8, 8)]
+    assert [tuple(f.shape) for f in both] == [(2, *s) for s in sizes]
     first = _features(model256, x[:1])
-    assert [tuple(f.shape) for f in first] == [(1, 96, 64, 64), (1, 192, 32, 32), (1, 384, 16, 16), (1, 768, 8, 8)]
-    for a, b in zip(first, both):
+    assert [tuple(f.shape) for f in first] == [(1, *s) for s in sizes]
+    for a, b in zip(first, both, strict=True):
         torch.testing.assert_close(a[0], b[0], rtol=1e-4, atol=1e-5)
     # the final LayerNorm (as in Sim-MPNet) normalises only the last output over channels
     last = both[-1]
@@ -93,7 +94,8 @@ def test_rejects_bad_input() -> None:
 def test_rel_pos_index_points_at_the_query_minus_key_offset() -> None:
     window = 3
     rp = RelPosMlp(window, num_heads=2, hidden=8)
-    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"), -1).view(-1, 2)
+    grid = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
+    coords = torch.stack(grid, -1).view(-1, 2)
     diff = (coords[:, None, :] - coords[None, :, :]).float()  # (9, 9, 2): query minus key
     looked_up = rp.rel_coords_log.view(-1, 2)[rp.relative_position_index].view(9, 9, 2)
     torch.testing.assert_close(looked_up, torch.sign(diff) * torch.log1p(diff.abs()))
@@ -166,7 +168,7 @@ def test_load_pretrained_safetensors_round_trip(tmp_path: Path) -> None:
     before = _features(target, x)
     assert load_pretrained(target, path) == []
     after, reference = _features(target, x), _features(source, x)
-    for a, r, b in zip(after, reference, before):
+    for a, r, b in zip(after, reference, before, strict=True):
         assert torch.equal(a, r)
         assert not torch.equal(a, b)
 
@@ -205,11 +207,12 @@ def test_load_pretrained_reports_mismatches() -> None:
     del state["stages.2.blocks.4.attn_grid.mlp.fc2.bias"]
     state["stages.0.blocks.0.conv.ls.gamma"] = torch.ones(7)
     state["stages.9.unknown"] = torch.ones(1)
-    with pytest.raises(PretrainedWeightsError, match="2 missing.*stages.0.blocks.0.conv.ls.gamma.*1 unexpected"):
+    with pytest.raises(PretrainedWeightsError, match=r"2 missing.*blocks\.0\.conv\.ls\.gamma.*1 unexpected"):
         load_pretrained(target, state)
     missing = load_pretrained(target, state, strict_backbone=False)
     assert sorted(missing) == ["stages.0.blocks.0.conv.ls.gamma", "stages.2.blocks.4.attn_grid.mlp.fc2.bias"]
-    assert torch.equal(target.stages[3].blocks[1].attn_block.attn.qkv.weight, source.stages[3].blocks[1].attn_block.attn.qkv.weight)
+    key = "stages.3.blocks.1.attn_block.attn.qkv.weight"
+    assert torch.equal(target.state_dict()[key], source.state_dict()[key])
 
 
 def test_load_pretrained_adapts_rgb_stem_to_one_channel() -> None:

@@ -93,7 +93,9 @@ class MaxxVitBlock(nn.Module):
     ``(B, C_in, H, W) -> (B, C_out, H/stride, W/stride)``.
     """
 
-    def __init__(self, dim: int, dim_out: int, partition: int, stride: int = 1, drop_path: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, dim_out: int, partition: int, stride: int = 1, drop_path: float = 0.0
+    ) -> None:
         super().__init__()
         self.conv = ConvNeXtBlock(dim, dim_out, stride=stride, drop_path=drop_path)
         self.attn_block = PartitionAttention(dim_out, partition, grid=False, drop_path=drop_path)
@@ -156,8 +158,10 @@ class MaxxVitRmlpSmall(nn.Module):
         rates = torch.linspace(0.0, drop_path_rate, sum(DEPTHS)).tolist()
         stages = []
         dim, start = STEM_WIDTH[1], 0
-        for dim_out, depth in zip(EMBED_DIMS, DEPTHS):
-            stages.append(MaxxVitStage(dim, dim_out, depth, self.partition_size, rates[start : start + depth]))
+        for dim_out, depth in zip(EMBED_DIMS, DEPTHS, strict=True):
+            stages.append(
+                MaxxVitStage(dim, dim_out, depth, self.partition_size, rates[start : start + depth])
+            )
             dim, start = dim_out, start + depth
         self.stages = nn.Sequential(*stages)
         self.norm = LayerNorm2d(EMBED_DIMS[-1], eps=LN_EPS)

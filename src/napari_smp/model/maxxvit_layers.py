@@ -216,12 +216,16 @@ class RelPosMlp(nn.Module):
         dy, dx = torch.meshgrid(span, span, indexing="ij")
         offsets = torch.stack([dy, dx], dim=-1)  # (2w-1, 2w-1, 2)
         # not saved: both are pure functions of the window size, as in timm
-        self.register_buffer("rel_coords_log", torch.sign(offsets) * torch.log1p(offsets.abs()), persistent=False)
+        log_offsets = torch.sign(offsets) * torch.log1p(offsets.abs())
+        self.register_buffer("rel_coords_log", log_offsets, persistent=False)
         ys, xs = torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")
         ys, xs = ys.flatten(), xs.flatten()
         # query i, key j -> row of the flattened offset table for (y_i - y_j, x_i - x_j)
-        index = (ys[:, None] - ys[None, :] + window - 1) * (2 * window - 1) + (xs[:, None] - xs[None, :] + window - 1)
-        self.register_buffer("relative_position_index", index.flatten(), persistent=False)
+        row = ys[:, None] - ys[None, :] + window - 1
+        col = xs[:, None] - xs[None, :] + window - 1
+        self.register_buffer(
+            "relative_position_index", (row * (2 * window - 1) + col).flatten(), persistent=False
+        )
 
     def get_bias(self) -> Tensor:
         """Return the additive attention bias ``(1, num_heads, w*w, w*w)``."""
