@@ -39,7 +39,7 @@ _OBLIQUE_WARNED: set[str] = set()
 
 
 def detect_format(path: str | Path) -> str:
-    """Format key of ``path``: ``nifti``, ``nrrd``, ``mha`` or ``mhd`` from the suffix, ``dicom`` for a folder.
+    """Format key of ``path``: ``nifti``, ``nrrd``, ``mha``, ``mhd`` by suffix, ``dicom`` for a folder.
 
     Raises:
         VolumeError: the suffix is not a supported volume format.
