@@ -10,7 +10,7 @@ import numpy as np
 from ._itk import read_dicom_series, read_itk
 from ._nifti import read_nifti
 from ._raw import RawVolume
-from .errors import VolumeError
+from .errors import VolumeError, reason_of
 from .geometry import is_oblique, spacing_of, to_canonical
 from .labels import sidecar_class_names, to_label_array
 from .meta import VolumeMeta
@@ -55,15 +55,6 @@ def detect_format(path: str | Path) -> str:
     raise VolumeError(f"{p} is not a supported volume format (use {supported}, or a DICOM folder).")
 
 
-def _reason(exc: Exception) -> str:
-    """The informative line of a backend error (ITK messages carry source paths and addresses first)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
-    for line in lines:
-        if "ITK ERROR" in line:
-            return line.split("): ", 1)[-1].rstrip(".")
-    return lines[0].rstrip(".")[:300]
-
-
 def _read_raw(p: Path) -> RawVolume:
     if not p.exists():
         raise VolumeError(f"{p} does not exist.")
@@ -77,7 +68,7 @@ def _read_raw(p: Path) -> RawVolume:
     except VolumeError:
         raise
     except Exception as exc:  # every backend failure becomes one sentence naming the file
-        raise VolumeError(f"{p} could not be read as {FORMAT_NAMES[fmt]}: {_reason(exc)}.") from exc
+        raise VolumeError(f"{p} could not be read as {FORMAT_NAMES[fmt]}: {reason_of(exc)}.") from exc
 
 
 def _check_voxels(data: np.ndarray, p: Path, allow_nan: bool) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 from ._atomic import atomic_write
 from ._itk import write_itk
 from ._nifti import write_nifti
-from .errors import VolumeError
+from .errors import VolumeError, reason_of
 from .geometry import from_canonical
 from .labels import to_label_array
 from .meta import VolumeMeta
@@ -47,8 +47,8 @@ def _write(path: str | Path, data: np.ndarray, meta: VolumeMeta, *, labels: bool
         else:
             names = meta.class_names if labels else None
             atomic_write(p, lambda tmp: write_itk(tmp, source, meta, names))
-    except OSError as exc:
-        raise VolumeError(f"cannot write {p}: {exc.strerror or exc}.") from exc
+    except Exception as exc:  # a backend failure (disk full, permissions, ITK) becomes one sentence
+        raise VolumeError(f"cannot write {p}: {reason_of(exc)}.") from exc
     return p
 
 
