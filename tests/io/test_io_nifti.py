@@ -118,3 +118,14 @@ def test_large_label_values_become_uint16(tmp_path: Path, ras_affine: np.ndarray
     data[1, 1, 1] = 1000
     labels, _ = read_labels(save_nifti(tmp_path / "big_label.nii.gz", data, ras_affine))
     assert labels.dtype == np.uint16 and labels.max() == 1000
+
+
+def test_big_endian_file_reads_native(tmp_path: Path, ras_affine: np.ndarray) -> None:
+    data = np.arange(24, dtype=">i2").reshape(2, 3, 4)
+    img = nib.Nifti1Image(data, ras_affine, header=nib.Nifti1Header(endianness=">"))
+    img.set_data_dtype(">i2")
+    nib.save(img, str(tmp_path / "old.nii"))
+    assert nib.load(tmp_path / "old.nii").get_data_dtype().byteorder == ">"
+    out, _ = read_volume(tmp_path / "old.nii")
+    assert out.dtype == np.int16 and out.dtype.isnative
+    np.testing.assert_array_equal(out, data.transpose(2, 1, 0))

@@ -90,6 +90,8 @@ def _check_voxels(data: np.ndarray, p: Path, allow_nan: bool) -> np.ndarray:
         raise VolumeError(f"{p} stores complex voxels; save the magnitude image instead.")
     if 0 in data.shape:
         raise VolumeError(f"{p} has an empty grid of shape {data.shape}.")
+    if not data.dtype.isnative:  # big-endian files (old Analyze/NIfTI writers); torch refuses them
+        data = data.astype(data.dtype.newbyteorder("="))
     if np.issubdtype(data.dtype, np.floating):
         if data.dtype != np.float32:
             data = data.astype(np.float32)
