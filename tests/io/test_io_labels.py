@@ -23,6 +23,7 @@ from napari_smp.io.labels import looks_like_labels, to_label_array
         "labels01.nii.gz",
         "ct.segmentation.nrrd",
         "annotations.mhd",
+        "sub-01_ses-1_dseg.nii.gz",
     ],
 )
 def test_label_names(name: str) -> None:

@@ -20,7 +20,9 @@ __all__ = [
 ]
 
 #: a file-name token that marks a segmentation: seg, segmentation, label(s), labelmap, mask, msk, gt, annot...
-LABEL_NAME_PATTERN = re.compile(r"^(seg|segs|segment\w*|label\w*|lbl|masks?|msk|gt|groundtruth|annot\w*)\d*$")
+LABEL_NAME_PATTERN = re.compile(
+    r"^(seg|segs|dseg|segment\w*|label\w*|lbl|masks?|msk|gt|groundtruth|annot\w*)\d*$"
+)
 
 _MAX_SAMPLE = 1 << 20  # voxels inspected by the data heuristic; enough to see a label map's few values
 _MAX_CLASSES = 64  # more distinct values than this reads as an image, not a label map
@@ -98,16 +100,26 @@ def looks_like_labels(data: np.ndarray) -> bool:
     return np.unique(sample).size <= _MAX_CLASSES
 
 
+def _name_says_labels(stem: str) -> bool:
+    parts = stem.split("_")
+    if len(parts) > 1 and all("-" in part for part in parts[:-1]) and "-" not in parts[-1]:
+        # BIDS-style name (key-value entities, then a suffix naming the data type): only the suffix or a
+        # seg-<name> entity speaks; "label-22" in "sub-01_label-22_ct" is an entity value, not a label map
+        keys = {part.split("-", 1)[0] for part in parts[:-1]}
+        return bool(LABEL_NAME_PATTERN.match(parts[-1])) or "seg" in keys
+    return any(LABEL_NAME_PATTERN.match(token) for token in re.split(r"[^a-z0-9]+", stem) if token)
+
+
 def is_label_file(path: str | Path, data: np.ndarray | None = None) -> bool:
     """Heuristic: is this file a segmentation rather than an image?
 
     True when a token of the file name marks a segmentation (``liver_seg.nii.gz``,
-    ``case01-label.nrrd``, ``sub-ct_seg-vert_msk.nii.gz``, ``mask.mha``) or when the voxels are
-    integers with few distinct values. Pass ``data`` (any axis order) when it is already in memory;
-    otherwise the file is read for the data test.
+    ``case01-label.nrrd``, ``mask.mha``; for BIDS-style names the suffix or a ``seg-`` entity:
+    ``sub-01_seg-vert_msk.nii.gz``, ``sub-01_dseg.nii.gz``, but not ``sub-01_label-22_ct.nii.gz``),
+    or when the voxels are integers with few distinct values. Pass ``data`` (any axis order) when it
+    is already in memory; otherwise the file is read for the data test.
     """
-    tokens = [t for t in re.split(r"[^a-z0-9]+", file_stem(path).lower()) if t]
-    if any(LABEL_NAME_PATTERN.match(token) for token in tokens):
+    if _name_says_labels(file_stem(path).lower()):
         return True
     if data is None:
         from .read import read_volume  # read.py imports this module
