@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_smp.io import make_phantom, read_labels, read_volume, write_labels, write_volume
+from napari_smp.io import Phantom, make_phantom, read_labels, read_volume, write_labels, write_volume
 from napari_smp.io.phantom import PHANTOM_CLASSES
 
 
 @pytest.fixture(scope="module")
-def phantom():
+def phantom() -> Phantom:
     return make_phantom(0)
 
 
-def test_deterministic_per_seed(phantom) -> None:
+def test_deterministic_per_seed(phantom: Phantom) -> None:
     again = make_phantom(0)
     np.testing.assert_array_equal(again.image, phantom.image)
     np.testing.assert_array_equal(again.labels, phantom.labels)
@@ -26,7 +26,7 @@ def test_deterministic_per_seed(phantom) -> None:
     assert not np.array_equal(other.image, phantom.image)
 
 
-def test_shape_types_and_classes(phantom) -> None:
+def test_shape_types_and_classes(phantom: Phantom) -> None:
     assert phantom.image.shape == phantom.labels.shape == (48, 160, 160)
     assert phantom.image.dtype == np.float32 and phantom.labels.dtype == np.uint8
     assert phantom.meta.spacing[0] > phantom.meta.spacing[1] == phantom.meta.spacing[2]  # thick slices
@@ -39,7 +39,7 @@ def test_shape_types_and_classes(phantom) -> None:
     assert -100 < np.median(phantom.image[phantom.labels == 1]) < 150
 
 
-def test_anatomy_follows_the_axis_convention(phantom) -> None:
+def test_anatomy_follows_the_axis_convention(phantom: Phantom) -> None:
     def centroid(label: int) -> np.ndarray:
         return np.argwhere(phantom.labels == label).mean(axis=0)  # (z, y, x)
 
@@ -49,14 +49,14 @@ def test_anatomy_follows_the_axis_convention(phantom) -> None:
     assert liver[0] > k_right[0]  # z grows to superior: liver above the kidneys
 
 
-def test_organs_vary_along_z(phantom) -> None:
+def test_organs_vary_along_z(phantom: Phantom) -> None:
     areas = np.array([(phantom.labels[z] == 1).sum() for z in range(48)])
     assert areas.min() == 0 and areas.max() > 3000
     present = np.flatnonzero(areas)
     assert np.abs(np.diff(areas[present])).max() < 0.25 * areas.max()  # smooth, no jumps
 
 
-def test_liver_and_spleen_overlap_in_intensity(phantom) -> None:
+def test_liver_and_spleen_overlap_in_intensity(phantom: Phantom) -> None:
     liver = phantom.image[phantom.labels == 1]
     spleen = phantom.image[phantom.labels == 2]
     lo, hi = np.percentile(liver, [10, 90])
@@ -69,7 +69,7 @@ def test_fast() -> None:
     assert time.perf_counter() - start < 2.0  # ~0.4 s here; margin for a busy machine
 
 
-def test_saved_phantom_reads_back(tmp_path: Path, phantom) -> None:
+def test_saved_phantom_reads_back(tmp_path: Path, phantom: Phantom) -> None:
     write_volume(tmp_path / "phantom.nii.gz", phantom.image, phantom.meta)
     write_labels(tmp_path / "phantom_seg.nrrd", phantom.labels, phantom.meta)
     image, meta = read_volume(tmp_path / "phantom.nii.gz")
