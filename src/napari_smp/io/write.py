@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
+from .atomic import atomic_write
 from ._itk import write_itk
 from ._nifti import write_nifti
 from .errors import VolumeError, reason_of

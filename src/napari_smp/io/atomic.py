@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_write_text"]
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -33,3 +33,10 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.replace(item, path.parent / item.name)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` all at once or not at all."""
+    path = Path(path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
