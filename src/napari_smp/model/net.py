@@ -163,7 +163,7 @@ class SimMPNet(nn.Module):
             module.step_memory()
         step, k = int(self.memory_steps), self.k
         if loss is not None:
-            loss = float(loss)
+            loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
             # both losses of the difference must come from main-phase forwards (the loss reported at
             # step s was computed by a forward that saw s - 1 steps)
             if step > mem.warmup_steps + 1 + mem.k_delay_steps:
