@@ -159,17 +159,17 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(9)
+    if len(head) == 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if header_len <= min(_HEADER_LIMIT, size - 8) and head[8:9] == b"{":
+            return path
+    # a zip archive (torch.save since 1.6) or a raw pickle stream (protocol >= 2 starts with 0x80)
     if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
         raise CheckpointError(
             f"{path.name} is a PyTorch pickle checkpoint; it was not opened because unpickling can run code "
             "(napari-smp reads only .safetensors checkpoints)"
         )
-    if len(head) < 9:
-        raise CheckpointError(f"{path.name} is too short to be a safetensors checkpoint")
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if header_len > min(_HEADER_LIMIT, size - 8) or head[8:9] != b"{":
-        raise CheckpointError(f"{path.name} is not a safetensors file")
-    return path
+    raise CheckpointError(f"{path.name} is not a safetensors file")
 
 
 def _few(names: list[str], n: int = 3) -> str:
