@@ -37,7 +37,9 @@ def as_label_map(arr: np.ndarray, name: str) -> np.ndarray:
     """
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3):
-        raise MetricInputError(f"{name} must be a 2D (Y, X) or 3D (Z, Y, X) array, got {arr.ndim} dimensions.")
+        raise MetricInputError(
+            f"{name} must be a 2D (Y, X) or 3D (Z, Y, X) array, got {arr.ndim} dimensions."
+        )
     if arr.dtype == bool:
         return arr.view(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):

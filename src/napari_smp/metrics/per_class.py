@@ -42,14 +42,19 @@ def label_boxes(label_map: np.ndarray) -> dict[int, Box]:
     if top <= _MAX_DIRECT_LABEL:
         return {i + 1: box for i, box in enumerate(ndimage.find_objects(label_map)) if box is not None}
     values, compact = np.unique(label_map, return_inverse=True)
+    if values[0] != 0:  # keep compact label 0 for background
+        values, compact = np.concatenate(([0], values)), compact + 1
     boxes = ndimage.find_objects(compact.reshape(label_map.shape))
-    return {int(values[i]): box for i, box in enumerate(boxes) if box is not None and values[i] != 0}
+    return {int(values[i + 1]): box for i, box in enumerate(boxes) if box is not None}
 
 
 def _union_box(a: Box | None, b: Box | None, shape: tuple[int, ...], margin: int) -> Box:
     boxes = [box for box in (a, b) if box is not None]
     return tuple(
-        slice(max(min(box[ax].start for box in boxes) - margin, 0), min(max(box[ax].stop for box in boxes) + margin, n))
+        slice(
+            max(min(box[ax].start for box in boxes) - margin, 0),
+            min(max(box[ax].stop for box in boxes) + margin, n),
+        )
         for ax, n in enumerate(shape)
     )
 

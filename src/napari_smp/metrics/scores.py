@@ -47,7 +47,11 @@ def dice(pred: np.ndarray, gt: np.ndarray, labels: Labels = None) -> PerClass:
 
 
 def hd95(
-    pred: np.ndarray, gt: np.ndarray, spacing: Spacing = None, labels: Labels = None, convention: Convention = "medpy"
+    pred: np.ndarray,
+    gt: np.ndarray,
+    spacing: Spacing = None,
+    labels: Labels = None,
+    convention: Convention = "medpy",
 ) -> PerClass:
     """95th-percentile Hausdorff distance per class, in mm.
 
