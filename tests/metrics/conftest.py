@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from scipy import ndimage
 _FETCH_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fetch_data.py"
 
 
-def _load_fetch_module():
+def _load_fetch_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("napari_smp_fetch_data", _FETCH_SCRIPT)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -62,6 +63,12 @@ def make_pair() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
         return perturb(gt, seed), gt
 
     return factory
+
+
+@pytest.fixture
+def load_fetch_module() -> Callable[[], ModuleType]:
+    """Loader of a fresh copy of scripts/fetch_data.py (tests may monkeypatch it freely)."""
+    return _load_fetch_module
 
 
 @pytest.fixture(scope="session")
