@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,12 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, NormConfig, str]:
         from napari_smp.io import make_phantom
 
         ph = make_phantom(seed=0)
-        return ph.image, ph.labels, NormConfig(mode="ct"), f"procedural CT phantom {ph.image.shape}, {ph.labels.max()} organs"
+        return (
+            ph.image,
+            ph.labels,
+            NormConfig(mode="ct"),
+            f"procedural CT phantom {ph.image.shape}, {ph.labels.max()} organs",
+        )
     if name == "mni":
         from fetch_data import fetch_mni_brain
 
@@ -48,7 +52,12 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, NormConfig, str]:
         folder = fetch_mni_brain()
         image, _ = read_volume(folder / "mni_t1.nii.gz")
         labels, _ = read_labels(folder / "mni_tissue_labels.nii.gz")
-        return image, labels, NormConfig(mode="percentile"), f"MNI152 T1 brain {image.shape}, GM/WM labels (nilearn)"
+        return (
+            image,
+            labels,
+            NormConfig(mode="percentile"),
+            f"MNI152 T1 brain {image.shape}, GM/WM labels (nilearn)",
+        )
     raise SystemExit(f"unknown dataset {name}")
 
 
@@ -74,7 +83,9 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
     vol = normalize_volume(image, norm)
 
     def feats(z: int) -> np.ndarray:
-        f = multiscale_basic_features(vol[z], intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16)
+        f = multiscale_basic_features(
+            vol[z], intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16
+        )
         return f.reshape(-1, f.shape[-1])
 
     x = np.concatenate([feats(z) for z in painted])
@@ -85,7 +96,9 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
         x, y = x[pick], y[pick]
     rf = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=seed, min_samples_leaf=2)
     rf.fit(x, y)
-    return np.stack([rf.predict(feats(z)).reshape(vol.shape[1:]) for z in range(vol.shape[0])]).astype(np.uint8)
+    return np.stack([rf.predict(feats(z)).reshape(vol.shape[1:]) for z in range(vol.shape[0])]).astype(
+        np.uint8
+    )
 
 
 def main() -> None:
@@ -107,16 +120,29 @@ def main() -> None:
             scores, info = {}, {}
             t = time.perf_counter()
             pred = run_rf(image, sparse, norm, painted, args.seed)
-            scores["rf"], info["rf"] = mean_foreground_dice(pred[unpainted], labels[unpainted]), f"{time.perf_counter() - t:.0f} s"
+            scores["rf"], info["rf"] = (
+                mean_foreground_dice(pred[unpainted], labels[unpainted]),
+                f"{time.perf_counter() - t:.0f} s",
+            )
             for name, mem in (("ours", True), ("plain", False)):
                 pred, steps = run_net(image, sparse, norm, n_cls, args.budget, mem, args.seed)
                 scores[name] = mean_foreground_dice(pred[unpainted], labels[unpainted])
                 info[name] = f"{steps} steps"
-            row = (ds, count, scores["ours"], scores["plain"], scores["rf"], scores["ours"] - scores["rf"],
-                   f"{info['ours']} / {info['plain']} / RF {info['rf']}")
+            row = (
+                ds,
+                count,
+                scores["ours"],
+                scores["plain"],
+                scores["rf"],
+                scores["ours"] - scores["rf"],
+                f"{info['ours']} / {info['plain']} / RF {info['rf']}",
+            )
             rows.append(row)
-            print(f"{ds:8s} {count} slices: ours {row[2]:.3f}  plain {row[3]:.3f}  RF {row[4]:.3f}  "
-                  f"ours-RF {row[5]:+.3f}  ({row[6]})", flush=True)
+            print(
+                f"{ds:8s} {count} slices: ours {row[2]:.3f}  plain {row[3]:.3f}  RF {row[4]:.3f}  "
+                f"ours-RF {row[5]:+.3f}  ({row[6]})",
+                flush=True,
+            )
         print(f"{ds}: {desc}")
     if args.no_write:
         return
@@ -128,7 +154,9 @@ def main() -> None:
         "| dataset | painted slices | ours (DMW-LA + W-LD) | plain (no memory) | random forest | ours - RF | work done |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:+.3f} | {r[6]} |" for r in rows]
+    lines += [
+        f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:+.3f} | {r[6]} |" for r in rows
+    ]
     write_section("Few-shot segmentation", "\n".join(lines), script="benchmarks/fewshot.py")
 
 

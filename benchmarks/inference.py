@@ -42,8 +42,12 @@ print(json.dumps({"seconds": dt, "slices_per_s": depth / dt if predict else 0,
 
 
 def child(preset: str, depth: int, amp: bool, predict: bool = True) -> dict:
-    out = subprocess.run([sys.executable, "-c", _CHILD, preset, str(depth), str(int(amp)), str(int(predict))],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, preset, str(depth), str(int(amp)), str(int(predict))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -55,13 +59,17 @@ def main() -> None:
     for preset, depth in (("lite", 64), ("paper", 8)):
         for amp in (False, True):
             r = child(preset, depth, amp)
-            rows.append(f"| {preset} | 512x512x{depth} | {'bf16' if amp else 'fp32'} | {r['device']} | "
-                        f"{r['slices_per_s']:.1f} | - |")
+            rows.append(
+                f"| {preset} | 512x512x{depth} | {'bf16' if amp else 'fp32'} | {r['device']} | "
+                f"{r['slices_per_s']:.1f} | - |"
+            )
             print(rows[-1], flush=True)
     base = child("lite", 300, True, predict=False)
     big = child("lite", 300, True)
-    rows.append(f"| lite | 512x512x300 | bf16 | {big['device']} | {big['slices_per_s']:.1f} | "
-                f"{big['peak_mib']:.0f} MiB (baseline {base['peak_mib']:.0f} MiB) |")
+    rows.append(
+        f"| lite | 512x512x300 | bf16 | {big['device']} | {big['slices_per_s']:.1f} | "
+        f"{big['peak_mib']:.0f} MiB (baseline {base['peak_mib']:.0f} MiB) |"
+    )
     print(rows[-1])
     if args.no_write:
         return

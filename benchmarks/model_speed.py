@@ -73,7 +73,9 @@ def main() -> None:
             dev = torch.device("cuda")
             gmodel = model.to(dev)
             xb = torch.rand(args.gpu_batch, 1, size, size, device=dev)
-            row[-1] = f"{slices_per_second(gmodel, xb, dev, torch.bfloat16, 5):.0f} ({torch.cuda.get_device_name()}, batch {args.gpu_batch})"
+            row[-1] = (
+                f"{slices_per_second(gmodel, xb, dev, torch.bfloat16, 5):.0f} ({torch.cuda.get_device_name()}, batch {args.gpu_batch})"
+            )
             model.cpu()
         rows.append(row)
         print(" | ".join(row), flush=True)

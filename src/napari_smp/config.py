@@ -82,11 +82,11 @@ class ModelConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 (background + one class), got {self.num_classes}")
-        if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(
-                f"{len(self.class_names)} class names given for {self.num_classes} classes"
+                f"num_classes must be at least 2 (background + one class), got {self.num_classes}"
             )
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         if self.img_size is None:
             self.img_size = 256 if self.preset == "paper" else 128
         if isinstance(self.memory, dict):

@@ -12,7 +12,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from napari_smp.config import MemoryConfig, ModelConfig
-from napari_smp.engine.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_info, save_checkpoint
+from napari_smp.engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_info,
+    save_checkpoint,
+)
 from napari_smp.model import SimMPNet, build_model
 
 

@@ -53,7 +53,7 @@ def deep_supervision_loss(
     total = outputs[0].new_zeros((), dtype=torch.float32)
     for subset in head_subsets(len(outputs)):
         logits = sum(outputs[i] for i in subset).float()
-        total = total + ce_weight * F.cross_entropy(logits, target) + dice_weight * soft_dice_loss(
-            logits, target
+        total = (
+            total + ce_weight * F.cross_entropy(logits, target) + dice_weight * soft_dice_loss(logits, target)
         )
     return total
