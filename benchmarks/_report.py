@@ -19,9 +19,7 @@ from pathlib import Path
 __all__ = ["BENCHMARKS_MD", "cpu_model", "machine_line", "write_section"]
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-_TITLE = (
-    "# Benchmarks\n\nEach section is written by the script named in it; rerun the script to refresh it.\n"
-)
+_TITLE = "# Benchmarks\n\nEach section is written by the script named in it; rerun the script to refresh it.\n"
 
 
 def cpu_model() -> str:

@@ -83,9 +83,7 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
     vol = normalize_volume(image, norm)
 
     def feats(z: int) -> np.ndarray:
-        f = multiscale_basic_features(
-            vol[z], intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16
-        )
+        f = multiscale_basic_features(vol[z], intensity=True, edges=True, texture=True, sigma_min=1, sigma_max=16)
         return f.reshape(-1, f.shape[-1])
 
     x = np.concatenate([feats(z) for z in painted])
@@ -96,9 +94,7 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
         x, y = x[pick], y[pick]
     rf = RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=seed, min_samples_leaf=2)
     rf.fit(x, y)
-    return np.stack([rf.predict(feats(z)).reshape(vol.shape[1:]) for z in range(vol.shape[0])]).astype(
-        np.uint8
-    )
+    return np.stack([rf.predict(feats(z)).reshape(vol.shape[1:]) for z in range(vol.shape[0])]).astype(np.uint8)
 
 
 def main() -> None:
@@ -154,10 +150,10 @@ def main() -> None:
         "| dataset | painted slices | ours (DMW-LA + W-LD) | plain (no memory) | random forest | ours - RF | work done |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:+.3f} | {r[6]} |" for r in rows
-    ]
-    write_section("Few-shot segmentation", "\n".join(lines), script="benchmarks/fewshot.py")
+    lines += [f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:+.3f} | {r[6]} |" for r in rows]
+    write_section(
+        "Few-shot segmentation", "\n".join(lines), packages=("torch", "numpy"), script="benchmarks/fewshot.py"
+    )
 
 
 if __name__ == "__main__":

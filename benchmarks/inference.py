@@ -81,7 +81,7 @@ def main() -> None:
         "|---|---|---|---|---|---|",
         *rows,
     ]
-    write_section("Inference", "\n".join(lines), script="benchmarks/inference.py")
+    write_section("Inference", "\n".join(lines), packages=("torch", "numpy"), script="benchmarks/inference.py")
 
 
 if __name__ == "__main__":

@@ -40,9 +40,7 @@ def _ellipsoid(shape: tuple[int, ...], centre: tuple[float, ...], radii: tuple[f
 
 def _smooth_bumps(shape: tuple[int, ...], rng: np.random.Generator, amplitude: float) -> np.ndarray:
     coarse = rng.standard_normal(tuple(max(n // 16, 2) for n in shape))
-    return (
-        ndimage.zoom(coarse, [n / c for n, c in zip(shape, coarse.shape, strict=True)], order=1) * amplitude
-    )
+    return ndimage.zoom(coarse, [n / c for n, c in zip(shape, coarse.shape, strict=True)], order=1) * amplitude
 
 
 def single_organ(shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -89,7 +89,9 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    write_section("Model size and speed", "\n".join(lines), script="benchmarks/model_speed.py")
+    write_section(
+        "Model size and speed", "\n".join(lines), packages=("torch", "numpy"), script="benchmarks/model_speed.py"
+    )
 
 
 if __name__ == "__main__":

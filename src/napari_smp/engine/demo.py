@@ -87,7 +87,7 @@ def run_demo(
     atomic_write_text(out / "metrics.csv", report.to_csv())
     atomic_write_text(out / "metrics.json", report.to_json())
     log(report.format_table())
-    mean, mean_u = report.mean_dice, report_u.mean_dice
+    mean, mean_u = report.mean.dice, report_u.mean.dice
     log(f"mean Dice {mean:.3f} on all slices, {mean_u:.3f} on the {len(unpainted)} slices never painted")
     log(
         f"files in {out}/: phantom_image, phantom_labels, sparse_annotation, prediction (.nii.gz), "

@@ -68,9 +68,7 @@ def find_cases(root: str | Path) -> tuple[list[DatasetCase], dict[int, str] | No
         raise EngineError(f"{root} is not a dataset folder: it needs imagesTr/ and labelsTr/")
     label_files = {_stem(p): p for p in labels.iterdir() if p.name.endswith(_IMAGE_SUFFIXES)}
     cases = []
-    for img in sorted(
-        p for p in images.iterdir() if p.name.endswith(_IMAGE_SUFFIXES) and not p.name.startswith(".")
-    ):
+    for img in sorted(p for p in images.iterdir() if p.name.endswith(_IMAGE_SUFFIXES) and not p.name.startswith(".")):
         stem = _stem(img)
         name = stem[:-5] if stem.endswith("_0000") else stem
         if name not in label_files:
@@ -115,8 +113,7 @@ def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, 
 def _mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
     from ..metrics import dice
 
-    values = [v for v in dice(pred, gt, labels=list(range(1, num_classes))).values() if np.isfinite(v)]
-    return float(np.mean(values)) if values else float("nan")
+    return float(dice(pred, gt, labels=list(range(1, num_classes))).nanmean())
 
 
 def _init_distributed(train: TrainConfig) -> tuple[int, int, torch.device]:
@@ -176,9 +173,7 @@ def train_dataset(
         def validate(step: int, loss: float) -> None:
             if val:
                 predictor = Predictor(core, config)
-                scores = [
-                    _mean_foreground_dice(predictor.predict(img).labels, lab, n_cls) for img, lab, _ in val
-                ]
+                scores = [_mean_foreground_dice(predictor.predict(img).labels, lab, n_cls) for img, lab, _ in val]
                 score = float(np.nanmean(scores))
                 core.train()
             else:
