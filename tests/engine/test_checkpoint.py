@@ -12,7 +12,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from napari_smp.config import MemoryConfig, ModelConfig
-from napari_smp.engine.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_info, save_checkpoint
+from napari_smp.engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint_info,
+    save_checkpoint,
+)
 from napari_smp.model import SimMPNet, build_model
 
 
@@ -27,7 +32,10 @@ def _one_thread():
 
 def _config(num_classes: int = 3) -> ModelConfig:
     return ModelConfig(
-        preset="lite", num_classes=num_classes, img_size=64, lite_width=8,
+        preset="lite",
+        num_classes=num_classes,
+        img_size=64,
+        lite_width=8,
         class_names=["background", "liver", "spleen"][:num_classes] if num_classes == 3 else None,
         memory=MemoryConfig(slots=8, warmup_steps=2, kmeans_iters=5),
     )
@@ -51,7 +59,9 @@ def _trained(steps: int = 4) -> tuple[SimMPNet, ModelConfig]:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimMPNet]:
     model, config = _trained()
-    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.safetensors", model, config, steps=4, note="test")
+    path = save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "m.safetensors", model, config, steps=4, note="test"
+    )
     return path, model
 
 

@@ -56,9 +56,7 @@ def memory_attention_reference(q: torch.Tensor, pool: torch.Tensor, assign: torc
     return torch.einsum("nm,nmd->nd", weights, bank)
 
 
-def context_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool = True
-) -> torch.Tensor:
+def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool = True) -> torch.Tensor:
     """Each pixel attends to every pixel of the same image: softmax(q k^T) v, unscaled.
 
     The fused path is ``F.scaled_dot_product_attention`` with ``scale=1.0``, which never holds the
