@@ -32,7 +32,10 @@ def _one_thread():
 
 def _config(num_classes: int = 3) -> ModelConfig:
     return ModelConfig(
-        preset="lite", num_classes=num_classes, img_size=64, lite_width=8,
+        preset="lite",
+        num_classes=num_classes,
+        img_size=64,
+        lite_width=8,
         class_names=["background", "liver", "spleen"][:num_classes] if num_classes == 3 else None,
         memory=MemoryConfig(slots=8, warmup_steps=2, kmeans_iters=5),
     )
@@ -56,7 +59,9 @@ def _trained(steps: int = 4) -> tuple[SimMPNet, ModelConfig]:
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SimMPNet]:
     model, config = _trained()
-    path = save_checkpoint(tmp_path_factory.mktemp("ckpt") / "m.safetensors", model, config, steps=4, note="test")
+    path = save_checkpoint(
+        tmp_path_factory.mktemp("ckpt") / "m.safetensors", model, config, steps=4, note="test"
+    )
     return path, model
 
 

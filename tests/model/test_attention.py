@@ -20,7 +20,7 @@ def test_memory_attention_matches_reference_and_uses_only_the_routed_cluster() -
     fast = memory_attention(q, pool, assign)
     torch.testing.assert_close(fast, memory_attention_reference(q, pool, assign))
     # changing a cluster nobody is routed to changes nothing
-    unused = ({0, 1, 2, 3} - set(assign[:10].tolist()))
+    unused = {0, 1, 2, 3} - set(assign[:10].tolist())
     if unused:
         other = pool.clone()
         other[unused.pop()] += 100.0

@@ -68,8 +68,15 @@ def test_wrong_input_size_is_a_clear_error() -> None:
 def test_memory_modules_have_stable_names_and_lite_dims() -> None:
     names = [n for n, _ in _model().memory_modules()]
     assert names == [
-        "encoder.stage1.0", "encoder.stage2.0", "encoder.stage3.0", "encoder.stage3.1", "encoder.stage4.0",
-        "decoder.stage4", "decoder.stage3", "decoder.stage2", "decoder.stage1",
+        "encoder.stage1.0",
+        "encoder.stage2.0",
+        "encoder.stage3.0",
+        "encoder.stage3.1",
+        "encoder.stage4.0",
+        "decoder.stage4",
+        "decoder.stage3",
+        "decoder.stage2",
+        "decoder.stage1",
     ]
     dims = {n: m.dim for n, m in _model().memory_modules()}
     assert dims["encoder.stage1.0"] == 8 and dims["encoder.stage4.0"] == 64 and dims["decoder.stage4"] == 64
@@ -140,7 +147,7 @@ def test_faithful_eval_updates_flag() -> None:
     pools = [m.pool.clone() for _, m in model.memory_modules()]
     with torch.no_grad():
         model(_x(1, seed=30))
-    assert any(not torch.equal(p, m.pool) for p, (_, m) in zip(pools, model.memory_modules()))
+    assert any(not torch.equal(p, m.pool) for p, (_, m) in zip(pools, model.memory_modules(), strict=True))
 
 
 def test_fixed_seed_gives_identical_training() -> None:

@@ -39,7 +39,7 @@ def test_next_k_in_terms_of_m() -> None:
 def test_next_k_sequence() -> None:
     losses = [3.0, 2.75, 2.625, 2.875, 1.5, 1.5]
     k, seen = 50, []
-    for prev, loss in zip(losses[:-1], losses[1:]):
+    for prev, loss in zip(losses[:-1], losses[1:], strict=True):
         k = next_k(k, prev, loss, slots=100)
         seen.append(k)
     # deltas 0.25, 0.125, -0.25, 1.375, 0.0

@@ -87,7 +87,9 @@ def read_checkpoint_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     except Exception as err:  # the Rust reader raises its own error type
         raise CheckpointError(f"{path.name} is not a readable safetensors file ({err})") from None
     if meta.get("format") != FORMAT or "config" not in meta:
-        raise CheckpointError(f"{path} is a safetensors file but not a napari-smp checkpoint (no model config in it)")
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a napari-smp checkpoint (no model config in it)"
+        )
     try:
         config = json.loads(meta["config"])
         return {
@@ -123,7 +125,9 @@ def load_checkpoint(
     path = Path(path)
     info = read_checkpoint_info(path)
     if expect_preset is not None and info["preset"] != expect_preset:
-        raise CheckpointError(f"{path.name} holds a {info['preset']!r} model, but a {expect_preset!r} one is needed")
+        raise CheckpointError(
+            f"{path.name} holds a {info['preset']!r} model, but a {expect_preset!r} one is needed"
+        )
     if expect_num_classes is not None and info["num_classes"] != expect_num_classes:
         raise CheckpointError(
             f"{path.name} was trained for {info['num_classes']} classes, but {expect_num_classes} are needed"
@@ -142,7 +146,8 @@ def load_checkpoint(
     unexpected = sorted(set(tensors) - set(own))
     if missing or unexpected:
         raise CheckpointError(
-            f"{path.name} does not match the model it describes: missing {_few(missing)}, unexpected {_few(unexpected)}"
+            f"{path.name} does not match the model it describes: "
+            f"missing {_few(missing)}, unexpected {_few(unexpected)}"
         )
     wrong = [k for k, t in tensors.items() if t.shape != own[k].shape]
     if wrong:

@@ -21,10 +21,10 @@ __all__ = [
 def memory_attention(q: torch.Tensor, pool: torch.Tensor, assign: torch.Tensor) -> torch.Tensor:
     """Every query attends to the M slots of the cluster it was routed to; slots are keys and values.
 
-    One matrix product against the whole bank, then a gather of the routed cluster's M logits, so no
-    Python loop over clusters and no per-pixel copy of the bank (which would be N x M x D). The price
-    is k times the FLOPs of the routed product, small next to the context read (measured in
-    docs/method.md).
+    Queries are sorted by cluster and split, so each cluster costs one (N_c, D) x (D, M) product: a loop
+    over the k clusters, never over pixels, with one host synchronisation for the split sizes. Measured
+    against a loop-free alternative (one product against the whole k*M bank, then a gather) this is 7-10x
+    faster on CPU at the paper's sizes, because the alternative does k times the FLOPs (docs/method.md).
 
     Args:
         q: queries (theta features), shape (N, D).
@@ -34,28 +34,29 @@ def memory_attention(q: torch.Tensor, pool: torch.Tensor, assign: torch.Tensor) 
     Returns:
         Memory residual, shape (N, D).
     """
-    k, m, d = pool.shape
-    flat = pool.reshape(k * m, d).to(q.dtype)
-    logits = (q @ flat.T).view(-1, k, m)
-    index = assign.view(-1, 1, 1).expand(-1, 1, m)
-    weights = logits.gather(1, index).softmax(dim=-1)  # (N, 1, M)
-    dense = torch.zeros_like(logits).scatter(1, index, weights)
-    return dense.view(-1, k * m) @ flat
+    bank = pool.to(q.dtype)
+    order = torch.argsort(assign, stable=True)
+    counts = torch.bincount(assign, minlength=pool.shape[0]).tolist()
+    parts = [
+        torch.softmax(chunk @ bank[c].T, dim=-1) @ bank[c]
+        for c, chunk in enumerate(q[order].split(counts))
+        if chunk.shape[0]
+    ]
+    flat = torch.cat(parts) if parts else q.new_zeros((0, q.shape[1]))
+    return torch.empty_like(flat).index_copy(0, order, flat)
 
 
 def memory_attention_reference(q: torch.Tensor, pool: torch.Tensor, assign: torch.Tensor) -> torch.Tensor:
-    """Cluster-by-cluster form of :func:`memory_attention` (same arguments and result)."""
-    out = q.new_zeros(q.shape)
-    for c in range(pool.shape[0]):
-        sel = assign == c
-        bank = pool[c].to(q.dtype)  # (M, D)
-        out[sel] = torch.softmax(q[sel] @ bank.T, dim=-1) @ bank
-    return out
+    """Pixel-by-pixel form of :func:`memory_attention`: gathers an (N, M, D) copy of the bank.
+
+    Same arguments and result; only for tests and small inputs.
+    """
+    bank = pool.to(q.dtype)[assign]  # (N, M, D)
+    weights = torch.softmax(torch.einsum("nd,nmd->nm", q, bank), dim=-1)
+    return torch.einsum("nm,nmd->nd", weights, bank)
 
 
-def context_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool = True
-) -> torch.Tensor:
+def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool = True) -> torch.Tensor:
     """Each pixel attends to every pixel of the same image: softmax(q k^T) v, unscaled.
 
     The fused path is ``F.scaled_dot_product_attention`` with ``scale=1.0``, which never holds the

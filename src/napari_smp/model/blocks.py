@@ -70,12 +70,16 @@ class ChannelAttention(nn.Module):
         super().__init__()
         hidden = max(channels // ratio, 1)
         self.mlp = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1, bias=False)
+            nn.Conv2d(channels, hidden, 1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1, bias=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Weights, shape (B, C, 1, 1), from features (B, C, H, W)."""
-        return torch.sigmoid(self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True)))
+        return torch.sigmoid(
+            self.mlp(x.mean(dim=(2, 3), keepdim=True)) + self.mlp(x.amax(dim=(2, 3), keepdim=True))
+        )
 
 
 class SpatialAttention(nn.Module):
@@ -87,7 +91,9 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Weights, shape (B, 1, H, W), from features (B, C, H, W)."""
-        return torch.sigmoid(self.conv(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)))
+        return torch.sigmoid(
+            self.conv(torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1))
+        )
 
 
 class OverlapPatchEmbed(nn.Module):
@@ -146,4 +152,6 @@ class ChannelAdapter(nn.Sequential):
     """Map ``in_channels`` to the 3 channels the encoders expect: conv1x1, batch norm, ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int = 3) -> None:
-        super().__init__(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
+        )

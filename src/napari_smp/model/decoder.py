@@ -38,7 +38,7 @@ class MemoryDecoder(nn.Module):
         self.stem = nn.Conv2d(channels[0], channels[0], 1)
         self.memory = nn.ModuleList(make_dmwla(c) for c in channels)
         self.blocks = nn.ModuleList(ConvBlock(c, c) for c in channels)
-        self.ups = nn.ModuleList(UpConv(i, o) for i, o in zip(channels[:-1], channels[1:]))
+        self.ups = nn.ModuleList(UpConv(i, o) for i, o in zip(channels[:-1], channels[1:], strict=True))
         self.ca = nn.ModuleList(ChannelAttention(c) for c in channels[1:])
         self.sa = SpatialAttention()
 

@@ -32,8 +32,13 @@ def patch_embed_downsamplers(in_channels: int, channels: tuple[int, ...]) -> lis
 
 def conv_downsamplers(in_channels: int, channels: tuple[int, ...]) -> list[nn.Module]:
     """Small CNN: stride 4 (two strided ConvBnAct) for stage 1, then stride 2 + a 3x3 ConvBnAct per stage."""
-    first = nn.Sequential(ConvBnAct(in_channels, channels[0], stride=2), ConvBnAct(channels[0], channels[0], stride=2))
-    rest = [nn.Sequential(ConvBnAct(i, o, stride=2), ConvBnAct(o, o)) for i, o in zip(channels[:-1], channels[1:])]
+    first = nn.Sequential(
+        ConvBnAct(in_channels, channels[0], stride=2), ConvBnAct(channels[0], channels[0], stride=2)
+    )
+    rest = [
+        nn.Sequential(ConvBnAct(i, o, stride=2), ConvBnAct(o, o))
+        for i, o in zip(channels[:-1], channels[1:], strict=True)
+    ]
     return [first, *rest]
 
 

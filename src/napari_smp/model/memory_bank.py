@@ -64,7 +64,9 @@ class DMWLA(nn.Module):
     ) -> None:
         super().__init__()
         if warmup_steps < 1:
-            raise ValueError(f"warmup_steps must be at least 1 (the bank is filled during it), got {warmup_steps}")
+            raise ValueError(
+                f"warmup_steps must be at least 1 (the bank is filled during it), got {warmup_steps}"
+            )
         self.clusters, self.slots, self.dim = clusters, slots, dim
         self.warmup_steps = warmup_steps
         self.write_momentum, self.phi_momentum = write_momentum, phi_momentum

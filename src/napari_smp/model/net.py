@@ -58,7 +58,9 @@ class SimMPNet(nn.Module):
             channels, depths = PAPER_CHANNELS, PAPER_DEPTHS
             from .maxxvit import MaxxVitRmlpSmall  # deferred: only the paper preset needs it
 
-            self.adapter: nn.Module = ChannelAdapter(config.in_channels) if config.in_channels != 3 else nn.Identity()
+            self.adapter: nn.Module = (
+                ChannelAdapter(config.in_channels) if config.in_channels != 3 else nn.Identity()
+            )
             self.backbone = MaxxVitRmlpSmall(in_chans=3)
             self.backbone_inject = nn.ModuleList(ImageInjection(3, c) for c in channels)
             self.gate = InputGate(channels[-1])
@@ -81,8 +83,12 @@ class SimMPNet(nn.Module):
         dec_k = mem.decoder_clusters or config.num_classes
         seeds = itertools.count(mem.seed * 1000)
         self.encoder = MemoryEncoder(
-            downsamplers, channels, depths, _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates),
-            image_channels=image_channels, faithful_dsgim=config.faithful_dsgim,
+            downsamplers,
+            channels,
+            depths,
+            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates),
+            image_channels=image_channels,
+            faithful_dsgim=config.faithful_dsgim,
         )
         self.decoder = MemoryDecoder(
             channels[::-1], _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates)
@@ -128,8 +134,10 @@ class SimMPNet(nn.Module):
             f = inject(stage(f), a_in)
             backbone_feats.append(f)
         b_in = _resize(self.gate(a_in, backbone_feats[-1]), ENCODER_SIZE)
-        return [e + F.interpolate(f, size=e.shape[-2:], mode="bilinear", align_corners=False)
-                for e, f in zip(self.encoder(b_in), backbone_feats, strict=True)]
+        return [
+            e + F.interpolate(f, size=e.shape[-2:], mode="bilinear", align_corners=False)
+            for e, f in zip(self.encoder(b_in), backbone_feats, strict=True)
+        ]
 
     def _check_input(self, x: torch.Tensor) -> None:
         s, c = self.config.img_size, self.config.in_channels
@@ -168,7 +176,15 @@ class SimMPNet(nn.Module):
             # step s was computed by a forward that saw s - 1 steps)
             if step > mem.warmup_steps + 1 + mem.k_delay_steps:
                 prev = float(self.prev_loss)
-                k = next_k(k, None if math.isnan(prev) else prev, loss, mem.slots, mem.k_low, mem.k_high, mem.k_policy)
+                k = next_k(
+                    k,
+                    None if math.isnan(prev) else prev,
+                    loss,
+                    mem.slots,
+                    mem.k_low,
+                    mem.k_high,
+                    mem.k_policy,
+                )
             self.prev_loss.fill_(loss)
         self.k_state.fill_(k)
         for name, module in modules:
@@ -236,9 +252,17 @@ def _dmwla_factory(
 ) -> Callable[[int], DMWLA]:
     def make(channels: int) -> DMWLA:
         return DMWLA(
-            channels, dim_for(channels), clusters, slots=mem.slots, warmup_steps=mem.warmup_steps,
-            write_momentum=mem.write_momentum, phi_momentum=mem.phi_momentum, k_init=mem.k_init,
-            kmeans_iters=mem.kmeans_iters, seed=next(seeds), eval_updates=eval_updates,
+            channels,
+            dim_for(channels),
+            clusters,
+            slots=mem.slots,
+            warmup_steps=mem.warmup_steps,
+            write_momentum=mem.write_momentum,
+            phi_momentum=mem.phi_momentum,
+            k_init=mem.k_init,
+            kmeans_iters=mem.kmeans_iters,
+            seed=next(seeds),
+            eval_updates=eval_updates,
         )
 
     return make
