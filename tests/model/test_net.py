@@ -199,3 +199,20 @@ def test_paper_preset_forward_shapes(batch: int) -> None:
     with torch.no_grad():
         out = model(torch.randn(batch, 1, 256, 256))
     assert len(out) == 4 and all(o.shape == (batch, 4, 256, 256) for o in out)
+
+
+def test_use_memory_off_is_the_plain_network():
+    from napari_smp.config import MemoryConfig, ModelConfig
+    from napari_smp.model import build_model
+
+    cfg = dict(preset="lite", num_classes=3, img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1),
+               memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=2))
+    with_mem = build_model(ModelConfig(**cfg))
+    plain = build_model(ModelConfig(**cfg, use_memory=False))
+    assert plain.memory_modules() == [] and len(with_mem.memory_modules()) == 8
+    assert not any("pool" in name for name, _ in plain.named_buffers())
+    n_plain = sum(p.numel() for p in plain.parameters())
+    assert n_plain < sum(p.numel() for p in with_mem.parameters())
+    outs = plain.train()(torch.rand(2, 1, 32, 32))
+    assert len(outs) == 4 and outs[0].shape == (2, 3, 32, 32)
+    assert plain.memory_step(1.0)["warming_up"] is False

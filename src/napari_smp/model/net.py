@@ -86,12 +86,13 @@ class SimMPNet(nn.Module):
             downsamplers,
             channels,
             depths,
-            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates),
+            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates, config.use_memory),
             image_channels=image_channels,
             faithful_dsgim=config.faithful_dsgim,
         )
         self.decoder = MemoryDecoder(
-            channels[::-1], _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates)
+            channels[::-1],
+            _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory),
         )
         self.heads = nn.ModuleList(nn.Conv2d(c, config.num_classes, 1) for c in channels[::-1])
         k0 = mem.slots // 2 if mem.k_init is None else mem.k_init
@@ -148,7 +149,8 @@ class SimMPNet(nn.Module):
 
     def memory_modules(self) -> list[tuple[str, DMWLA]]:
         """Every DMW-LA module with a stable name ("encoder.stage3.1", "decoder.stage2", ...)."""
-        return self.encoder.memory_modules() + self.decoder.memory_modules()
+        named = self.encoder.memory_modules() + self.decoder.memory_modules()
+        return [(name, m) for name, m in named if isinstance(m, DMWLA)]  # none when use_memory is off
 
     @torch.no_grad()
     def memory_step(self, loss: float | torch.Tensor | None) -> dict[str, Any]:
@@ -190,7 +192,7 @@ class SimMPNet(nn.Module):
         for name, module in modules:
             if name.startswith("encoder") or mem.share_decoder_k:
                 module.set_k(k)
-        return {"step": step, "k": k, "warming_up": modules[0][1].warming_up}
+        return {"step": step, "k": k, "warming_up": bool(modules) and modules[0][1].warming_up}
 
     @torch.no_grad()
     def cluster_maps(self, x: torch.Tensor, module: str) -> dict[str, Any]:
@@ -248,9 +250,16 @@ class SimMPNet(nn.Module):
 
 
 def _dmwla_factory(
-    mem: MemoryConfig, clusters: int, dim_for: Callable[[int], int], seeds: Iterator[int], eval_updates: bool
-) -> Callable[[int], DMWLA]:
-    def make(channels: int) -> DMWLA:
+    mem: MemoryConfig,
+    clusters: int,
+    dim_for: Callable[[int], int],
+    seeds: Iterator[int],
+    eval_updates: bool,
+    use_memory: bool = True,
+) -> Callable[[int], nn.Module]:
+    def make(channels: int) -> nn.Module:
+        if not use_memory:  # the ablation: the same network with every DMW-LA module removed
+            return nn.Identity()
         return DMWLA(
             channels,
             dim_for(channels),
