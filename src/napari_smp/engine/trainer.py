@@ -142,13 +142,14 @@ def fit(
     return reports, stopped
 
 
-def short_run_warmup(config: ModelConfig, steps: int) -> ModelConfig:
-    """Shorten the bank's warm-up so a run of ``steps`` steps from scratch still builds a bank.
+def short_run_warmup(config: ModelConfig, steps: int, cap: int = 30) -> ModelConfig:
+    """Shorten the bank's warm-up so a short run from scratch still builds a bank.
 
-    The paper warms up for 2000 iterations of a 300-epoch run; a few-hundred-step fine-tune would
-    never leave warm-up, so we give it a tenth of the run (at least 5 steps).
+    The paper warms up for 2000 of ~33,000 iterations; a few-hundred-step fine-tune would never
+    leave warm-up, so we give it a tenth of the planned steps, at least 5 and at most ``cap`` (a
+    time budget may stop the run long before ``steps``).
     """
-    warm = min(config.memory.warmup_steps, max(5, steps // 10))
+    warm = min(config.memory.warmup_steps, max(5, min(steps // 10, cap)))
     return replace(config, memory=replace(config.memory, warmup_steps=warm))
 
 
