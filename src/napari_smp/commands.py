@@ -142,13 +142,15 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from .engine.data import guess_norm
-    from .engine.pretrain import pretrain, save_pretrained_result
+    from .engine.pretrain import check_settings, pretrain, save_pretrained_result
     from .io import read_volume
 
     check_output(args.out, args.overwrite, *args.volumes)
+    config = ModelConfig(preset="lite", img_size=args.img_size, lite_width=args.width)
+    check_settings(config, args.method, args.steps, args.batch_size, args.time_budget)
     volumes = [read_volume(path)[0] for path in args.volumes]
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(volumes[0])
-    config = ModelConfig(preset="lite", img_size=args.img_size, lite_width=args.width, norm=norm)
+    config = replace(config, norm=norm)
     if args.require_device:
         from .engine.device import resolve_device
 

@@ -137,6 +137,7 @@ def test_macl_trains_encoder_and_first_decoder_stages(volumes):
         ({"method": "macl"}, "divisible by 128"),
         ({"batch_size": 1}, "at least 2 slices"),
         ({"steps": 0}, "at least 1"),
+        ({"time_budget": 0}, "must be positive"),
     ],
 )
 def test_bad_settings_are_refused(volumes, kwargs, match):
@@ -158,5 +159,6 @@ def test_cancel_and_time_budget_stop_the_loop(volumes):
     run = pretrain(volumes, tiny_config(), steps=50, batch_size=4, cancel=lambda: len(calls) >= 2,
                    callback=calls.append)
     assert run.stopped == "cancelled" and len(run.reports) == 2
-    run = pretrain(volumes, tiny_config(), steps=10_000, batch_size=4, time_budget=0.0)
-    assert run.stopped == "time" and run.reports == []
+    run = pretrain(volumes, tiny_config(), steps=10_000, batch_size=4, time_budget=1e-6)
+    assert run.stopped == "time" and len(run.reports) == 1  # the first step always runs
+    assert run.reports[0].lr == pytest.approx(0.01)  # the cosine starts at the full rate

@@ -35,6 +35,7 @@ __all__ = [
     "PretrainReport",
     "PretrainResult",
     "pretrain",
+    "check_settings",
     "save_pretrained_result",
     "init_from_pretrained",
     "is_pretrained_checkpoint",
@@ -77,7 +78,9 @@ class PretrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _check(config: ModelConfig, method: str, steps: int, batch_size: int) -> None:
+def check_settings(config: ModelConfig, method: str, steps: int, batch_size: int,
+                   time_budget: float | None = None) -> None:
+    """Refuse settings that cannot run, before any data is read (raises :class:`EngineError`)."""
     if method not in METHODS:
         raise EngineError(f"unknown pre-training method {method!r}; choose supercl or macl")
     if config.preset != "lite":
@@ -88,6 +91,8 @@ def _check(config: ModelConfig, method: str, steps: int, batch_size: int) -> Non
         raise EngineError(f"steps must be at least 1, got {steps}")
     if batch_size < 2:
         raise EngineError(f"the batch must hold at least 2 slices to contrast them, got {batch_size}")
+    if time_budget is not None and time_budget <= 0:
+        raise EngineError(f"the time budget must be positive, got {time_budget} s")
 
 
 def pretrain(
@@ -123,7 +128,7 @@ def pretrain(
         cancel: polled before every step; True ends the run, keeping the last completed step.
     """
     config = config or ModelConfig()
-    _check(config, method, steps, batch_size)
+    check_settings(config, method, steps, batch_size, time_budget)
     from ..model import build_model
 
     bank = SliceBank.from_volumes(volumes, config, n_segments, superpixels=method == "supercl")
@@ -151,7 +156,7 @@ def pretrain(
             stopped = "cancelled"
             break
         elapsed = time.perf_counter() - start
-        if time_budget is not None and elapsed >= time_budget:
+        if time_budget is not None and step > 1 and elapsed >= time_budget:  # at least one step
             stopped = "time"
             break
         # cosine over whichever limit binds first, so a time-boxed run still ends at lr 0
