@@ -74,6 +74,7 @@ class ModelConfig:
     lite_depths: tuple[int, int, int, int] = (1, 1, 2, 1)  # DMW-LA modules per lite encoder stage
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
+    use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     norm: NormConfig = field(default_factory=NormConfig)
 
