@@ -161,7 +161,7 @@ def pretrain(
             break
         # cosine over whichever limit binds first, so a time-boxed run still ends at lr 0
         progress = (step - 1) / steps
-        if time_budget:
+        if time_budget and step > 1:
             progress = max(progress, elapsed / time_budget)
         step_lr = 0.5 * lr * (1.0 + math.cos(math.pi * min(progress, 1.0)))
         for group in opt.param_groups:
