@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=["supercl", "macl"])
     ap.add_argument("--work", type=Path, default=Path("/tmp/label_efficiency"))
+    ap.add_argument("--reuse", action="store_true", help="reuse pre-trained checkpoints already in --work")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -106,10 +107,19 @@ def main() -> None:
     inits: dict[str, Path | None] = {"scratch": None}
     pre_info = []
     for method in args.methods:
+        ckpt = args.work / f"{method}.safetensors"
+        if args.reuse and ckpt.exists():
+            from napari_smp.engine.checkpoint import read_checkpoint_info
+
+            extra = read_checkpoint_info(ckpt)["extra"]
+            inits[method] = ckpt
+            pre_info.append(f"{method}: {extra['steps']} steps, loss {extra['first_loss']:.2f} -> {extra['final_loss']:.2f}")
+            print(pre_info[-1], flush=True)
+            continue
         t = time.perf_counter()
         run = pretrain(unlabelled, replace(base, num_classes=2, class_names=None), method,
                        steps=args.pretrain_steps, seed=0, device="cpu")
-        inits[method] = save_pretrained_result(args.work / f"{method}.safetensors", run)
+        inits[method] = save_pretrained_result(ckpt, run)
         first, last = run.reports[0].loss, run.reports[-1].loss
         pre_info.append(f"{method}: {len(run.reports)} steps in {time.perf_counter() - t:.0f} s, "
                         f"loss {first:.2f} -> {last:.2f}")
