@@ -5,10 +5,10 @@ Arms, all with the same fine-tune recipe, step budget, painted slices and seeds:
   * ``supercl`` / ``macl``: the encoder (MACL: + first decoder stages) pre-trained on unlabelled
     phantoms (seeds 0-3, labels never read), then :func:`init_from_pretrained`.
 Every fine-tune runs the same number of optimiser steps, and every pre-training too (the CPU is shared
-with other jobs, so a wall-clock budget would give the arms unequal work); the step counts are sized to
-the task's budget on an idle machine (about 45 s per fine-tune, 60 s per pre-training) and the wall
-times are reported. For 1, 2 and 4 painted slices (random foreground slices, drawn per seed, shared by all arms) and three
-seeds, score the mean foreground Dice on the slices that were never painted.
+with other jobs, so a wall-clock budget would give the arms unequal work); the step counts are sized
+to the task's budget on an idle machine (about 45 s per fine-tune, 60 s per pre-training) and the wall
+times are reported. For 1, 2 and 4 painted slices (random foreground slices, drawn per seed, shared by
+all arms) and three seeds, score the mean foreground Dice on the slices that were never painted.
 
     python benchmarks/label_efficiency.py --pretrain-steps 30 --steps 60 --methods supercl macl
 """
@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from napari_smp.config import ModelConfig, NormConfig, TrainConfig  # noqa: E402
-from napari_smp.engine.pretrain import init_from_pretrained, pretrain, save_pretrained_result  # noqa: E402
 from napari_smp.engine.predictor import Predictor  # noqa: E402
+from napari_smp.engine.pretrain import init_from_pretrained, pretrain, save_pretrained_result  # noqa: E402
 from napari_smp.engine.trainer import SliceSet, fit, short_run_warmup  # noqa: E402
 from napari_smp.io import make_phantom  # noqa: E402
 from napari_smp.model import build_model  # noqa: E402
@@ -73,9 +73,10 @@ def write_report(body: str) -> None:
         path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
         text = path.read_text() if path.exists() else "# Benchmarks\n"
         start, end = "<!-- section: Label efficiency -->", "<!-- end section: Label efficiency -->"
-        section = f"{start}\n## Label efficiency\n\nReproduce: `python benchmarks/label_efficiency.py`.\n\n{body}\n{end}"
+        how = "Reproduce: `python benchmarks/label_efficiency.py`."
+        section = f"{start}\n## Label efficiency\n\n{how}\n\n{body}\n{end}"
         if start in text:
-            text = text[: text.index(start)] + section + text[text.index(end) + len(end):]
+            text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
         else:
             text = text.rstrip("\n") + "\n\n" + section
         path.parent.mkdir(exist_ok=True)
@@ -83,13 +84,20 @@ def write_report(body: str) -> None:
         tmp.write_text(text.rstrip("\n") + "\n")
         tmp.replace(path)
         return
-    write_section("Label efficiency", body, packages=("torch", "scikit-image"), script="python benchmarks/label_efficiency.py")
+    write_section(
+        "Label efficiency",
+        body,
+        packages=("torch", "scikit-image"),
+        script="python benchmarks/label_efficiency.py",
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pretrain-steps", type=int, default=30, help="about 60 s on an idle 2-core CPU")
-    ap.add_argument("--steps", type=int, default=60, help="steps per fine-tune, about 45 s on an idle 2-core CPU")
+    ap.add_argument(
+        "--steps", type=int, default=60, help="steps per fine-tune, about 45 s on an idle 2-core CPU"
+    )
     ap.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--methods", nargs="+", default=["supercl", "macl"])
@@ -113,16 +121,25 @@ def main() -> None:
 
             extra = read_checkpoint_info(ckpt)["extra"]
             inits[method] = ckpt
-            pre_info.append(f"{method}: {extra['steps']} steps, loss {extra['first_loss']:.2f} -> {extra['final_loss']:.2f}")
+            loss = f"loss {extra['first_loss']:.2f} -> {extra['final_loss']:.2f}"
+            pre_info.append(f"{method}: {extra['steps']} steps, {loss}")
             print(pre_info[-1], flush=True)
             continue
         t = time.perf_counter()
-        run = pretrain(unlabelled, replace(base, num_classes=2, class_names=None), method,
-                       steps=args.pretrain_steps, seed=0, device="cpu")
+        run = pretrain(
+            unlabelled,
+            replace(base, num_classes=2, class_names=None),
+            method,
+            steps=args.pretrain_steps,
+            seed=0,
+            device="cpu",
+        )
         inits[method] = save_pretrained_result(ckpt, run)
         first, last = run.reports[0].loss, run.reports[-1].loss
-        pre_info.append(f"{method}: {len(run.reports)} steps in {time.perf_counter() - t:.0f} s, "
-                        f"loss {first:.2f} -> {last:.2f}")
+        pre_info.append(
+            f"{method}: {len(run.reports)} steps in {time.perf_counter() - t:.0f} s, "
+            f"loss {first:.2f} -> {last:.2f}"
+        )
         print(pre_info[-1], flush=True)
     results: dict[tuple[str, int], list[float]] = {}
     walls: dict[str, list[float]] = {}
@@ -133,19 +150,24 @@ def main() -> None:
                 d, wall = finetune_arm(image, labels, index, config, init, args.steps, seed)
                 results.setdefault((arm, count), []).append(d)
                 walls.setdefault(arm, []).append(wall)
-                print(f"{count} slices seed {seed} {arm:8s}: Dice {d:.3f} ({wall:.0f} s) slices {index.tolist()}",
-                      flush=True)
+                print(f"{count} slices seed {seed} {arm:8s}: Dice {d:.3f} ({wall:.0f} s) "
+                      f"slices {index.tolist()}", flush=True)
     arms = list(inits)
     lines = [
-        f"Phantom CT (48 x 160 x 160, 7 organs), `lite` preset (width 32, input 128), 2 CPU threads shared with "
-        f"other jobs. Pre-training: {args.pretrain_steps} steps (batch 8) on 4 unlabelled phantoms (seeds 0-3; seed 0 is "
-        f"the target volume, its labels unused): {'; '.join(pre_info)}. Fine-tune: {args.steps} steps per run "
+        "Phantom CT (48 x 160 x 160, 7 organs), `lite` preset (width 32, input 128), 2 CPU threads "
+        f"shared with other jobs. Pre-training: {args.pretrain_steps} steps (batch 8) on 4 unlabelled "
+        "phantoms (seeds 0-3; seed 0 is the target volume, its labels unused): "
+        f"{'; '.join(pre_info)}. Fine-tune: {args.steps} steps per run "
         f"(batch 8, AdamW lr 1e-3, memory warm-up 10 steps); mean wall time per fine-tune: "
         + ", ".join(f"{a} {np.mean(walls[a]):.0f} s" for a in arms)
         + f". Score: mean foreground Dice on never-painted slices, mean +- std over seeds {args.seeds} "
         "(each seed draws its own painted slices, shared by all arms).",
         "",
-        "| painted slices | " + " | ".join(arms) + " | " + " | ".join(f"{a} - scratch" for a in arms[1:]) + " |",
+        "| painted slices | "
+        + " | ".join(arms)
+        + " | "
+        + " | ".join(f"{a} - scratch" for a in arms[1:])
+        + " |",
         "|---" * (2 * len(arms)) + "|",
     ]
     for count in args.counts:

@@ -83,17 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)
 
-    p = sub.add_parser("pretrain", help="self-supervised pre-training of the lite encoder on unlabelled volumes")
+    p = sub.add_parser("pretrain", help="self-supervised pre-training of the lite encoder on unlabelled scans")
     p.add_argument("volumes", type=Path, nargs="+", help="NIfTI/NRRD/MHA files or DICOM series folders")
     p.add_argument("--out", type=Path, required=True, help="pre-trained checkpoint to write (.safetensors)")
     p.add_argument("--method", choices=("supercl", "macl"), default="supercl",
-                   help="supercl: encoder, superpixel pairs; macl: encoder + first decoder stages (default supercl)")
+                   help="supercl: encoder, superpixel pairs; macl: encoder + first decoder stages")
     p.add_argument("--steps", type=int, default=500, help="optimiser steps (default 500)")
     p.add_argument("--time-budget", type=float, help="stop after this many seconds")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.01, help="initial SGD learning rate, cosine-decayed (default 0.01)")
-    p.add_argument("--img-size", type=int, default=128, help="network input side (default 128; MACL: a multiple of 128)")
-    p.add_argument("--width", type=int, default=32, help="channels of the lite encoder's first stage (default 32)")
+    p.add_argument("--lr", type=float, default=0.01, help="initial SGD learning rate, cosine-decayed")
+    p.add_argument("--img-size", type=int, default=128, help="network input side (MACL: a multiple of 128)")
+    p.add_argument("--width", type=int, default=32, help="channels of the lite encoder's first stage")
     p.add_argument("--same-slice-only", action="store_true",
                    help="positives are the two views of one slice only (volumes of different anatomy)")
     p.add_argument("--seed", type=int, default=0)

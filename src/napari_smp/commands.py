@@ -164,11 +164,12 @@ def run_pretrain(args: argparse.Namespace) -> int:
                           batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
                           position_threshold=None if args.same_slice_only else 0.1, callback=report)
     if not result.reports:
-        raise ValueError("pre-training stopped before its first step; nothing was written (raise --time-budget)")
+        raise ValueError("pre-training was cancelled before its first step; nothing was written")
     save_pretrained_result(args.out, result)
     first, last = result.reports[0], result.reports[-1]
     print(f"wrote {args.out}: {args.method} on {result.slices} slices of {result.volumes} volume(s), "
-          f"{len(result.reports)} steps (stopped: {result.stopped}); loss {first.loss:.3f} -> {last.loss:.3f}")
+          f"{len(result.reports)} steps (stopped: {result.stopped}); "
+          f"loss {first.loss:.3f} -> {last.loss:.3f}")
     return 0
 
 

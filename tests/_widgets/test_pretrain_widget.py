@@ -11,8 +11,13 @@ pytestmark = pytest.mark.gui
 
 
 def _tiny() -> ModelConfig:
-    return ModelConfig(preset="lite", img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1),
-                       memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=3))
+    return ModelConfig(
+        preset="lite",
+        img_size=32,
+        lite_width=8,
+        lite_depths=(1, 1, 1, 1),
+        memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=3),
+    )
 
 
 def _volume(seed: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
 from napari_smp.engine.checkpoint import CheckpointError, save_checkpoint
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.pretrain import (
@@ -19,14 +20,17 @@ from napari_smp.engine.pretrain import (
 from napari_smp.engine.pretrain_data import SliceBank
 from napari_smp.engine.pretrain_views import make_views
 from napari_smp.engine.trainer import SliceSet, fit
-from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
 from napari_smp.model import build_model
 
 
 def tiny_config(num_classes: int = 3) -> ModelConfig:
     """The tiny lite network of the engine tests (same as tests/engine/conftest.py)."""
     return ModelConfig(
-        preset="lite", num_classes=num_classes, img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1),
+        preset="lite",
+        num_classes=num_classes,
+        img_size=32,
+        lite_width=8,
+        lite_depths=(1, 1, 1, 1),
         memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=3, kmeans_iters=5),
         norm=NormConfig(mode="percentile"),
     )
@@ -81,7 +85,9 @@ def test_supercl_loss_falls_and_only_the_encoder_learns(supercl_run):
     torch.manual_seed(0)
     fresh = build_model(tiny_config()).state_dict()
     trained = supercl_run.model.state_dict()
-    assert not torch.equal(trained["encoder.stages.3.blocks.0.theta.weight"], fresh["encoder.stages.3.blocks.0.theta.weight"])
+    assert not torch.equal(
+        trained["encoder.stages.3.blocks.0.theta.weight"], fresh["encoder.stages.3.blocks.0.theta.weight"]
+    )
     for key in fresh:
         if key.startswith(("decoder.", "heads.")):
             assert torch.equal(trained[key], fresh[key]), key
@@ -98,7 +104,9 @@ def test_pretrained_checkpoint_initialises_a_fine_tune_with_other_classes(superc
     assert model.config.num_classes == 5 and model.config.lite_width == 8
     src, dst = supercl_run.model.state_dict(), model.state_dict()
     assert torch.equal(dst["encoder.stages.2.down.0.0.weight"], src["encoder.stages.2.down.0.0.weight"])
-    assert torch.equal(dst["encoder.stages.0.down.0.1.running_var"], src["encoder.stages.0.down.0.1.running_var"])
+    assert torch.equal(
+        dst["encoder.stages.0.down.0.1.running_var"], src["encoder.stages.0.down.0.1.running_var"]
+    )
     assert dst["heads.0.weight"].shape[0] == 5
     for _, module in model.memory_modules():
         assert torch.equal(module.phi_ema, module.phi.weight.detach())
@@ -125,7 +133,9 @@ def test_macl_trains_encoder_and_first_decoder_stages(volumes):
     fresh = build_model(cfg).state_dict()
     trained = run.model.state_dict()
     assert not torch.equal(trained["decoder.ups.1.1.0.weight"], fresh["decoder.ups.1.1.0.weight"])
-    assert torch.equal(trained["decoder.ups.2.1.0.weight"], fresh["decoder.ups.2.1.0.weight"])  # d1: not trained
+    assert torch.equal(
+        trained["decoder.ups.2.1.0.weight"], fresh["decoder.ups.2.1.0.weight"]
+    )  # d1: not trained
     assert any(p.startswith("decoder.ups.1") for p in run.prefixes)
     assert not any(p.startswith(("decoder.ups.2", "heads")) for p in run.prefixes)
 
@@ -156,8 +166,9 @@ def test_bad_inputs_are_refused():
 
 def test_cancel_and_time_budget_stop_the_loop(volumes):
     calls = []
-    run = pretrain(volumes, tiny_config(), steps=50, batch_size=4, cancel=lambda: len(calls) >= 2,
-                   callback=calls.append)
+    run = pretrain(
+        volumes, tiny_config(), steps=50, batch_size=4, cancel=lambda: len(calls) >= 2, callback=calls.append
+    )
     assert run.stopped == "cancelled" and len(run.reports) == 2
     run = pretrain(volumes, tiny_config(), steps=10_000, batch_size=4, time_budget=1e-6)
     assert run.stopped == "time" and len(run.reports) == 1  # the first step always runs

@@ -44,8 +44,13 @@ def test_pretrain_errors_are_one_line_and_write_nothing(tmp_path, capsys, case):
     vol = _volume(tmp_path / "v.nii.gz")
     out = tmp_path / "enc.safetensors"
     args = ["pretrain", str(vol), "--out", str(out), "--steps", "2", *_tiny()]
-    expect = {"missing": "nope.nii.gz", "exists": "exists", "same": "also an input", "macl-size": "divisible by 128",
-              "budget": "must be positive"}[case]
+    expect = {
+        "missing": "nope.nii.gz",
+        "exists": "exists",
+        "same": "also an input",
+        "macl-size": "divisible by 128",
+        "budget": "must be positive",
+    }[case]
     if case == "missing":
         args[1] = str(tmp_path / "nope.nii.gz")
     elif case == "exists":

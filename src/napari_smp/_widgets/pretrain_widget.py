@@ -37,8 +37,11 @@ __all__ = ["PretrainWidget", "volume_layers", "split_paths"]
 def volume_layers(layers: Sequence[Any]) -> list[Any]:
     """The image layers that hold a single-channel 3D volume (Z, Y, X)."""
     return [
-        layer for layer in layers
-        if type(layer).__name__ == "Image" and getattr(layer, "ndim", 0) == 3 and not getattr(layer, "rgb", False)
+        layer
+        for layer in layers
+        if type(layer).__name__ == "Image"
+        and getattr(layer, "ndim", 0) == 3
+        and not getattr(layer, "rgb", False)
     ]
 
 
@@ -119,8 +122,10 @@ class PretrainWidget(QWidget):
 
     def refresh_layers(self, *_: Any) -> None:
         """List the 3D image layers, keeping the ticks of those already listed (all ticked by default)."""
-        ticked = {self.layer_list.item(i).text(): self.layer_list.item(i).checkState()
-                  for i in range(self.layer_list.count())}
+        ticked = {
+            self.layer_list.item(i).text(): self.layer_list.item(i).checkState()
+            for i in range(self.layer_list.count())
+        }
         self.layer_list.clear()
         for layer in volume_layers(self.viewer.layers):
             item = QListWidgetItem(layer.name)
@@ -129,8 +134,11 @@ class PretrainWidget(QWidget):
             self.layer_list.addItem(item)
 
     def selected_layers(self) -> list[Any]:
-        names = {self.layer_list.item(i).text() for i in range(self.layer_list.count())
-                 if self.layer_list.item(i).checkState() == Qt.CheckState.Checked}
+        names = {
+            self.layer_list.item(i).text()
+            for i in range(self.layer_list.count())
+            if self.layer_list.item(i).checkState() == Qt.CheckState.Checked
+        }
         return [layer for layer in volume_layers(self.viewer.layers) if layer.name in names]
 
     def _browse_inputs(self) -> None:
@@ -155,8 +163,17 @@ class PretrainWidget(QWidget):
         self._cancel.clear()
         self._reports.clear()
         self.plot.reset()
-        job = _Job(arrays, files, out, self.config, self.method.currentText(), self.steps.value(),
-                   self.budget.value(), self._on_report, self._cancel.is_set)
+        job = _Job(
+            arrays,
+            files,
+            out,
+            self.config,
+            self.method.currentText(),
+            self.steps.value(),
+            self.budget.value(),
+            self._on_report,
+            self._cancel.is_set,
+        )
         self.worker = create_worker(job.run, _start_thread=False)
         self.worker.returned.connect(self._on_done)
         self.worker.errored.connect(lambda err: self._finish(f"failed: {str(err).splitlines()[0]}"))
@@ -214,16 +231,25 @@ class _Job:
         try:
             volumes = self.arrays + [read_volume(p)[0] for p in self.files]
             config = replace(self.config, norm=guess_norm(volumes[0]))
-            result = pretrain(volumes, config, self.method, steps=self.steps, time_budget=self.budget,
-                              callback=self.callback, cancel=self.cancel)
+            result = pretrain(
+                volumes,
+                config,
+                self.method,
+                steps=self.steps,
+                time_budget=self.budget,
+                callback=self.callback,
+                cancel=self.cancel,
+            )
         except (ValueError, OSError) as err:  # user mistakes: one sentence, no traceback
             return f"failed: {str(err).splitlines()[0]}"
         if result.stopped == "cancelled" or not result.reports:
             return "cancelled; nothing was saved"
         save_pretrained_result(self.out, result)
         first, last = result.reports[0].loss, result.reports[-1].loss
-        return (f"saved {self.out.name}: {len(result.reports)} steps on {result.slices} slices "
-                f"(stopped: {result.stopped}), loss {first:.3f} -> {last:.3f}")
+        return (
+            f"saved {self.out.name}: {len(result.reports)} steps on {result.slices} slices "
+            f"(stopped: {result.stopped}), loss {first:.3f} -> {last:.3f}"
+        )
 
 
 class _LossPlot(QWidget):

@@ -78,15 +78,18 @@ class PretrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-def check_settings(config: ModelConfig, method: str, steps: int, batch_size: int,
-                   time_budget: float | None = None) -> None:
+def check_settings(
+    config: ModelConfig, method: str, steps: int, batch_size: int, time_budget: float | None = None
+) -> None:
     """Refuse settings that cannot run, before any data is read (raises :class:`EngineError`)."""
     if method not in METHODS:
         raise EngineError(f"unknown pre-training method {method!r}; choose supercl or macl")
     if config.preset != "lite":
         raise EngineError("pre-training is implemented for the lite preset only; use --preset lite")
     if method == "macl" and config.img_size % 128:
-        raise EngineError(f"MACL needs an input size divisible by 128 (its 1/4-size branch), got {config.img_size}")
+        raise EngineError(
+            f"MACL needs an input size divisible by 128 (its 1/4-size branch), got {config.img_size}"
+        )
     if steps < 1:
         raise EngineError(f"steps must be at least 1, got {steps}")
     if batch_size < 2:
@@ -140,7 +143,10 @@ def pretrain(
     if method == "supercl":
         objective, prefixes = SuperCLObjective(channels, position_threshold), ["encoder."]
     else:
-        objective, prefixes = MACLObjective(channels, position_threshold), ["encoder.", *macl_decoder_prefixes()]
+        objective, prefixes = (
+            MACLObjective(channels, position_threshold),
+            ["encoder.", *macl_decoder_prefixes()],
+        )
     objective.to(dev)
     params = [*model.parameters(), *objective.parameters()]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-5)
@@ -171,12 +177,16 @@ def pretrain(
             losses = objective(model, batch, gen)
         total = losses["total"]
         if not torch.isfinite(total):
-            raise EngineError(f"pre-training diverged at step {step} (loss {float(total)}); lower the learning rate")
+            raise EngineError(
+                f"pre-training diverged at step {step} (loss {float(total)}); lower the learning rate"
+            )
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
         parts = {k: float(v.detach()) for k, v in losses.items() if k != "total"}
-        reports.append(PretrainReport(step, float(total.detach()), parts, step_lr, time.perf_counter() - start))
+        reports.append(
+            PretrainReport(step, float(total.detach()), parts, step_lr, time.perf_counter() - start)
+        )
         if callback is not None:
             callback(reports[-1])
     model.eval()
@@ -187,8 +197,15 @@ def save_pretrained_result(path: str | os.PathLike[str], result: PretrainResult)
     """Write ``result`` as a pre-trained checkpoint that ``finetune --init`` accepts."""
     last = result.reports[-1] if result.reports else None
     return save_pretrained(
-        path, result.model, result.config, result.method, result.prefixes,
-        steps=len(result.reports), stopped=result.stopped, slices=result.slices, volumes=result.volumes,
+        path,
+        result.model,
+        result.config,
+        result.method,
+        result.prefixes,
+        steps=len(result.reports),
+        stopped=result.stopped,
+        slices=result.slices,
+        volumes=result.volumes,
         final_loss=last.loss if last else None,
         first_loss=result.reports[0].loss if result.reports else None,
     )

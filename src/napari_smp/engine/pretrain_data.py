@@ -35,8 +35,13 @@ class SliceBank:
         volume_index: (N,) int64, which input volume each slice came from.
     """
 
-    def __init__(self, images: torch.Tensor, positions: torch.Tensor, superpixels: torch.Tensor,
-                 volume_index: torch.Tensor) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        positions: torch.Tensor,
+        superpixels: torch.Tensor,
+        volume_index: torch.Tensor,
+    ) -> None:
         self.images, self.positions = images, positions
         self.superpixels, self.volume_index = superpixels, volume_index
 

@@ -68,8 +68,12 @@ class PixelProjector(nn.Module):
     def __init__(self, channels: int, out: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.LeakyReLU(0.01, inplace=True),
-            nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.LeakyReLU(0.01, inplace=True),
+            nn.Conv2d(channels, out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out),
+            nn.LeakyReLU(0.01, inplace=True),
+            nn.Conv2d(out, out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out),
+            nn.LeakyReLU(0.01, inplace=True),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

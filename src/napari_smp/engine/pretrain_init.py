@@ -43,10 +43,18 @@ __all__ = [
 PRETRAINED_KIND = "pretrained-encoder"
 
 
-def save_pretrained(path: str | os.PathLike[str], model: torch.nn.Module, config: ModelConfig,
-                    method: str, prefixes: list[str], **extra: Any) -> Path:
+def save_pretrained(
+    path: str | os.PathLike[str],
+    model: torch.nn.Module,
+    config: ModelConfig,
+    method: str,
+    prefixes: list[str],
+    **extra: Any,
+) -> Path:
     """Write a pre-trained network atomically, marked as such (see the module docstring)."""
-    return save_checkpoint(path, model, config, kind=PRETRAINED_KIND, method=method, pretrained=prefixes, **extra)
+    return save_checkpoint(
+        path, model, config, kind=PRETRAINED_KIND, method=method, pretrained=prefixes, **extra
+    )
 
 
 def is_pretrained_checkpoint(path: str | os.PathLike[str]) -> bool:
@@ -58,9 +66,14 @@ def merge_pretrained_config(source: ModelConfig, task: ModelConfig) -> ModelConf
     """The fine-tune's config with the pre-trained network's architecture fields."""
     memory = replace(task.memory, dim=source.memory.dim, decoder_dim=source.memory.decoder_dim)
     return replace(
-        task, preset=source.preset, in_channels=source.in_channels, img_size=source.img_size,
-        lite_width=source.lite_width, lite_depths=tuple(source.lite_depths),
-        faithful_dsgim=source.faithful_dsgim, memory=memory,
+        task,
+        preset=source.preset,
+        in_channels=source.in_channels,
+        img_size=source.img_size,
+        lite_width=source.lite_width,
+        lite_depths=tuple(source.lite_depths),
+        faithful_dsgim=source.faithful_dsgim,
+        memory=memory,
     )
 
 
@@ -68,7 +81,8 @@ def transferable_keys(model: torch.nn.Module, prefixes: list[str]) -> list[str]:
     """State-dict keys under ``prefixes``, minus every memory-bank buffer of the DMW-LA modules."""
     bank = {
         f"{name}.{buf}"
-        for name, module in model.named_modules() if isinstance(module, DMWLA)
+        for name, module in model.named_modules()
+        if isinstance(module, DMWLA)
         for buf, _ in module.named_buffers(recurse=False)
     }
     return [k for k in model.state_dict() if k.startswith(tuple(prefixes)) and k not in bank]
@@ -89,7 +103,9 @@ def init_from_pretrained(config: ModelConfig, path: str | os.PathLike[str]) -> t
     info = read_checkpoint_info(path)
     extra = info["extra"]
     if extra.get("kind") != PRETRAINED_KIND:
-        raise CheckpointError(f"{path.name} is not a pre-trained encoder checkpoint (napari-smp pretrain writes those)")
+        raise CheckpointError(
+            f"{path.name} is not a pre-trained encoder checkpoint (napari-smp pretrain writes those)"
+        )
     try:
         source = ModelConfig.from_dict(info["config"])
     except (ValueError, TypeError) as err:

@@ -42,9 +42,13 @@ def macl_decoder_prefixes() -> list[str]:
     """State-dict prefixes of the decoder parts MACL trains: stem, the first three DMW-LA/conv blocks,
     the first two up-convolutions and channel attentions, and the spatial attention they share."""
     n = MACL_DECODER_STAGES
-    return (["decoder.stem.", "decoder.sa."]
-            + [f"decoder.memory.{j}." for j in range(n)] + [f"decoder.blocks.{j}." for j in range(n)]
-            + [f"decoder.ups.{j}." for j in range(n - 1)] + [f"decoder.ca.{j}." for j in range(n - 1)])
+    return (
+        ["decoder.stem.", "decoder.sa."]
+        + [f"decoder.memory.{j}." for j in range(n)]
+        + [f"decoder.blocks.{j}." for j in range(n)]
+        + [f"decoder.ups.{j}." for j in range(n - 1)]
+        + [f"decoder.ca.{j}." for j in range(n - 1)]
+    )
 
 
 class MACLObjective(nn.Module):
@@ -69,7 +73,9 @@ class MACLObjective(nn.Module):
         feats = encode(model, small)
         return feats[-1], model.decoder(feats)[MACL_DECODER_STAGES - 1]
 
-    def forward(self, model: nn.Module, batch: PretrainBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    def forward(
+        self, model: nn.Module, batch: PretrainBatch, gen: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         """Compute every term for one batch.
 
         Returns:
@@ -88,7 +94,9 @@ class MACLObjective(nn.Module):
         pix_dom = d2[:n].float()  # (B, D, g, g): Z_l = d(Y), no projector (paper Eq. 7)
         pix_aux = self.auxiliary_pixels(aux[:n]).float()
         if pix_dom.shape[-2:] != pix_aux.shape[-2:]:
-            raise RuntimeError(f"MACL grids differ: dominant {tuple(pix_dom.shape)} vs auxiliary {tuple(pix_aux.shape)}")
+            raise RuntimeError(
+                f"MACL grids differ: dominant {tuple(pix_dom.shape)} vs auxiliary {tuple(pix_aux.shape)}"
+            )
         cells = torch.cat([pix_dom, pix_aux]).flatten(2).permute(2, 0, 1)  # (g*g, 2B, D)
         dense_loss = supcon_loss(cells, mask)
 

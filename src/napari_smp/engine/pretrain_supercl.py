@@ -54,7 +54,9 @@ class SuperCLObjective(nn.Module):
         self.cells = cells
         self.area_weighted_asp = area_weighted_asp
 
-    def forward(self, model: nn.Module, batch: PretrainBatch, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    def forward(
+        self, model: nn.Module, batch: PretrainBatch, gen: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         """Compute every term for one batch.
 
         Returns:
@@ -71,16 +73,21 @@ class SuperCLObjective(nn.Module):
         ins = supcon_loss(proj, position_mask(batch.positions, self.position_threshold))
         grid = downsample_superpixels(batch.superpixels, f1.shape[-2:])
         intra = self._intra(f1, f2, grid, gen)
-        asp = torch.cat([
-            superpixel_pool(f1.mean(dim=1), grid, self.area_weighted_asp),
-            superpixel_pool(f2.mean(dim=1), grid, self.area_weighted_asp),
-        ])
+        asp = torch.cat(
+            [
+                superpixel_pool(f1.mean(dim=1), grid, self.area_weighted_asp),
+                superpixel_pool(f2.mean(dim=1), grid, self.area_weighted_asp),
+            ]
+        )
         inter = supcon_loss(proj, component_mask(asp))
-        total = (SUPERCL_WEIGHTS["ins"] * ins + SUPERCL_WEIGHTS["intra"] * intra
-                 + SUPERCL_WEIGHTS["inter"] * inter)
+        total = (
+            SUPERCL_WEIGHTS["ins"] * ins + SUPERCL_WEIGHTS["intra"] * intra + SUPERCL_WEIGHTS["inter"] * inter
+        )
         return {"ins": ins, "intra": intra, "inter": inter, "total": total}
 
-    def _intra(self, f1: torch.Tensor, f2: torch.Tensor, grid: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _intra(
+        self, f1: torch.Tensor, f2: torch.Tensor, grid: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
         """ILCP: (B, C, h, w) features of both views and (B, h, w) superpixel ids -> SupCon per image."""
         b, c, h, w = f1.shape
         cells = sample_cells(h * w, self.cells, gen).to(f1.device)
