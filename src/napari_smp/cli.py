@@ -52,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
-    p.add_argument(
-        "--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40"
-    )
+    p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
     p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
     p.add_argument("--time-budget", type=float, help="stop after this many seconds")
     p.add_argument("--batch-size", type=int, default=8)
@@ -80,9 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the table as JSON")
     p.add_argument("--csv", type=Path, help="also write the table as CSV")
 
-    p = sub.add_parser(
-        "train", help="train on a Decathlon/nnU-Net dataset folder (torchrun for several GPUs)"
-    )
+    p = sub.add_parser("train", help="train on a Decathlon/nnU-Net dataset folder (torchrun for several GPUs)")
     p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
     p.add_argument("--out", type=Path, required=True, help="checkpoint of the best validation Dice")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
@@ -97,9 +93,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)
 
-    p = sub.add_parser(
-        "demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate"
+    p = sub.add_parser("pretrain", help="self-supervised pre-training of the lite encoder on unlabelled scans")
+    p.add_argument("volumes", type=Path, nargs="+", help="NIfTI/NRRD/MHA files or DICOM series folders")
+    p.add_argument("--out", type=Path, required=True, help="pre-trained checkpoint to write (.safetensors)")
+    p.add_argument(
+        "--method",
+        choices=("supercl", "macl"),
+        default="supercl",
+        help="supercl: encoder, superpixel pairs; macl: encoder + first decoder stages",
     )
+    p.add_argument("--steps", type=int, default=500, help="optimiser steps (default 500)")
+    p.add_argument("--time-budget", type=float, help="stop after this many seconds")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.01, help="initial SGD learning rate, cosine-decayed")
+    p.add_argument("--img-size", type=int, default=128, help="network input side (MACL: a multiple of 128)")
+    p.add_argument("--width", type=int, default=32, help="channels of the lite encoder's first stage")
+    p.add_argument(
+        "--same-slice-only",
+        action="store_true",
+        help="positives are the two views of one slice only (volumes of different anatomy)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--norm",
+        choices=("ct", "percentile"),
+        help="intensity normalisation (default: guessed from the first volume, as finetune does)",
+    )
+    p.add_argument("--overwrite", action="store_true")
+    _add_device(p)
+
+    p = sub.add_parser("demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate")
     p.add_argument("--out", type=Path, default=Path("demo_output"))
     p.add_argument("--time-budget", type=float, default=50.0, help="seconds of fine-tuning (default 50)")
     p.add_argument("--gui", action="store_true", help="open napari with the results (needs a display)")

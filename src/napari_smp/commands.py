@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import InferConfig, ModelConfig, NormConfig, TrainConfig
 
-__all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_demo", "check_output"]
+__all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_pretrain", "run_demo", "check_output"]
 
 
 def check_output(path: Path, overwrite: bool, *inputs: Path) -> None:
@@ -169,6 +169,39 @@ def run_train(args: argparse.Namespace) -> int:
             f"best validation Dice {summary.best_dice:.4f} at step {summary.best_step} "
             f"({len(summary.val_cases)} held-out cases); wrote {args.out}"
         )
+    return 0
+
+
+def run_pretrain(args: argparse.Namespace) -> int:
+    from .engine.data import guess_norm
+    from .engine.pretrain import check_settings, pretrain, save_pretrained_result
+    from .io import read_volume
+
+    check_output(args.out, args.overwrite, *args.volumes)
+    config = ModelConfig(preset="lite", img_size=args.img_size, lite_width=args.width)
+    check_settings(config, args.method, args.steps, args.batch_size, args.time_budget)
+    volumes = [read_volume(path)[0] for path in args.volumes]
+    norm = NormConfig(mode=args.norm) if args.norm else guess_norm(volumes[0])
+    config = replace(config, norm=norm)
+    if args.require_device:
+        from .engine.device import resolve_device
+
+        resolve_device(args.device, strict=True)
+    with _progress(args.steps, f"pre-training ({args.method})", "step") as bar:
+        def report(r) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{r.loss:.3f}")
+
+        result = pretrain(volumes, config, args.method, steps=args.steps, time_budget=args.time_budget,
+                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+                          position_threshold=None if args.same_slice_only else 0.1, callback=report)
+    if not result.reports:
+        raise ValueError("pre-training was cancelled before its first step; nothing was written")
+    save_pretrained_result(args.out, result)
+    first, last = result.reports[0], result.reports[-1]
+    print(f"wrote {args.out}: {args.method} on {result.slices} slices of {result.volumes} volume(s), "
+          f"{len(result.reports)} steps (stopped: {result.stopped}); "
+          f"loss {first.loss:.3f} -> {last.loss:.3f}")
     return 0
 
 
