@@ -73,9 +73,19 @@ class JobWidget(QWidget):
         return job.start()
 
     def cancel(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
-            self.status.setText("cancelling...")
+        """Cancel at once from the user's view: the result is dropped and the widget is free again.
+
+        The engine stops at its next check (between two slice batches or optimiser steps), so the
+        thread itself ends within one step; nothing it made after this point reaches the viewer.
+        """
+        from napari.utils.notifications import show_info
+
+        job = self.job
+        if job is None or not job.running or job.detached:
+            return
+        job.stop(timeout=0)
+        self._on_ended(Outcome("cancelled"))
+        show_info(f"{job.desc}: cancelled")
 
     def _on_ended(self, outcome: Outcome) -> None:
         self.run_button.setEnabled(True)

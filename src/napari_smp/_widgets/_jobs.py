@@ -10,6 +10,7 @@ napari notification; a cancel is reported as information, not as an error.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +36,12 @@ class JobContext:
         self._job = job
 
     def progress(self, done: int, total: int) -> None:
-        self._job.progressed.emit(int(done), int(total))
+        if not self._job.detached:
+            self._job.progressed.emit(int(done), int(total))
 
     def report(self, item: object) -> None:
-        self._job.reported.emit(item)
+        if not self._job.detached:  # a cancelled run keeps quiet until its thread ends
+            self._job.reported.emit(item)
 
     def cancelled(self) -> bool:
         return self._job.cancel_requested
@@ -70,6 +73,7 @@ class EngineJob(QObject):
         self._pbar: Any = None
         self.worker: Any = None
         self.outcome: Outcome | None = None
+        self.work_ended_at: float | None = None  # perf_counter() when the engine call returned
         self.progressed.connect(self._on_progress)
 
     @property
@@ -116,6 +120,7 @@ class EngineJob(QObject):
         except self._user_errors as err:
             return Outcome("error", message=_sentence(err))
         finally:
+            self.work_ended_at = time.perf_counter()
             self._done.set()
 
     def _on_progress(self, done: int, total: int) -> None:

@@ -26,6 +26,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..config import MemoryConfig
 from ..io.meta import META_KEY
 from ._base import JobWidget, section
 from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
@@ -134,6 +135,7 @@ class FinetuneWidget(JobWidget):
         self.image_combo.currentIndexChanged.connect(self._suggest_path)
         self.start_picker.combo.currentIndexChanged.connect(self._on_start_choice)
         self.destroyed.connect(self._unwatch_factory())
+        self._suggested = ""
         self._watch_labels()
         self._suggest_path()
         self.result_layer: Any = None
@@ -200,18 +202,20 @@ class FinetuneWidget(JobWidget):
             w.setToolTip("" if new_model else "a checkpoint keeps the W-LD settings it was trained with")
 
     def _suggest_path(self, *_: Any) -> None:
+        # follow the chosen image only while the path is still our own suggestion (or empty)
         image = self.image_combo.layer()
-        if image is None or self.save_edit.isModified():
+        current = self.save_edit.text().strip()
+        if image is None or current not in ("", self._suggested):
             return
         meta = image.metadata.get(META_KEY)
-        self.save_edit.setText(str(suggest_checkpoint_path(image.name, getattr(meta, "path", "") or "")))
+        self._suggested = str(suggest_checkpoint_path(image.name, getattr(meta, "path", "") or ""))
+        self.save_edit.setText(self._suggested)
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the fine-tuned model", self.save_edit.text(),
                                               "Checkpoints (*.safetensors)")
         if path:
             self.save_edit.setText(path)
-            self.save_edit.setModified(True)
 
     def wld_settings(self) -> WLDSettings:
         return WLDSettings(self.k_spin.value(), self.k_low_spin.value(), self.k_high_spin.value(),
@@ -233,6 +237,9 @@ class FinetuneWidget(JobWidget):
             if not self.save_edit.text().strip():
                 raise ValueError("choose where to save the fine-tuned model")
             wld = self.wld_settings()
+            if choice.kind == "preset":
+                base = self.model_config_override
+                wld.check(base.memory.slots if base is not None else MemoryConfig().slots)
             names = class_names_of(labels_layer)
         except ValueError as err:
             self.fail(str(err))
@@ -241,7 +248,9 @@ class FinetuneWidget(JobWidget):
         train = train_config_for(self.steps_spin.value(), self.budget_spin.value(), self.device_combo.device(),
                                  self.train_config_override)
         work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked())
-        self.plot.reset()
+        slots = (self.model_config_override.memory.slots if self.model_config_override is not None
+                 else MemoryConfig().slots)
+        self.plot.reset(train.steps, slots)
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune",
                              f"fine-tuning on {int(labels.reshape(len(labels), -1).any(1).sum())} slices...")
         if job is not None:
