@@ -11,6 +11,15 @@ import shutil
 
 import pytest
 
+# tests use tiny tensors: one thread avoids OpenMP spin-waiting when the 2 cores are shared
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover
+    pass
+
 _HAS_DISPLAY = bool(os.environ.get("DISPLAY")) or shutil.which("Xvfb") is not None
 
 

@@ -12,8 +12,12 @@ from napari_smp.cli import main
 
 
 def _save(path, zyx, affine=None):
-    nib.save(nib.Nifti1Image(np.asarray(zyx).transpose(2, 1, 0), np.diag([0.8, 0.8, 2.5, 1.0]) if affine is None
-                             else affine), path)
+    nib.save(
+        nib.Nifti1Image(
+            np.asarray(zyx).transpose(2, 1, 0), np.diag([0.8, 0.8, 2.5, 1.0]) if affine is None else affine
+        ),
+        path,
+    )
     return path
 
 
@@ -28,7 +32,9 @@ def test_evaluate_prints_table_and_writes_json_csv(tmp_path, capsys):
     gt = _labels()
     pred = np.roll(gt, 1, axis=2)
     a, b = _save(tmp_path / "p.nii.gz", pred), _save(tmp_path / "g.nii.gz", gt)
-    rc = main(["evaluate", str(a), str(b), "--json", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv")])
+    rc = main(
+        ["evaluate", str(a), str(b), "--json", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv")]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "HD95" in out or "hd95" in out
@@ -46,13 +52,26 @@ def test_same_labels_stored_lps_and_ras_score_dice_one(tmp_path, capsys):
     flipped = gt[:, ::-1, ::-1]  # the same voxels stored with x and y reversed
     _save(tmp_path / "lps.nii.gz", flipped, lps)
     _save(tmp_path / "ras.nii.gz", gt, ras)
-    assert main(["evaluate", str(tmp_path / "lps.nii.gz"), str(tmp_path / "ras.nii.gz"),
-                 "--json", str(tmp_path / "m.json")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp_path / "lps.nii.gz"),
+                str(tmp_path / "ras.nii.gz"),
+                "--json",
+                str(tmp_path / "m.json"),
+            ]
+        )
+        == 0
+    )
     text = (tmp_path / "m.json").read_text()
     assert "1.0" in text
     rows = json.loads(text)
-    dices = [r["dice"] for r in (rows["classes"] if isinstance(rows, dict) and "classes" in rows else rows)
-             if isinstance(r, dict) and "dice" in r]
+    dices = [
+        r["dice"]
+        for r in (rows["classes"] if isinstance(rows, dict) and "classes" in rows else rows)
+        if isinstance(r, dict) and "dice" in r
+    ]
     assert dices and all(abs(d - 1.0) < 1e-12 for d in dices)
 
 
@@ -95,8 +114,19 @@ def test_finetune_then_segment_writes_on_source_grid(tmp_path):
     sparse[2] = lab[2]
     _save(tmp_path / "paint.nii.gz", sparse, affine)
     ckpt = tmp_path / "m.safetensors"
-    proc = _run("finetune", str(tmp_path / "img.nii.gz"), str(tmp_path / "paint.nii.gz"), "--out", str(ckpt),
-                "--steps", "3", "--batch-size", "2", "--device", "cpu")
+    proc = _run(
+        "finetune",
+        str(tmp_path / "img.nii.gz"),
+        str(tmp_path / "paint.nii.gz"),
+        "--out",
+        str(ckpt),
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "3 steps on 1 annotated slices" in proc.stdout
     out = tmp_path / "seg.nii.gz"
@@ -109,8 +139,15 @@ def test_finetune_then_segment_writes_on_source_grid(tmp_path):
     # never overwrite without being asked, never write over an input
     again = _run("segment", str(tmp_path / "img.nii.gz"), "--checkpoint", str(ckpt), "--out", str(out))
     assert again.returncode == 2 and "--overwrite" in again.stderr
-    onto_input = _run("segment", str(tmp_path / "img.nii.gz"), "--checkpoint", str(ckpt), "--out",
-                      str(tmp_path / "img.nii.gz"), "--overwrite")
+    onto_input = _run(
+        "segment",
+        str(tmp_path / "img.nii.gz"),
+        "--checkpoint",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "img.nii.gz"),
+        "--overwrite",
+    )
     assert onto_input.returncode == 2 and "also an input" in onto_input.stderr
 
 
@@ -144,6 +181,16 @@ def test_forced_missing_device_fails_clearly(tmp_path):
         pytest.skip("this machine has CUDA")
     img = _save(tmp_path / "img.nii.gz", np.zeros((3, 8, 8), np.float32))
     lab = _save(tmp_path / "lab.nii.gz", _labels((3, 8, 8)) * 0 + 1)
-    proc = _run("finetune", str(img), str(lab), "--out", str(tmp_path / "m.safetensors"), "--steps", "1",
-                "--device", "cuda", "--require-device")
+    proc = _run(
+        "finetune",
+        str(img),
+        str(lab),
+        "--out",
+        str(tmp_path / "m.safetensors"),
+        "--steps",
+        "1",
+        "--device",
+        "cuda",
+        "--require-device",
+    )
     assert proc.returncode == 2 and "not available" in proc.stderr

@@ -15,8 +15,16 @@ def _loaded(module: str) -> set[str]:
 GUI = {"napari", "qtpy", "magicgui", "PyQt6", "PyQt5", "PySide6"}
 
 
-@pytest.mark.parametrize("module", ["napari_smp.engine.trainer", "napari_smp.engine.predictor",
-                                    "napari_smp.engine.train", "napari_smp.cli", "napari_smp.commands"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "napari_smp.engine.trainer",
+        "napari_smp.engine.predictor",
+        "napari_smp.engine.train",
+        "napari_smp.cli",
+        "napari_smp.commands",
+    ],
+)
 def test_engine_and_cli_load_no_gui(module):
     assert not _loaded(module) & GUI
 

@@ -24,8 +24,11 @@ def _slices(text: str) -> list[int]:
 
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda or mps")
-    p.add_argument("--require-device", action="store_true",
-                   help="fail instead of falling back to the CPU when --device is not available")
+    p.add_argument(
+        "--require-device",
+        action="store_true",
+        help="fail instead of falling back to the CPU when --device is not available",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,26 +52,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
-    p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
+    p.add_argument(
+        "--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40"
+    )
     p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
     p.add_argument("--time-budget", type=float, help="stop after this many seconds")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--norm", choices=("ct", "percentile"), help="intensity normalisation (default: ct for "
-                   "CT-like HU ranges, else percentile)")
+    p.add_argument(
+        "--norm",
+        choices=("ct", "percentile"),
+        help="intensity normalisation (default: ct for CT-like HU ranges, else percentile)",
+    )
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)
 
     p = sub.add_parser("evaluate", help="Dice, HD95, HD and ASSD per class of PRED against GT")
     p.add_argument("pred", type=Path)
     p.add_argument("gt", type=Path)
-    p.add_argument("--convention", choices=("medpy", "monai"), default="medpy",
-                   help="HD95: medpy pools both directions (the paper's); monai takes the max of the two")
+    p.add_argument(
+        "--convention",
+        choices=("medpy", "monai"),
+        default="medpy",
+        help="HD95: medpy pools both directions (the paper's); monai takes the max of the two",
+    )
     p.add_argument("--json", type=Path, help="also write the table as JSON")
     p.add_argument("--csv", type=Path, help="also write the table as CSV")
 
-    p = sub.add_parser("train", help="train on a Decathlon/nnU-Net dataset folder (torchrun for several GPUs)")
+    p = sub.add_parser(
+        "train", help="train on a Decathlon/nnU-Net dataset folder (torchrun for several GPUs)"
+    )
     p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
     p.add_argument("--out", type=Path, required=True, help="checkpoint of the best validation Dice")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
@@ -83,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)
 
-    p = sub.add_parser("demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate")
+    p = sub.add_parser(
+        "demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate"
+    )
     p.add_argument("--out", type=Path, default=Path("demo_output"))
     p.add_argument("--time-budget", type=float, default=50.0, help="seconds of fine-tuning (default 50)")
     p.add_argument("--gui", action="store_true", help="open napari with the results (needs a display)")

@@ -67,36 +67,55 @@ def run_finetune(args: argparse.Namespace) -> int:
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
     if labels.shape != image.shape:
-        raise ValueError(f"labels {args.labels} have shape {labels.shape} but image {args.image} has {image.shape}")
+        raise ValueError(
+            f"labels {args.labels} have shape {labels.shape} but image {args.image} has {image.shape}"
+        )
     if not meta.same_grid(lmeta, atol=1e-2):
         raise ValueError(f"labels {args.labels} and image {args.image} are on different voxel grids")
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
     config = ModelConfig(preset=args.preset, num_classes=max(2, int(labels.max()) + 1), norm=norm)
-    train = TrainConfig(steps=args.steps, time_budget=args.time_budget, batch_size=args.batch_size,
-                        lr=args.lr, seed=args.seed, device=args.device)
+    train = TrainConfig(
+        steps=args.steps,
+        time_budget=args.time_budget,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+    )
     if args.require_device:
         from .engine.device import resolve_device
 
         resolve_device(args.device, strict=True)
     with _progress(args.steps, "fine-tuning", "step") as bar:
+
         def report(r) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{r.loss:.3f}", K=r.k)
 
-        result = finetune(image, labels, config=config, init=args.init, train=train, slices=args.slices,
-                          callback=report)
+        result = finetune(
+            image, labels, config=config, init=args.init, train=train, slices=args.slices, callback=report
+        )
     config = result.config
     names = _class_names(lmeta.class_names, config.num_classes)
     if names and args.init is None:
         config = replace(config, class_names=names)
     last = result.reports[-1] if result.reports else None
-    save_checkpoint(args.out, result.model, config, slices=result.slices.tolist(), steps=len(result.reports),
-                    final_loss=last.loss if last else None)
+    save_checkpoint(
+        args.out,
+        result.model,
+        config,
+        slices=result.slices.tolist(),
+        steps=len(result.reports),
+        final_loss=last.loss if last else None,
+    )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {args.out}: {len(result.reports)} steps on {len(result.slices)} annotated slices "
-          f"(stopped: {result.stopped}); final loss {last.loss:.4f}, K {last.k}" if last else
-          f"wrote {args.out} without training (stopped: {result.stopped})")
+    print(
+        f"wrote {args.out}: {len(result.reports)} steps on {len(result.slices)} annotated slices "
+        f"(stopped: {result.stopped}); final loss {last.loss:.4f}, K {last.k}"
+        if last
+        else f"wrote {args.out} without training (stopped: {result.stopped})"
+    )
     return 0
 
 
@@ -108,11 +127,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     pred, pmeta = read_labels(args.pred)
     gt, gmeta = read_labels(args.gt)
     if pred.shape != gt.shape:
-        raise ValueError(f"PRED {args.pred} has shape {pred.shape} but GT {args.gt} has shape {gt.shape} "
-                         "(after reorientation to RAS); they must share one grid")
+        raise ValueError(
+            f"PRED {args.pred} has shape {pred.shape} but GT {args.gt} has shape {gt.shape} "
+            "(after reorientation to RAS); they must share one grid"
+        )
     if not pmeta.same_grid(gmeta, atol=1e-2):
-        raise ValueError(f"PRED {args.pred} and GT {args.gt} are on different voxel grids "
-                         f"(spacing {pmeta.spacing} vs {gmeta.spacing}, origin {pmeta.origin} vs {gmeta.origin})")
+        raise ValueError(
+            f"PRED {args.pred} and GT {args.gt} are on different voxel grids "
+            f"(spacing {pmeta.spacing} vs {gmeta.spacing}, origin {pmeta.origin} vs {gmeta.origin})"
+        )
     names = gmeta.class_names or pmeta.class_names
     report = evaluate_labels(pred, gt, gmeta.spacing, convention=args.convention, class_names=names)
     print(report.format_table())
@@ -129,14 +152,23 @@ def run_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         check_output(args.out, args.overwrite)
     config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm))
-    train = TrainConfig(steps=args.steps, time_budget=args.time_budget, batch_size=args.batch_size, lr=args.lr,
-                        seed=args.seed, device=args.device, val_fraction=args.val_fraction,
-                        val_every=args.val_every)
+    train = TrainConfig(
+        steps=args.steps,
+        time_budget=args.time_budget,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        val_fraction=args.val_fraction,
+        val_every=args.val_every,
+    )
     summary = train_dataset(args.dataset, args.out, config, train)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {summary.steps} steps (stopped: {summary.stopped}) on {len(summary.train_cases)} cases; "
-              f"best validation Dice {summary.best_dice:.4f} at step {summary.best_step} "
-              f"({len(summary.val_cases)} held-out cases); wrote {args.out}")
+        print(
+            f"trained {summary.steps} steps (stopped: {summary.stopped}) on {len(summary.train_cases)} cases; "
+            f"best validation Dice {summary.best_dice:.4f} at step {summary.best_step} "
+            f"({len(summary.val_cases)} held-out cases); wrote {args.out}"
+        )
     return 0
 
 

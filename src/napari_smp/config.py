@@ -74,6 +74,7 @@ class ModelConfig:
     lite_depths: tuple[int, int, int, int] = (1, 1, 2, 1)  # DMW-LA modules per lite encoder stage
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
+    use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     norm: NormConfig = field(default_factory=NormConfig)
 
@@ -81,11 +82,11 @@ class ModelConfig:
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2 (background + one class), got {self.num_classes}")
-        if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(
-                f"{len(self.class_names)} class names given for {self.num_classes} classes"
+                f"num_classes must be at least 2 (background + one class), got {self.num_classes}"
             )
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         if self.img_size is None:
             self.img_size = 256 if self.preset == "paper" else 128
         if isinstance(self.memory, dict):

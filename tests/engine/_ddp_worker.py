@@ -10,7 +10,7 @@ from napari_smp.config import TrainConfig
 from napari_smp.engine.train import train_dataset
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from conftest import tiny_config  # noqa: E402
+from tiny import tiny_config  # noqa: E402
 
 root, out, report = sys.argv[1:4]
 torch.set_num_threads(1)
@@ -25,6 +25,14 @@ train = TrainConfig(steps=4, batch_size=2, device="cpu", amp=False, val_every=2,
 summary = train_dataset(root, out, tiny_config(), train, callback=spy)
 rank = int(__import__("os").environ["RANK"])
 with open(f"{report}.{rank}.json", "w") as f:
-    json.dump({"steps": summary.steps, "best": summary.best_dice, "val": summary.val_cases,
-               "train": summary.train_cases, "seen": grads.get("steps", []),
-               "initialized_after": dist.is_initialized()}, f)
+    json.dump(
+        {
+            "steps": summary.steps,
+            "best": summary.best_dice,
+            "val": summary.val_cases,
+            "train": summary.train_cases,
+            "seen": grads.get("steps", []),
+            "initialized_after": dist.is_initialized(),
+        },
+        f,
+    )

@@ -1,12 +1,11 @@
 import numpy as np
 import pytest
+from tiny import tiny_config, toy_volume
 
 from napari_smp.config import TrainConfig
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.predictor import Predictor
 from napari_smp.engine.trainer import finetune
-
-from .conftest import tiny_config, toy_volume
 
 
 def _sparse(labels, keep):
@@ -20,9 +19,13 @@ def test_finetune_learns_painted_classes_on_unpainted_slices():
     painted = [2, 6, 9]
     cfg = tiny_config(warmup=10)
     reports = []
-    result = finetune(image, _sparse(labels, painted), config=cfg,
-                      train=TrainConfig(steps=120, batch_size=6, lr=3e-3, device="cpu", amp=False),
-                      callback=reports.append)
+    result = finetune(
+        image,
+        _sparse(labels, painted),
+        config=cfg,
+        train=TrainConfig(steps=120, batch_size=6, lr=3e-3, device="cpu", amp=False),
+        callback=reports.append,
+    )
     assert result.stopped == "steps" and len(reports) == 120
     first, last = np.mean([r.loss for r in reports[:10]]), np.mean([r.loss for r in reports[-10:]])
     assert last < 0.6 * first, (first, last)
@@ -40,9 +43,14 @@ def test_finetune_learns_painted_classes_on_unpainted_slices():
 def test_cancel_keeps_a_consistent_model():
     image, labels = toy_volume()
     reports = []
-    result = finetune(image, _sparse(labels, [3]), config=tiny_config(),
-                      train=TrainConfig(steps=50, batch_size=2, device="cpu", amp=False),
-                      callback=reports.append, cancel=lambda: len(reports) >= 4)
+    result = finetune(
+        image,
+        _sparse(labels, [3]),
+        config=tiny_config(),
+        train=TrainConfig(steps=50, batch_size=2, device="cpu", amp=False),
+        callback=reports.append,
+        cancel=lambda: len(reports) >= 4,
+    )
     assert result.stopped == "cancelled" and len(result.reports) == 4
     assert not result.model.training
     out = Predictor(result.model, result.config).predict(image).labels
@@ -51,15 +59,26 @@ def test_cancel_keeps_a_consistent_model():
 
 def test_time_budget_stops_the_run():
     image, labels = toy_volume()
-    result = finetune(image, _sparse(labels, [3]), config=tiny_config(),
-                      train=TrainConfig(steps=10_000, time_budget=1.0, batch_size=2, device="cpu", amp=False))
+    result = finetune(
+        image,
+        _sparse(labels, [3]),
+        config=tiny_config(),
+        train=TrainConfig(steps=10_000, time_budget=1.0, batch_size=2, device="cpu", amp=False),
+    )
     assert result.stopped == "time" and 0 < len(result.reports) < 10_000
 
 
 def test_same_seed_same_run():
     image, labels = toy_volume()
-    runs = [finetune(image, _sparse(labels, [3, 6]), config=tiny_config(),
-                     train=TrainConfig(steps=6, batch_size=2, device="cpu", amp=False, seed=5)) for _ in range(2)]
+    runs = [
+        finetune(
+            image,
+            _sparse(labels, [3, 6]),
+            config=tiny_config(),
+            train=TrainConfig(steps=6, batch_size=2, device="cpu", amp=False, seed=5),
+        )
+        for _ in range(2)
+    ]
     assert [r.loss for r in runs[0].reports] == [r.loss for r in runs[1].reports]
 
 
@@ -79,8 +98,12 @@ def test_more_classes_than_checkpoint_and_absent_classes(tmp_path):
     from napari_smp.engine.checkpoint import save_checkpoint
 
     image, labels = toy_volume()
-    base = finetune(image, _sparse(labels, [3]), config=tiny_config(num_classes=3),
-                    train=TrainConfig(steps=2, batch_size=2, device="cpu", amp=False))
+    base = finetune(
+        image,
+        _sparse(labels, [3]),
+        config=tiny_config(num_classes=3),
+        train=TrainConfig(steps=2, batch_size=2, device="cpu", amp=False),
+    )
     ckpt = save_checkpoint(tmp_path / "m.safetensors", base.model, base.config)
     too_many = _sparse(labels, [3])
     too_many[3, 0, 0] = 5
@@ -89,5 +112,7 @@ def test_more_classes_than_checkpoint_and_absent_classes(tmp_path):
     only_one = _sparse(labels, [3])
     only_one[only_one == 2] = 0
     with pytest.warns(UserWarning, match="absent from the annotation"):
-        res = finetune(image, only_one, init=ckpt, train=TrainConfig(steps=1, batch_size=2, device="cpu", amp=False))
+        res = finetune(
+            image, only_one, init=ckpt, train=TrainConfig(steps=1, batch_size=2, device="cpu", amp=False)
+        )
     assert res.notes and "class 2" in res.notes[0]

@@ -24,7 +24,9 @@ def test_soft_dice_hand_computed():
         g = (target == c).float()
         inter = (p[:, c] * g).sum()
         expected.append(1 - (2 * inter + eps) / ((p[:, c] ** 2).sum() + (g**2).sum() + eps))
-    assert soft_dice_loss(logits, target).item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-6)
+    assert soft_dice_loss(logits, target).item() == pytest.approx(
+        torch.stack(expected).mean().item(), rel=1e-6
+    )
 
 
 def test_perfect_prediction_has_near_zero_dice_and_small_ce():
@@ -41,7 +43,9 @@ def test_deep_supervision_sums_every_subset():
     for r in range(1, 5):
         for s in itertools.combinations(range(4), r):
             logit = sum(heads[i] for i in s)
-            expected += 0.3 * F.cross_entropy(logit, target).item() + 0.7 * soft_dice_loss(logit, target).item()
+            expected += (
+                0.3 * F.cross_entropy(logit, target).item() + 0.7 * soft_dice_loss(logit, target).item()
+            )
     assert deep_supervision_loss(heads, target).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -1,19 +1,20 @@
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config
 
 from napari_smp.config import InferConfig
 from napari_smp.engine.errors import Cancelled
 from napari_smp.engine.predictor import Predictor
 from napari_smp.model import build_model
 
-from .conftest import tiny_config
-
 
 @pytest.fixture
 def predictor():
     torch.manual_seed(0)
-    return Predictor(build_model(tiny_config()), tiny_config(), InferConfig(device="cpu", batch_size=4, amp=False))
+    return Predictor(
+        build_model(tiny_config()), tiny_config(), InferConfig(device="cpu", batch_size=4, amp=False)
+    )
 
 
 def test_prediction_is_on_the_input_grid(predictor, toy):

@@ -8,12 +8,11 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from tiny import toy_volume
 
 from napari_smp.engine.checkpoint import load_checkpoint
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.train import find_cases, split_cases
-
-from .conftest import toy_volume
 
 
 def _dataset(root: Path, n: int = 3, nnunet_names: bool = False) -> Path:
@@ -25,7 +24,9 @@ def _dataset(root: Path, n: int = 3, nnunet_names: bool = False) -> Path:
         image, labels = toy_volume(depth=6, size=32, seed=i)
         # files are (X, Y, Z); our arrays are (Z, Y, X)
         suffix = "_0000" if nnunet_names else ""
-        nib.save(nib.Nifti1Image(image.transpose(2, 1, 0), affine), root / "imagesTr" / f"case{i}{suffix}.nii.gz")
+        nib.save(
+            nib.Nifti1Image(image.transpose(2, 1, 0), affine), root / "imagesTr" / f"case{i}{suffix}.nii.gz"
+        )
         nib.save(nib.Nifti1Image(labels.transpose(2, 1, 0), affine), root / "labelsTr" / f"case{i}.nii.gz")
     (root / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "bright": 1, "dark": 2}}))
     return root
@@ -66,9 +67,21 @@ def test_two_process_torchrun_training(tmp_path):
     root = _dataset(tmp_path / "data")
     out = tmp_path / "best.safetensors"
     report = tmp_path / "report"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_port()), str(Path(__file__).with_name("_ddp_worker.py")),
-           str(root), str(out), str(report)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        str(Path(__file__).with_name("_ddp_worker.py")),
+        str(root),
+        str(out),
+        str(report),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

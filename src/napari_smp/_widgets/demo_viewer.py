@@ -9,31 +9,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["open_demo_viewer", "load_demo_layers", "dock_widgets"]
+__all__ = ["open_demo_viewer", "load_demo_layers", "dock_widgets", "DEMO_LAYERS"]
+
+#: demo file -> (layer name, extra layer kwargs), in the order they are stacked
+DEMO_LAYERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "phantom_image.nii.gz": ("image", {}),
+    "phantom_labels.nii.gz": ("ground truth", {"visible": False}),
+    "prediction.nii.gz": ("prediction", {"opacity": 0.5}),
+    "sparse_annotation.nii.gz": ("annotation", {}),
+}
 
 
-def load_demo_layers(viewer, out: str | Path) -> None:  # viewer: napari.Viewer
-    """Add the demo's files to ``viewer`` as layers with their physical geometry."""
-    from .._napari_io import layer_data_from_path
+def load_demo_layers(viewer: Any, out: str | Path) -> None:
+    """Add the demo's files to ``viewer`` (a ``napari.Viewer``) with their physical geometry."""
+    from .._napari_io import read_layers
 
-    out = Path(out)
-    order = [
-        ("phantom_image.nii.gz", "image", {}),
-        ("phantom_labels.nii.gz", "ground truth", {"visible": False}),
-        ("prediction.nii.gz", "prediction", {"opacity": 0.5, "visible": False}),
-        ("sparse_annotation.nii.gz", "annotation", {}),
-    ]
-    for fname, name, extra in order:
-        path = out / fname
+    for fname, (name, extra) in DEMO_LAYERS.items():
+        path = Path(out) / fname
         if not path.exists():
             continue
-        for data, kwargs, kind in layer_data_from_path(path, force_labels=kind_is_labels(fname)):
-            kwargs = {**kwargs, "name": name, **extra}
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
-
-
-def kind_is_labels(fname: str) -> bool:
-    return "image" not in fname
+        for data, kwargs, kind in read_layers(path):
+            getattr(viewer, f"add_{kind}")(data, **{**kwargs, "name": name, **extra})
 
 
 def dock_widgets(viewer: Any, checkpoint: str | Path | None = None) -> dict[str, Any]:
@@ -88,6 +84,5 @@ def open_demo_viewer(out: str | Path) -> None:
     viewer = napari.Viewer(title="napari-smp demo")
     load_demo_layers(viewer, out)
     dock_widgets(viewer, Path(out) / "model.safetensors")
-    if viewer.layers:
-        viewer.dims.set_point(0, viewer.layers[0].data.shape[0] // 2 * viewer.layers[0].scale[0])
+    viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
     napari.run()

@@ -53,7 +53,9 @@ def augment_batch(
     theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    labels = F.grid_sample(labels[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    labels = F.grid_sample(
+        labels[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
+    )
     labels = labels[:, 0].round().long()
 
     # intensity: gamma, contrast/brightness, then a little noise; images stay in [0, 1]

@@ -31,7 +31,9 @@ __all__ = [
 def check_image(volume: np.ndarray, what: str = "image") -> None:
     """Refuse what the network cannot take: not 3D, or NaN/inf values."""
     if volume.ndim != 3:
-        raise EngineError(f"the {what} must be a 3D volume (Z, Y, X); got {volume.ndim}D shape {volume.shape}")
+        raise EngineError(
+            f"the {what} must be a 3D volume (Z, Y, X); got {volume.ndim}D shape {volume.shape}"
+        )
     if min(volume.shape) < 1:
         raise EngineError(f"the {what} is empty (shape {volume.shape})")
     if np.issubdtype(volume.dtype, np.floating):
@@ -40,7 +42,9 @@ def check_image(volume: np.ndarray, what: str = "image") -> None:
             raise EngineError(f"the {what} holds {bad} NaN or infinite voxels; fill or crop them first")
 
 
-def check_labels(labels: np.ndarray, shape: tuple[int, ...] | None = None, what: str = "label map") -> np.ndarray:
+def check_labels(
+    labels: np.ndarray, shape: tuple[int, ...] | None = None, what: str = "label map"
+) -> np.ndarray:
     """Validate a label map and return it as an integer array.
 
     Integer-valued floats are accepted (many tools store labels as float32); fractional, negative

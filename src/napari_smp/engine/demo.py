@@ -39,8 +39,13 @@ def sparse_annotation(labels: np.ndarray, n_slices: int = 4) -> tuple[np.ndarray
     return sparse, picks.tolist()
 
 
-def run_demo(out: str | Path, time_budget: float = 50.0, device: str = "auto", gui: bool = False,
-             log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    out: str | Path,
+    time_budget: float = 50.0,
+    device: str = "auto",
+    gui: bool = False,
+    log: Callable[[str], None] = print,
+) -> DemoResult:
     from ..io import make_phantom, write_labels, write_volume
     from ..io.atomic import atomic_write_text
     from .checkpoint import save_checkpoint
@@ -56,11 +61,17 @@ def run_demo(out: str | Path, time_budget: float = 50.0, device: str = "auto", g
     write_volume(out / "phantom_image.nii.gz", ph.image, ph.meta)
     write_labels(out / "phantom_labels.nii.gz", ph.labels, ph.meta)
     write_labels(out / "sparse_annotation.nii.gz", sparse, ph.meta)
-    log(f"phantom {ph.image.shape} (Z, Y, X) at {ph.meta.spacing} mm, {len(ph.class_names) - 1} organs; "
-        f"painted slices {painted}")
+    log(
+        f"phantom {ph.image.shape} (Z, Y, X) at {ph.meta.spacing} mm, {len(ph.class_names) - 1} organs; "
+        f"painted slices {painted}"
+    )
 
-    config = ModelConfig(preset="lite", num_classes=len(ph.class_names), class_names=list(ph.class_names),
-                         norm=NormConfig(mode="ct"))
+    config = ModelConfig(
+        preset="lite",
+        num_classes=len(ph.class_names),
+        class_names=list(ph.class_names),
+        norm=NormConfig(mode="ct"),
+    )
     train = TrainConfig(steps=1000, time_budget=time_budget, device=device)
     result = finetune(ph.image, sparse, config=config, train=train)
     last = result.reports[-1]
@@ -76,10 +87,12 @@ def run_demo(out: str | Path, time_budget: float = 50.0, device: str = "auto", g
     atomic_write_text(out / "metrics.csv", report.to_csv())
     atomic_write_text(out / "metrics.json", report.to_json())
     log(report.format_table())
-    mean, mean_u = report.mean_dice, report_u.mean_dice
+    mean, mean_u = report.mean.dice, report_u.mean.dice
     log(f"mean Dice {mean:.3f} on all slices, {mean_u:.3f} on the {len(unpainted)} slices never painted")
-    log(f"files in {out}/: phantom_image, phantom_labels, sparse_annotation, prediction (.nii.gz), "
-        "model.safetensors, metrics.csv/json")
+    log(
+        f"files in {out}/: phantom_image, phantom_labels, sparse_annotation, prediction (.nii.gz), "
+        "model.safetensors, metrics.csv/json"
+    )
     res = DemoResult(out, painted, len(result.reports), mean, mean_u, time.perf_counter() - t0)
     if gui:
         from .._widgets.demo_viewer import open_demo_viewer

@@ -47,12 +47,12 @@ def resolve_device(name: str = "auto", strict: bool = False) -> torch.device:
 
 @functools.cache
 def _cpu_has_fast_bf16() -> bool:
-    # AMX / AVX512-BF16 make bf16 autocast 2-3x faster on CPU (research/env.md §4); elsewhere it is slower
+    # Only where oneDNN has native bf16 kernels (AMX / AVX512-BF16) is bf16 autocast 2-3x faster
+    # (research/env.md §4); elsewhere convolutions fall back to a reference kernel 10-100x slower.
     try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
         return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def autocast_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:

@@ -17,15 +17,19 @@ import torch.nn.functional as F
 __all__ = ["soft_dice_loss", "deep_supervision_loss", "head_subsets"]
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def soft_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-5, onehot: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean over classes of ``1 - (2 sum(p g) + eps) / (sum(p^2) + sum(g^2) + eps)``.
 
     Args:
         logits: (B, C, H, W) raw scores.
         target: (B, H, W) class indices.
+        onehot: (B, C, H, W) one-hot ``target``, when the caller already has it.
     """
     probs = logits.float().softmax(dim=1)
-    onehot = F.one_hot(target, num_classes=logits.shape[1]).permute(0, 3, 1, 2).float()
+    if onehot is None:
+        onehot = F.one_hot(target, num_classes=logits.shape[1]).permute(0, 3, 1, 2).float()
     dims = (0, 2, 3)
     inter = (probs * onehot).sum(dims)
     denom = (probs * probs).sum(dims) + (onehot * onehot).sum(dims)
@@ -51,9 +55,10 @@ def deep_supervision_loss(
         target: (B, H, W) class indices.
     """
     total = outputs[0].new_zeros((), dtype=torch.float32)
+    onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
     for subset in head_subsets(len(outputs)):
         logits = sum(outputs[i] for i in subset).float()
-        total = total + ce_weight * F.cross_entropy(logits, target) + dice_weight * soft_dice_loss(
-            logits, target
+        total = (
+            total + ce_weight * F.cross_entropy(logits, target) + dice_weight * soft_dice_loss(logits, target)
         )
     return total

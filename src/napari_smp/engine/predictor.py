@@ -66,8 +66,13 @@ class Predictor:
         infer: device, batch size and autocast settings.
     """
 
-    def __init__(self, model: torch.nn.Module, config: ModelConfig, infer: InferConfig | None = None,
-                 strict_device: bool = False) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: ModelConfig,
+        infer: InferConfig | None = None,
+        strict_device: bool = False,
+    ) -> None:
         self.infer = infer or InferConfig()
         self.config = config
         self.device = resolve_device(self.infer.device, strict=strict_device)
@@ -75,8 +80,9 @@ class Predictor:
         self.model = model.to(self.device).eval()
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, infer: InferConfig | None = None,
-                        strict_device: bool = False) -> Predictor:
+    def from_checkpoint(
+        cls, path: str | Path, infer: InferConfig | None = None, strict_device: bool = False
+    ) -> Predictor:
         from .checkpoint import load_checkpoint
 
         model, config = load_checkpoint(path)

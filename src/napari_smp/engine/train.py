@@ -113,8 +113,7 @@ def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, 
 def _mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
     from ..metrics import dice
 
-    values = [v for v in dice(pred, gt, labels=list(range(1, num_classes))).values() if np.isfinite(v)]
-    return float(np.mean(values)) if values else float("nan")
+    return float(dice(pred, gt, labels=list(range(1, num_classes))).nanmean())
 
 
 def _init_distributed(train: TrainConfig) -> tuple[int, int, torch.device]:
@@ -157,14 +156,16 @@ def train_dataset(
         else:
             config = replace(config, num_classes=n_cls)
         config = short_run_warmup(config, train.steps)
-        data = SliceSet.concat([
-            SliceSet.from_volume(img, lab, annotated_slices(lab), config) for img, lab, _ in loaded
-        ])
+        data = SliceSet.concat(
+            [SliceSet.from_volume(img, lab, annotated_slices(lab), config) for img, lab, _ in loaded]
+        )
         torch.manual_seed(train.seed)  # identical initial weights on every rank
         core = build_model(config).to(device)
         model = core
         if world > 1:
-            model = torch.nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None)
+            model = torch.nn.parallel.DistributedDataParallel(
+                core, device_ids=[device] if device.type == "cuda" else None
+            )
         val = [_load_case(c) for c in val_cases] if rank == 0 else []
         best = {"dice": -1.0, "step": 0}
         deadline = None if train.time_budget is None else time.perf_counter() + train.time_budget
@@ -180,8 +181,15 @@ def train_dataset(
             log(f"step {step}: loss {loss:.4f}  validation Dice {score:.4f}")
             if score > best["dice"]:
                 best.update(dice=score, step=step)
-                save_checkpoint(out, core, config, step=step, val_dice=score,
-                                train_cases=[c.name for c in train_cases], val_cases=[c.name for c in val_cases])
+                save_checkpoint(
+                    out,
+                    core,
+                    config,
+                    step=step,
+                    val_dice=score,
+                    train_cases=[c.name for c in train_cases],
+                    val_cases=[c.name for c in val_cases],
+                )
 
         def on_step(report: StepReport) -> None:
             if rank != 0:
@@ -211,8 +219,14 @@ def train_dataset(
             stopped = "time"
         if rank == 0 and reports and reports[-1].step % train.val_every:
             validate(reports[-1].step, reports[-1].loss)  # the final state is a candidate too
-        return TrainSummary(best["dice"], best["step"], len(reports), stopped,
-                            [c.name for c in train_cases], [c.name for c in val_cases])
+        return TrainSummary(
+            best["dice"],
+            best["step"],
+            len(reports),
+            stopped,
+            [c.name for c in train_cases],
+            [c.name for c in val_cases],
+        )
     finally:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -69,7 +69,9 @@ class SliceSet:
         self.images, self.labels = images, labels
 
     @classmethod
-    def from_volume(cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig) -> SliceSet:
+    def from_volume(
+        cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig
+    ) -> SliceSet:
         norm = normalize_volume(image, config.norm)[index]
         x = torch.from_numpy(np.ascontiguousarray(norm))[:, None].expand(-1, config.in_channels, -1, -1)
         y = torch.from_numpy(np.ascontiguousarray(labels[index]))
@@ -129,8 +131,11 @@ def fit(
         opt.step()
         value = loss.item() if reduce_loss is None else reduce_loss(loss.item())
         mem = core.memory_step(value)
-        reports.append(StepReport(step, value, int(mem["k"]), train.lr, time.perf_counter() - start,
-                                  bool(mem["warming_up"])))
+        reports.append(
+            StepReport(
+                step, value, int(mem["k"]), train.lr, time.perf_counter() - start, bool(mem["warming_up"])
+            )
+        )
         if callback is not None:
             callback(reports[-1])
     model.eval()
@@ -187,7 +192,9 @@ def finetune(
     labels = check_labels(labels, image.shape)
     index = annotated_slices(labels, slices)
     if len(index) == 0:
-        raise EngineError("no annotated slice: paint at least one axial slice (or list empty ones with --slices)")
+        raise EngineError(
+            "no annotated slice: paint at least one axial slice (or list empty ones with --slices)"
+        )
     torch.manual_seed(train.seed)
     if init is not None:
         from .checkpoint import load_checkpoint

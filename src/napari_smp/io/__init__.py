@@ -1,5 +1,26 @@
-"""Reading and writing volumes with their geometry."""
+"""Reading and writing volumes with their geometry.
 
+In memory every volume is ``(Z, Y, X)`` in the closest RAS+ orientation, with spacing in mm in the
+same order; :class:`VolumeMeta` carries the way back to the source file's grid.
+"""
+
+from .errors import LabelError, VolumeError
+from .labels import is_label_file
 from .meta import META_KEY, VolumeMeta
+from .phantom import Phantom, make_phantom
+from .read import read_labels, read_volume
+from .write import write_labels, write_volume
 
-__all__ = ["META_KEY", "VolumeMeta"]
+__all__ = [
+    "META_KEY",
+    "VolumeMeta",
+    "VolumeError",
+    "LabelError",
+    "read_volume",
+    "read_labels",
+    "write_labels",
+    "write_volume",
+    "is_label_file",
+    "make_phantom",
+    "Phantom",
+]

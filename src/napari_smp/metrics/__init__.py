@@ -1,3 +1,31 @@
-"""napari_smp.metrics"""
+"""Segmentation metrics: Dice and surface distances (HD95, HD, ASSD, ASD) per class, numpy/scipy only.
 
-__all__: list[str] = []
+Values equal ``medpy.metric.binary`` (default ``convention="medpy"``) or MONAI (``"monai"``, HD95 only
+differs) to 1e-6, computed on per-class crops; see docs/metrics.md for the conventions and the
+empty-mask rule.
+"""
+
+from __future__ import annotations
+
+from napari_smp.metrics._inputs import MetricInputError, ShapeMismatchError
+from napari_smp.metrics.per_class import class_metrics
+from napari_smp.metrics.result import BOTH_EMPTY, GT_EMPTY, PRED_EMPTY, ClassMetrics, PerClass
+from napari_smp.metrics.scores import asd, assd, dice, hd, hd95
+from napari_smp.metrics.surface import Convention
+
+__all__ = [
+    "BOTH_EMPTY",
+    "GT_EMPTY",
+    "PRED_EMPTY",
+    "ClassMetrics",
+    "Convention",
+    "MetricInputError",
+    "PerClass",
+    "ShapeMismatchError",
+    "asd",
+    "assd",
+    "class_metrics",
+    "dice",
+    "hd",
+    "hd95",
+]

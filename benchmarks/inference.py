@@ -1,0 +1,88 @@
+"""End-to-end slice-wise prediction: slices/s through ``Predictor`` and peak memory on a big CT.
+
+Peak memory is the maximum resident set size of a fresh process that reads nothing but a
+512x512x300 float32 volume (300 MiB by itself) and segments it with the ``lite`` preset; the
+baseline line is the same process stopping before the prediction.
+
+    python benchmarks/inference.py [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_section  # noqa: E402
+
+_CHILD = r"""
+import json, resource, sys, time
+import numpy as np, torch
+from napari_smp.config import InferConfig, ModelConfig
+from napari_smp.engine.predictor import Predictor
+from napari_smp.model import build_model
+preset, depth, amp, predict = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
+rng = np.random.default_rng(0)
+vol = rng.normal(0, 300, (depth, 512, 512)).astype(np.float32)
+cfg = ModelConfig(preset=preset, num_classes=9)
+pred = Predictor(build_model(cfg), cfg, InferConfig(device="auto", batch_size=8, amp=amp))
+t = time.perf_counter()
+if predict:
+    pred.predict(vol[:2])  # warm-up
+    t = time.perf_counter()
+    pred.predict(vol)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "slices_per_s": depth / dt if predict else 0,
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "device": str(pred.device)}))
+"""
+
+
+def child(preset: str, depth: int, amp: bool, predict: bool = True) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, preset, str(depth), str(int(amp)), str(int(predict))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for preset, depth in (("lite", 64), ("paper", 8)):
+        for amp in (False, True):
+            r = child(preset, depth, amp)
+            rows.append(
+                f"| {preset} | 512x512x{depth} | {'bf16' if amp else 'fp32'} | {r['device']} | "
+                f"{r['slices_per_s']:.1f} | - |"
+            )
+            print(rows[-1], flush=True)
+    base = child("lite", 300, True, predict=False)
+    big = child("lite", 300, True)
+    rows.append(
+        f"| lite | 512x512x300 | bf16 | {big['device']} | {big['slices_per_s']:.1f} | "
+        f"{big['peak_mib']:.0f} MiB (baseline {base['peak_mib']:.0f} MiB) |"
+    )
+    print(rows[-1])
+    if args.no_write:
+        return
+    lines = [
+        "Random-initialised networks, 9 classes, batches of 8 slices, including normalisation, resizing to the "
+        "model size and back, and the argmax; peak = max RSS of a fresh process.",
+        "",
+        "| preset | volume (X x Y x Z) | precision | device | slices/s | peak memory |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+    write_section("Inference", "\n".join(lines), packages=("torch", "numpy"), script="benchmarks/inference.py")
+
+
+if __name__ == "__main__":
+    main()

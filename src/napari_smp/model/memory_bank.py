@@ -1,0 +1,227 @@
+"""DMW-LA: Dynamic Memory Weights-Loss Attention over a prototype memory bank (research/paper.md §2).
+
+Every module owns a bank of k clusters x M slots x D features. Its life has two phases:
+
+1. **Warm-up** (``step < warmup_steps``, steps = optimiser steps counted by :meth:`DMWLA.step_memory`):
+   the module is plain non-local attention, and every training forward writes randomly sampled
+   ``phi`` features into the pool. When the step counter reaches ``warmup_steps`` the pool is
+   clustered once by k-means and reordered so that block c holds members of cluster c.
+2. **Main phase**: every pixel's ``theta`` is routed (hard, cosine) to its nearest prototype and reads
+   the M slots of that cluster (memory attention) as well as every pixel of its image (context
+   attention); the two reads are summed and projected back with a residual. Every training forward
+   then applies the W-LD write (:func:`~napari_smp.model.wld.wld_write`) with the current K and
+   recomputes the prototypes as slot means.
+
+The bank is state, not a parameter: it is never touched by gradient, lives in registered buffers
+(saved in ``state_dict``, moved by ``.to()``), and is frozen in ``eval()``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import context_attention, memory_attention
+from .kmeans import kmeans
+from .wld import wld_write
+
+__all__ = ["DMWLA"]
+
+
+class DMWLA(nn.Module):
+    """One DMW-LA module with its own prototype memory bank.
+
+    Args:
+        channels: input and output channels C.
+        dim: feature width D of theta, phi, g and the bank.
+        clusters: k, number of prototypes.
+        slots: M, memory slots per cluster.
+        warmup_steps: optimiser steps of pool filling before the k-means initialisation (>= 1).
+        write_momentum: W-LD write momentum (official 0.3).
+        phi_momentum: momentum of the copy of phi that routes the W-LD write (official 0.95).
+        k_init: initial update range K (None -> M // 2).
+        kmeans_iters: Lloyd iterations of the one-off k-means.
+        seed: seed of the bank's own randomness (initial pool, warm-up sampling, k-means).
+        fused_attn: use ``F.scaled_dot_product_attention`` for the context read.
+        eval_updates: also write the bank in ``eval()`` (the official behaviour; off by default).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        dim: int,
+        clusters: int,
+        slots: int = 100,
+        warmup_steps: int = 2000,
+        write_momentum: float = 0.3,
+        phi_momentum: float = 0.95,
+        k_init: int | None = None,
+        kmeans_iters: int = 50,
+        seed: int = 0,
+        fused_attn: bool = True,
+        eval_updates: bool = False,
+    ) -> None:
+        super().__init__()
+        if warmup_steps < 1:
+            raise ValueError(
+                f"warmup_steps must be at least 1 (the bank is filled during it), got {warmup_steps}"
+            )
+        self.clusters, self.slots, self.dim = clusters, slots, dim
+        self.warmup_steps = warmup_steps
+        self.write_momentum, self.phi_momentum = write_momentum, phi_momentum
+        self.kmeans_iters, self.seed = kmeans_iters, seed
+        self.fused_attn, self.eval_updates = fused_attn, eval_updates
+        self.theta = nn.Conv2d(channels, dim, 1, bias=False)
+        self.phi = nn.Conv2d(channels, dim, 1, bias=False)
+        self.g = nn.Conv2d(channels, dim, 1, bias=False)
+        self.o = nn.Conv2d(dim, channels, 1, bias=False)
+        init = torch.Generator().manual_seed(seed)
+        self.register_buffer("pool", torch.rand(clusters, slots, dim, generator=init))
+        self.register_buffer("prototypes", torch.zeros(clusters, dim))
+        self.register_buffer("filled", torch.zeros(clusters * slots, dtype=torch.bool))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.register_buffer("writes", torch.zeros((), dtype=torch.long))
+        self.register_buffer("k_update", torch.tensor(slots // 2 if k_init is None else k_init))
+        # momentum copy of phi as a buffer: saved with the model, moved by .to(), never optimised
+        self.register_buffer("phi_ema", self.phi.weight.detach().clone())
+
+    @property
+    def warming_up(self) -> bool:
+        """True until the step counter reaches ``warmup_steps``."""
+        return int(self.step) < self.warmup_steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply DMW-LA, and in training write the bank.
+
+        Args:
+            x: features, shape (B, C, H, W).
+
+        Returns:
+            ``x + o(memory read + context read)``, shape (B, C, H, W).
+        """
+        b, _, h, w = x.shape
+        theta = self.theta(x).flatten(2).transpose(1, 2)  # (B, HW, D)
+        phi = self.phi(x).flatten(2).transpose(1, 2)
+        g = self.g(x).flatten(2).transpose(1, 2)
+        read = context_attention(theta, phi, g, fused=self.fused_attn)
+        warming_up = self.warming_up
+        if not warming_up:
+            q = theta.reshape(b * h * w, self.dim)
+            # a copy, because the W-LD write below changes the pool in place before backward runs
+            bank = self.pool.detach().clone()
+            read = read + memory_attention(q, bank, self.route(q)).view(b, h * w, self.dim)
+        out = x + self.o(read.transpose(1, 2).reshape(b, self.dim, h, w))
+        if self.training or self.eval_updates:
+            self._write(x, phi, warming_up)
+        return out
+
+    @torch.no_grad()
+    def route(self, feats: torch.Tensor) -> torch.Tensor:
+        """Hard routing to the prototype of highest cosine similarity.
+
+        Args:
+            feats: features, shape (N, D).
+
+        Returns:
+            Cluster indices, shape (N,), int64.
+        """
+        return self.cosine(feats).argmax(dim=1)
+
+    @torch.no_grad()
+    def cosine(self, feats: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of features to every prototype, shape (N, k), from features (N, D)."""
+        return F.normalize(feats.float(), dim=1) @ F.normalize(self.prototypes.float(), dim=1).T
+
+    @torch.no_grad()
+    def similarity(self, x: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of every pixel's theta to every prototype.
+
+        Args:
+            x: module input, shape (B, C, h, w).
+
+        Returns:
+            Similarities, shape (B, k, h, w).
+        """
+        b, _, h, w = x.shape
+        theta = self.theta(x).flatten(2).transpose(1, 2).reshape(b * h * w, self.dim)
+        return self.cosine(theta).view(b, h, w, self.clusters).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def set_k(self, k: int) -> None:
+        """Set the W-LD update range K (slots replaced per cluster and write)."""
+        if not 1 <= k <= self.slots:
+            raise ValueError(f"K must lie in [1, {self.slots}], got {k}")
+        self.k_update.fill_(k)
+
+    @torch.no_grad()
+    def step_memory(self) -> None:
+        """Advance one optimiser step: count it, run k-means when warm-up ends, move the phi copy."""
+        self.step += 1
+        if int(self.step) == self.warmup_steps:
+            self._init_from_kmeans()
+        self.phi_ema.mul_(self.phi_momentum).add_(self.phi.weight.detach(), alpha=1.0 - self.phi_momentum)
+
+    def _generator(self) -> torch.Generator:
+        # seeded from the write count, so sampling is reproducible and survives a checkpoint resume
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.writes))
+
+    @torch.no_grad()
+    def _write(self, x: torch.Tensor, phi: torch.Tensor, warming_up: bool) -> None:
+        if warming_up:
+            self._fill(phi.detach())
+        else:
+            psi = F.conv2d(x.detach(), self.phi_ema.to(x.dtype)).flatten(2).transpose(1, 2)
+            psi = psi.reshape(-1, self.dim).float()
+            # cosine routing, like the attention read (the official write routes by dot product)
+            wld_write(self.pool, psi, self.route(psi), int(self.k_update), self.write_momentum)
+            self.prototypes.copy_(self.pool.mean(dim=1))
+        self.writes += 1
+
+    @torch.no_grad()
+    def _fill(self, phi: torch.Tensor) -> None:
+        """Warm-up sampling of the official code, vectorised, writing unfilled slots first.
+
+        Args:
+            phi: phi features of the batch, shape (B, HW, D).
+        """
+        b, hw, _ = phi.shape
+        total = self.clusters * self.slots
+        gen = self._generator()
+        per_image = max(total // b, 1)
+        pos = torch.randint(hw, (b, per_image), generator=gen).to(phi.device)
+        feats = phi.gather(1, pos[:, :, None].expand(-1, -1, self.dim)).reshape(b * per_image, self.dim)
+        share = (int(self.step) + 1) / self.warmup_steps * 0.5  # official: grows to 1/2 of the batch
+        count = min(max(1, int(share * b * per_image)), total)
+        cols = torch.randint(b * per_image, (count,), generator=gen).to(phi.device)
+        # a random order in which never-written slots come first, so a short warm-up still covers the pool
+        key = torch.rand(total, generator=gen).to(phi.device) + self.filled.float()
+        slots = key.argsort()[:count]
+        self.pool.view(total, self.dim)[slots] = feats[cols].to(self.pool.dtype)
+        self.filled[slots] = True
+
+    @torch.no_grad()
+    def _init_from_kmeans(self) -> None:
+        """Cluster the filled pool once and rebuild it block by block (official ``structure_memory_bank``)."""
+        flat = self.pool.view(-1, self.dim)
+        points = flat[self.filled] if bool(self.filled.any()) else flat.clone()
+        centroids, labels = kmeans(points, self.clusters, self.kmeans_iters, self.seed)
+        gen = self._generator()
+        blocks = []
+        for c in range(self.clusters):  # once per bank, k iterations: harmless
+            members = points[labels == c]
+            if members.shape[0] == 0:  # fewer distinct points than clusters
+                members = centroids[c : c + 1]
+            if members.shape[0] < self.slots:
+                extra = torch.randint(members.shape[0], (self.slots - members.shape[0],), generator=gen)
+                members = torch.cat([members, members[extra.to(members.device)]])
+            blocks.append(members[: self.slots])
+        self.pool.copy_(torch.stack(blocks))
+        self.prototypes.copy_(F.normalize(centroids, dim=1))
+        self.filled.fill_(True)
+
+    def extra_repr(self) -> str:
+        return (
+            f"clusters={self.clusters}, slots={self.slots}, dim={self.dim}, "
+            f"warmup_steps={self.warmup_steps}, write_momentum={self.write_momentum}"
+        )

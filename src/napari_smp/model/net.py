@@ -1,0 +1,288 @@
+"""Sim-MPNet and its two presets (research/paper.md §1; choices in docs/method.md).
+
+``paper``: the official dual encoder. MaxxViT-rmlp-small sees the image at 256x256; its deepest map gates
+the image that the DMW-LA encoder sees at 224x224; the two encoders' maps are summed stage by stage and
+decoded by the CA/SA decoder with DMW-LA; four heads give logits at the input size.
+
+``lite``: the same DMW-LA encoder stages, DS-GIM and decoder on a small CNN downsampler at the input
+size, without the MaxxViT branch, for CPU fine-tuning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import MemoryConfig, ModelConfig
+from .blocks import ChannelAdapter, ImageInjection, InputGate
+from .decoder import MemoryDecoder
+from .encoder import MemoryEncoder, conv_downsamplers, patch_embed_downsamplers
+from .memory_bank import DMWLA
+from .wld import next_k
+
+__all__ = ["SimMPNet", "build_model", "ModelInputError", "PAPER_CHANNELS", "PAPER_DEPTHS"]
+
+PAPER_CHANNELS = (96, 192, 384, 768)
+PAPER_DEPTHS = (2, 2, 6, 2)
+BACKBONE_SIZE = 256  # MaxxViT branch input side (fixed by its 8x8 windows at stride 32)
+ENCODER_SIZE = 224  # DMW-LA branch input side in the paper preset
+
+
+class ModelInputError(ValueError):
+    """The tensor given to the network does not have the shape it was built for."""
+
+
+class _Captured(Exception):
+    """Raised by a hook to stop a forward pass once the wanted input has been seen."""
+
+
+class SimMPNet(nn.Module):
+    """Sim-MPNet. Build it with :func:`build_model`.
+
+    Args:
+        config: the model configuration; kept as ``self.config``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        mem = config.memory
+        if config.preset == "paper":
+            channels, depths = PAPER_CHANNELS, PAPER_DEPTHS
+            from .maxxvit import MaxxVitRmlpSmall  # deferred: only the paper preset needs it
+
+            self.adapter: nn.Module = (
+                ChannelAdapter(config.in_channels) if config.in_channels != 3 else nn.Identity()
+            )
+            self.backbone = MaxxVitRmlpSmall(in_chans=3)
+            self.backbone_inject = nn.ModuleList(ImageInjection(3, c) for c in channels)
+            self.gate = InputGate(channels[-1])
+            downsamplers = patch_embed_downsamplers(3, channels)
+            image_channels = 3
+            enc_dim: Callable[[int], int] = lambda c: mem.dim  # noqa: E731
+            dec_dim: Callable[[int], int] = lambda c: mem.decoder_dim  # noqa: E731
+        else:
+            w = config.lite_width
+            channels, depths = (w, 2 * w, 4 * w, 8 * w), tuple(config.lite_depths)
+            if config.img_size % 32:
+                raise ValueError(f"the lite preset needs img_size divisible by 32, got {config.img_size}")
+            self.adapter = nn.Identity()
+            downsamplers = conv_downsamplers(config.in_channels, channels)
+            image_channels = config.in_channels
+            # a narrow stage cannot use a bank wider than itself
+            enc_dim = lambda c: min(mem.dim, c)  # noqa: E731
+            dec_dim = lambda c: min(mem.decoder_dim, c)  # noqa: E731
+        enc_k = mem.clusters or config.num_classes
+        dec_k = mem.decoder_clusters or config.num_classes
+        seeds = itertools.count(mem.seed * 1000)
+        self.encoder = MemoryEncoder(
+            downsamplers,
+            channels,
+            depths,
+            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates, config.use_memory),
+            image_channels=image_channels,
+            faithful_dsgim=config.faithful_dsgim,
+        )
+        self.decoder = MemoryDecoder(
+            channels[::-1],
+            _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory),
+        )
+        self.heads = nn.ModuleList(nn.Conv2d(c, config.num_classes, 1) for c in channels[::-1])
+        k0 = mem.slots // 2 if mem.k_init is None else mem.k_init
+        self.register_buffer("k_state", torch.tensor(k0, dtype=torch.long))
+        self.register_buffer("prev_loss", torch.tensor(math.nan, dtype=torch.float64))
+        self.register_buffer("memory_steps", torch.zeros((), dtype=torch.long))
+
+    @property
+    def k(self) -> int:
+        """Current W-LD update range K of the encoder banks."""
+        return int(self.k_state)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Segment a batch of slices.
+
+        Args:
+            x: images, shape (B, in_channels, S, S) with S = ``config.img_size``.
+
+        Returns:
+            Four logit maps, deepest head first, each (B, num_classes, S, S); their sum is the prediction.
+        """
+        self._check_input(x)
+        size = x.shape[-2:]
+        image = self.adapter(x)
+        if self.config.preset == "paper":
+            fused = self._dual_encode(image)
+        else:
+            fused = self.encoder(image)
+        decoded = self.decoder(fused)
+        return tuple(
+            F.interpolate(head(d), size=size, mode="bilinear", align_corners=False)
+            for head, d in zip(self.heads, decoded, strict=True)
+        )
+
+    def _dual_encode(self, image: torch.Tensor) -> list[torch.Tensor]:
+        a_in = _resize(image, BACKBONE_SIZE)
+        f = self.backbone.stem(a_in)
+        backbone_feats = []
+        for stage, inject in zip(self.backbone.stages, self.backbone_inject, strict=True):
+            f = inject(stage(f), a_in)
+            backbone_feats.append(f)
+        b_in = _resize(self.gate(a_in, backbone_feats[-1]), ENCODER_SIZE)
+        return [
+            e + F.interpolate(f, size=e.shape[-2:], mode="bilinear", align_corners=False)
+            for e, f in zip(self.encoder(b_in), backbone_feats, strict=True)
+        ]
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        s, c = self.config.img_size, self.config.in_channels
+        if x.ndim != 4 or x.shape[1] != c or x.shape[2] != s or x.shape[3] != s:
+            raise ModelInputError(
+                f"expected a (B, {c}, {s}, {s}) tensor, got {tuple(x.shape)}; resize slices to {s}x{s} first"
+            )
+
+    def memory_modules(self) -> list[tuple[str, DMWLA]]:
+        """Every DMW-LA module with a stable name ("encoder.stage3.1", "decoder.stage2", ...)."""
+        named = self.encoder.memory_modules() + self.decoder.memory_modules()
+        return [(name, m) for name, m in named if isinstance(m, DMWLA)]  # none when use_memory is off
+
+    @torch.no_grad()
+    def memory_step(self, loss: float | torch.Tensor | None) -> dict[str, Any]:
+        """Advance the memory after one optimiser step; the trainer calls this exactly once per step.
+
+        Counts the step in every bank (k-means when the warm-up ends), moves the momentum copies of phi,
+        and sets K from the change of ``loss`` since the previous call (:func:`next_k`) once two
+        consecutive losses come from after the warm-up and ``k_delay_steps`` further steps have passed.
+
+        Args:
+            loss: total training loss of this step (None leaves K and the remembered loss alone).
+
+        Returns:
+            ``{"step": steps so far, "k": current K, "warming_up": bool}``.
+        """
+        mem: MemoryConfig = self.config.memory
+        self.memory_steps += 1
+        modules = self.memory_modules()
+        for _, module in modules:
+            module.step_memory()
+        step, k = int(self.memory_steps), self.k
+        if loss is not None:
+            loss = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+            # both losses of the difference must come from main-phase forwards (the loss reported at
+            # step s was computed by a forward that saw s - 1 steps)
+            if step > mem.warmup_steps + 1 + mem.k_delay_steps:
+                prev = float(self.prev_loss)
+                k = next_k(
+                    k,
+                    None if math.isnan(prev) else prev,
+                    loss,
+                    mem.slots,
+                    mem.k_low,
+                    mem.k_high,
+                    mem.k_policy,
+                )
+            self.prev_loss.fill_(loss)
+        self.k_state.fill_(k)
+        for name, module in modules:
+            if name.startswith("encoder") or mem.share_decoder_k:
+                module.set_k(k)
+        return {"step": step, "k": k, "warming_up": bool(modules) and modules[0][1].warming_up}
+
+    @torch.no_grad()
+    def cluster_maps(self, x: torch.Tensor, module: str) -> dict[str, Any]:
+        """Routing of every feature cell of one DMW-LA module, for the cluster views.
+
+        Runs in eval mode, changes no state, and stops the forward pass at the chosen module.
+
+        Args:
+            x: images, shape (B, in_channels, S, S).
+            module: a name from :meth:`memory_modules`.
+
+        Returns:
+            ``"assignment"`` (B, h, w) int64 cluster index, ``"similarity"`` (B, k, h, w) cosine
+            similarity to every prototype, ``"stride"`` input pixels per feature cell (float),
+            ``"warming_up"`` (prototypes are meaningless before the k-means initialisation).
+        """
+        modules = dict(self.memory_modules())
+        if module not in modules:
+            raise ValueError(f"no DMW-LA module named {module!r}; choose one of {', '.join(modules)}")
+        target, seen = modules[module], {}
+
+        def capture(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            seen["x"] = args[0]
+            raise _Captured
+
+        handle = target.register_forward_pre_hook(capture)
+        try:
+            with self._frozen():
+                self(x)
+        except _Captured:
+            pass
+        finally:
+            handle.remove()
+        sim = target.similarity(seen["x"])
+        return {
+            "assignment": sim.argmax(dim=1),
+            "similarity": sim,
+            "stride": x.shape[-1] / sim.shape[-1],
+            "warming_up": target.warming_up,
+        }
+
+    @contextmanager
+    def _frozen(self) -> Iterator[None]:
+        was_training = self.training
+        updates = [(m, m.eval_updates) for _, m in self.memory_modules()]
+        self.eval()
+        for m, _ in updates:
+            m.eval_updates = False
+        try:
+            yield
+        finally:
+            for m, flag in updates:
+                m.eval_updates = flag
+            self.train(was_training)
+
+
+def _dmwla_factory(
+    mem: MemoryConfig,
+    clusters: int,
+    dim_for: Callable[[int], int],
+    seeds: Iterator[int],
+    eval_updates: bool,
+    use_memory: bool = True,
+) -> Callable[[int], nn.Module]:
+    def make(channels: int) -> nn.Module:
+        if not use_memory:  # the ablation: the same network with every DMW-LA module removed
+            return nn.Identity()
+        return DMWLA(
+            channels,
+            dim_for(channels),
+            clusters,
+            slots=mem.slots,
+            warmup_steps=mem.warmup_steps,
+            write_momentum=mem.write_momentum,
+            phi_momentum=mem.phi_momentum,
+            k_init=mem.k_init,
+            kmeans_iters=mem.kmeans_iters,
+            seed=next(seeds),
+            eval_updates=eval_updates,
+        )
+
+    return make
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def build_model(config: ModelConfig) -> SimMPNet:
+    """Build the network a configuration describes (random weights, empty banks)."""
+    return SimMPNet(config)
