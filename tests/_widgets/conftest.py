@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from widget_helpers import NAMES, ORIGIN, SPACING, TickMonitor, tiny_config, tiny_train, tiny_volume
 
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """A tiny model fine-tuned for a few steps and saved: what a user would pick as a checkpoint file."""

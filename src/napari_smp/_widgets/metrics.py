@@ -33,13 +33,15 @@ def report_rows(report: Any) -> tuple[list[list[object]], dict[tuple[int, int], 
     tips: dict[tuple[int, int], str] = {}
     labels: list[int] = []
     for r, row in enumerate(report.rows):
-        rows.append([row.name, row.dice, row.hd95, row.hd, row.assd])
+        rows.append([row.name, row.dice, row.hd95_mm, row.hd_mm, row.assd_mm])
         labels.append(int(row.label))
-        if row.reason:
+        if row.note:
             for c in range(1, 5):
-                tips[(r, c)] = f"undefined: {row.reason}"
+                tips[(r, c)] = f"{row.note}: {row.pred_voxels} predicted and {row.gt_voxels} true voxels"
     m = report.mean
-    rows.append(["mean", m.dice, m.hd95, m.hd, m.assd])
+    rows.append(["mean", m.dice, m.hd95_mm, m.hd_mm, m.assd_mm])
+    for c in range(1, 5):
+        tips[(len(rows) - 1, c)] = m.note
     return rows, tips, labels
 
 
