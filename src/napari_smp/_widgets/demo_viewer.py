@@ -1,11 +1,15 @@
-"""Open napari on the demo's output folder: image, sparse paint, prediction and ground truth."""
+"""Open napari on the demo's output folder: image, sparse paint, prediction and ground truth.
+
+The four widgets are docked with the demo's layers already chosen, so a newcomer presses Start in
+Fine-tune, then Segment, then Compute in Metrics.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-__all__ = ["open_demo_viewer", "load_demo_layers", "DEMO_LAYERS"]
+__all__ = ["open_demo_viewer", "load_demo_layers", "dock_widgets", "DEMO_LAYERS"]
 
 #: demo file -> (layer name, extra layer kwargs), in the order they are stacked
 DEMO_LAYERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -28,11 +32,57 @@ def load_demo_layers(viewer: Any, out: str | Path) -> None:
             getattr(viewer, f"add_{kind}")(data, **{**kwargs, "name": name, **extra})
 
 
+def dock_widgets(viewer: Any, checkpoint: str | Path | None = None) -> dict[str, Any]:
+    """Dock Fine-tune, Segment, Clusters and Metrics, choosing the demo's layers where they exist.
+
+    Args:
+        viewer: a napari viewer holding (some of) ``image``, ``annotation``, ``prediction`` and
+            ``ground truth``.
+        checkpoint: a model to preselect in Segment and Clusters until one is fine-tuned here.
+    """
+    from .clusters import ClustersWidget
+    from .finetune import FinetuneWidget
+    from .metrics import MetricsWidget
+    from .segment import SegmentWidget
+
+    names = {ly.name for ly in viewer.layers}
+    widgets = {"Fine-tune": FinetuneWidget(viewer), "Segment": SegmentWidget(viewer),
+               "Clusters": ClustersWidget(viewer), "Metrics": MetricsWidget(viewer)}
+    ft, seg, clu, met = widgets.values()
+    for combo in (ft.image_combo, seg.image_combo, clu.image_combo):
+        if "image" in names:
+            combo.set_layer("image")
+    if "annotation" in names:
+        ft.labels_combo.set_layer("annotation")
+    if "ground truth" in names:
+        met.gt_combo.set_layer("ground truth")
+        clu.labels_combo.set_layer("ground truth")
+    if "prediction" in names:
+        met.pred_combo.set_layer("prediction")
+    if checkpoint is not None and Path(checkpoint).is_file():
+        seg.model_picker.set_path(checkpoint)
+        clu.model_picker.set_path(checkpoint)
+
+    def follow_new_segmentation(event: Any) -> None:
+        # the newest segmentation is what the user wants to score next
+        layer = event.value
+        if layer.name.endswith("segmentation"):
+            met.pred_combo.set_layer(layer)
+
+    viewer.layers.events.inserted.connect(follow_new_segmentation)
+    # one tabbed column keeps the canvas wide; Fine-tune, the first step, is shown
+    docks = [viewer.window.add_dock_widget(w, name=name, area="right", tabify=i > 0)
+             for i, (name, w) in enumerate(widgets.items())]
+    docks[0].raise_()
+    return widgets
+
+
 def open_demo_viewer(out: str | Path) -> None:
-    """Show the demo in a napari window and block until it is closed."""
+    """Show the demo in a napari window with the widgets docked and block until it is closed."""
     import napari
 
     viewer = napari.Viewer(title="napari-smp demo")
     load_demo_layers(viewer, out)
+    dock_widgets(viewer, Path(out) / "model.safetensors")
     viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
     napari.run()

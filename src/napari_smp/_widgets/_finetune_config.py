@@ -1,0 +1,77 @@
+"""From the Fine-tune widget's controls to the engine's configs and a checkpoint path (no Qt here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..config import ModelConfig, NormConfig, TrainConfig
+
+__all__ = ["WLDSettings", "model_config_for", "train_config_for", "free_checkpoint_path", "suggest_checkpoint_path"]
+
+
+@dataclass
+class WLDSettings:
+    """The W-LD controls: K start (0 = M/2), K bounds as fractions of M, and what happens out of bounds."""
+
+    k_init: int = 0
+    k_low: float = 0.25
+    k_high: float = 0.75
+    k_policy: str = "reset"
+
+    def check(self, slots: int) -> None:
+        if not 0.0 <= self.k_low < self.k_high <= 1.0:
+            raise ValueError(f"K bounds must satisfy 0 <= low < high <= 1; got {self.k_low} and {self.k_high}")
+        if self.k_init and not self.k_low * slots <= self.k_init <= self.k_high * slots:
+            raise ValueError(f"K start {self.k_init} lies outside the bounds "
+                             f"[{self.k_low * slots:g}, {self.k_high * slots:g}] of {slots} slots")
+        if self.k_policy not in ("reset", "clamp"):
+            raise ValueError(f"K policy must be reset or clamp, not {self.k_policy!r}")
+
+
+def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: NormConfig,
+                     class_names: dict[int, str] | None = None, base: ModelConfig | None = None) -> ModelConfig:
+    """The config of a new model: preset (or ``base``), classes from the labels, W-LD from the controls.
+
+    Args:
+        labels: (Z, Y, X) painted label map; the number of classes is its largest label + 1 (at least 2),
+            or the number of named classes when more names are known.
+        class_names: label -> name from the labels layer; gaps are named ``class i``.
+    """
+    base = base or ModelConfig(preset=preset)
+    n_cls = max(2, int(labels.max()) + 1 if labels.size else 2, max(class_names or {0: ""}) + 1)
+    names = None
+    if class_names:
+        names = [class_names.get(i, "background" if i == 0 else f"class {i}") for i in range(n_cls)]
+    wld.check(base.memory.slots)
+    memory = replace(base.memory, k_init=wld.k_init or None, k_low=wld.k_low, k_high=wld.k_high,
+                     k_policy=wld.k_policy)
+    return replace(base, num_classes=n_cls, class_names=names, memory=memory, norm=norm)
+
+
+def train_config_for(steps: int, time_budget: float, device: str, base: TrainConfig | None = None) -> TrainConfig:
+    """``base`` (defaults when None) with the widget's steps, time budget (seconds, 0 = none) and device."""
+    base = base or TrainConfig()
+    return replace(base, steps=int(steps), time_budget=float(time_budget) or None, device=device)
+
+
+def free_checkpoint_path(path: str | Path) -> Path:
+    """``path`` if free, else ``stem-2.safetensors``, ``stem-3``...: a checkpoint is never overwritten."""
+    path = Path(path).expanduser()
+    if path.suffix != ".safetensors":
+        path = path.with_name(path.name + ".safetensors")
+    if not path.exists():
+        return path
+    n = 2
+    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    return candidate
+
+
+def suggest_checkpoint_path(image_name: str, source: str = "", folder: str | Path | None = None) -> Path:
+    """``<folder of the image file, or folder>/<image name>-finetuned.safetensors``."""
+    where = Path(source).parent if source else Path(folder or Path.cwd())
+    stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in image_name) or "model"
+    return where / f"{stem}-finetuned.safetensors"

@@ -1,0 +1,125 @@
+"""Geometry and names that new layers inherit from the image they were computed from.
+
+Every layer a widget creates lands exactly on its source image: same scale, translate, rotation,
+shear, affine, units and axis labels, and a copy of its metadata (with the ``VolumeMeta`` under
+``META_KEY`` carrying the class names of the result). Layers computed on a slab of slices are
+shifted along the first axis so that they still overlay the right slices.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..io.meta import META_KEY
+
+__all__ = [
+    "LayerMismatchError",
+    "class_names_of",
+    "derived_layer_kwargs",
+    "layer_spacing",
+    "check_same_grid",
+    "unique_name",
+]
+
+
+class LayerMismatchError(ValueError):
+    """Two layers that must share a voxel grid do not."""
+
+
+def layer_spacing(layer: Any) -> tuple[float, ...]:
+    """Voxel size in mm, (Z, Y, X): the layer's scale, or its ``VolumeMeta`` when the scale is unset."""
+    scale = tuple(float(s) for s in layer.scale)
+    meta = layer.metadata.get(META_KEY)
+    if meta is not None and all(s == 1.0 for s in scale) and len(meta.spacing) == len(scale):
+        return tuple(float(s) for s in meta.spacing)
+    return scale
+
+
+def class_names_of(layer: Any) -> dict[int, str] | None:
+    """label -> class name from a Labels layer's features, its ``VolumeMeta`` or ``metadata['class_names']``."""
+    feats = getattr(layer, "features", None)
+    if feats is not None and "class" in getattr(feats, "columns", ()):
+        index = feats["index"] if "index" in feats.columns else range(len(feats))
+        return {int(i): str(n) for i, n in zip(index, feats["class"], strict=True)}
+    meta = layer.metadata.get(META_KEY)
+    if meta is not None and meta.class_names:
+        return {int(k): str(v) for k, v in meta.class_names.items()}
+    names = layer.metadata.get("class_names")
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items()}
+    if isinstance(names, (list, tuple)):
+        return dict(enumerate(str(n) for n in names))
+    return None
+
+
+def derived_layer_kwargs(source: Any, *, class_names: list[str] | None = None, z_offset: int = 0) -> dict:
+    """Keyword arguments that put a new layer on ``source``'s grid.
+
+    Args:
+        source: the napari layer the result was computed from.
+        class_names: label value -> name for a Labels result; stored in the metadata (``class_names``
+            and the ``VolumeMeta``) and returned as ``features`` so napari shows the name on hover.
+        z_offset: first slice of ``source`` the new (S, Y, X) data starts at.
+    """
+    meta = copy.deepcopy(dict(source.metadata))
+    translate = np.asarray(source.translate, dtype=np.float64)
+    if z_offset:
+        from napari.utils.transforms import Affine
+
+        linear = Affine(scale=source.scale, rotate=source.rotate, shear=source.shear).linear_matrix
+        step = np.zeros(len(translate))
+        step[0] = z_offset
+        translate = translate + linear @ step
+    kwargs: dict[str, Any] = {
+        "scale": tuple(source.scale),
+        "translate": tuple(translate),
+        "rotate": np.asarray(source.rotate),
+        "shear": np.asarray(source.shear),
+        "affine": np.asarray(source.affine.affine_matrix),
+        "units": tuple(source.units),
+        "axis_labels": tuple(source.axis_labels),
+    }
+    if class_names is not None:
+        import pandas as pd
+
+        names = {i: str(n) for i, n in enumerate(class_names)}
+        meta["class_names"] = names
+        if dataclasses.is_dataclass(meta.get(META_KEY)):
+            meta[META_KEY] = dataclasses.replace(meta[META_KEY], class_names=names)
+        kwargs["features"] = pd.DataFrame({"index": list(names), "class": list(names.values())})
+    kwargs["metadata"] = meta
+    return kwargs
+
+
+def check_same_grid(a: Any, b: Any) -> None:
+    """Raise ``LayerMismatchError`` when layers ``a`` and ``b`` differ in shape, scale or position."""
+    if tuple(a.data.shape) != tuple(b.data.shape):
+        raise LayerMismatchError(
+            f"'{a.name}' is {tuple(a.data.shape)} but '{b.name}' is {tuple(b.data.shape)}: "
+            "choose two layers of the same volume"
+        )
+    sa, sb = layer_spacing(a), layer_spacing(b)
+    if not np.allclose(sa, sb, rtol=1e-4, atol=1e-6):
+        fmt = lambda s: " x ".join(f"{v:g}" for v in s)  # noqa: E731
+        raise LayerMismatchError(
+            f"'{a.name}' has voxels of {fmt(sa)} mm but '{b.name}' has {fmt(sb)} mm: "
+            "the two layers must share one grid"
+        )
+    if not np.allclose(a.translate, b.translate, atol=1e-3):
+        raise LayerMismatchError(f"'{a.name}' and '{b.name}' are placed at different origins: "
+                                 "the two layers must share one grid")
+
+
+def unique_name(existing: list[str] | set[str], base: str) -> str:
+    """``base``, or ``base (2)``, ``base (3)``... whichever is not taken yet."""
+    taken = set(existing)
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base} ({n})" in taken:
+        n += 1
+    return f"{base} ({n})"

@@ -1,0 +1,328 @@
+"""Fine-tune widget: train on the slices painted in a Labels layer, with live loss and K curves.
+
+The labels are copied when training starts, so painting can go on. When the run ends the model is
+saved (to the chosen path, or the next free name beside it: never over an existing file), joins the
+session's models (Segment and Clusters offer it) and, if asked, segments the volume at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+from ..config import MemoryConfig
+from ..io.meta import META_KEY
+from ._base import JobWidget, section
+from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
+from ._finetune_config import (
+    WLDSettings,
+    free_checkpoint_path,
+    model_config_for,
+    suggest_checkpoint_path,
+    train_config_for,
+)
+from ._geometry import class_names_of, derived_layer_kwargs, unique_name
+from ._jobs import EngineJob, JobContext
+from ._plots import TrainingPlot
+from ._session import SESSION
+from ._summaries import AnnotationSummary, touched_slices
+from ._volume import labels_of, volume_of
+
+__all__ = ["FinetuneWidget", "FinetuneResult"]
+
+
+@dataclass
+class FinetuneResult:
+    """What the worker hands back: the engine's ``TrainResult``, where it was saved, the optional labels."""
+
+    train: Any
+    path: Path
+    requested: Path
+    labels: np.ndarray | None
+
+
+class FinetuneWidget(JobWidget):
+    """Image + painted Labels -> fine-tuned checkpoint (and optionally a segmentation).
+
+    Attributes:
+        model_config_override: advanced/test hook: a ``ModelConfig`` used instead of the preset's
+            defaults when starting a new model (classes, W-LD and normalisation still come from the
+            controls and the data).
+        train_config_override: advanced/test hook: a ``TrainConfig`` whose batch size, learning rate
+            etc. are used (steps, time budget and device still come from the controls).
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        import napari
+
+        super().__init__(napari_viewer, "Start")
+        self.model_config_override: Any = None
+        self.train_config_override: Any = None
+        self.image_combo = LayerCombo(napari_viewer, napari.layers.Image)
+        self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels)
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.start_picker = ModelPicker(presets=("lite", "paper"))
+        self.steps_spin = _spin(QSpinBox(), 1, 100_000, 300)
+        self.budget_spin = _spin(QDoubleSpinBox(), 0, 86_400, 120)
+        self.budget_spin.setSuffix(" s")
+        self.budget_spin.setToolTip("wall-clock limit; 0 = run all steps")
+        self.k_spin = _spin(QSpinBox(), 0, 100_000, 0)
+        self.k_spin.setSpecialValueText("auto (M/2)")
+        self.k_low_spin = _spin(QDoubleSpinBox(), 0.0, 1.0, 0.25, step=0.05)
+        self.k_high_spin = _spin(QDoubleSpinBox(), 0.0, 1.0, 0.75, step=0.05)
+        self.k_policy_combo = QComboBox()
+        self.k_policy_combo.addItems(["reset", "clamp"])
+        self.k_policy_combo.setToolTip("reset: K jumps back to M/2 when it leaves the bounds (the paper); "
+                                       "clamp: K stops at the bound")
+        self.device_combo = DeviceCombo()
+        self.save_edit = QLineEdit()
+        browse = QPushButton("...")
+        browse.setFixedWidth(32)
+        browse.clicked.connect(self._browse)
+        save_row = QWidget()
+        row = QHBoxLayout(save_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.save_edit)
+        row.addWidget(browse)
+        self.segment_check = QCheckBox("segment the volume when done")
+        self.segment_check.setChecked(True)
+        self._wld_fields = [self.k_spin, self.k_low_spin, self.k_high_spin, self.k_policy_combo]
+
+        f = self.form
+        f.addRow("image", self.image_combo)
+        f.addRow("painted labels", self.labels_combo)
+        f.addRow(self.summary_label)
+        f.addRow("start from", self.start_picker)
+        f.addRow("steps", self.steps_spin)
+        f.addRow("time budget", self.budget_spin)
+        f.addRow(section("W-LD memory size K"))
+        f.addRow("K start", self.k_spin)
+        f.addRow("K low (x M)", self.k_low_spin)
+        f.addRow("K high (x M)", self.k_high_spin)
+        f.addRow("out of bounds", self.k_policy_combo)
+        f.addRow("device", self.device_combo)
+        f.addRow("save to", save_row)
+        f.addRow(self.segment_check)
+        self.plot = TrainingPlot()
+        self.body.addWidget(self.plot)
+        self.run_button.clicked.connect(self.start)
+
+        self._summary: AnnotationSummary | None = None
+        self._summary_layer: Any = None
+        self._pending: set[int] | None = set()
+        self._recount_timer = QTimer(self)
+        self._recount_timer.setSingleShot(True)
+        self._recount_timer.setInterval(150)  # coalesce the paint events of one stroke
+        self._recount_timer.timeout.connect(self._recount)
+        self.labels_combo.currentIndexChanged.connect(self._watch_labels)
+        self.image_combo.currentIndexChanged.connect(self._suggest_path)
+        self.start_picker.combo.currentIndexChanged.connect(self._on_start_choice)
+        self.destroyed.connect(self._unwatch_factory())
+        self._suggested = ""
+        self._watch_labels()
+        self._suggest_path()
+        self.result_layer: Any = None
+        self.last_result: FinetuneResult | None = None
+
+    # ---- the painted-slices summary, kept current cheaply while the user paints
+    def _unwatch_factory(self) -> Any:
+        box: dict[str, Any] = {}
+        self._unwatch_box = box
+
+        def unwatch(*_: Any) -> None:
+            layer, hook = box.get("layer"), box.get("hook")
+            if layer is not None:
+                layer.events.paint.disconnect(hook)
+                layer.events.data.disconnect(hook)
+        return unwatch
+
+    def _watch_labels(self, *_: Any) -> None:
+        old = self._unwatch_box.get("layer")
+        if old is not None:
+            old.events.paint.disconnect(self._on_paint)
+            old.events.data.disconnect(self._on_paint)
+        layer = self.labels_combo.layer()
+        self._unwatch_box.update(layer=layer, hook=self._on_paint)
+        self._summary_layer = layer
+        if layer is not None:
+            layer.events.paint.connect(self._on_paint)
+            layer.events.data.connect(self._on_paint)
+        self._pending = None
+        self._recount()
+
+    def _on_paint(self, event: Any = None) -> None:
+        touched = touched_slices(event.value) if event is not None and event.type == "paint" else None
+        if touched is None or self._pending is None:
+            self._pending = None
+        else:
+            self._pending |= touched
+        self._recount_timer.start()
+
+    def _recount(self) -> None:
+        layer = self._summary_layer
+        if layer is None:
+            self._summary = None
+            self.summary_label.setText("choose the Labels layer you paint on")
+            return
+        data = layer.data[0] if layer.multiscale else layer.data
+        data = data[None] if data.ndim == 2 else data
+        if self._summary is None or self._pending is None or self._summary._labels is not data:
+            self._summary = AnnotationSummary(data)
+        else:
+            self._summary.recount(self._pending)
+        self._pending = set()
+        self.summary_label.setText(self._summary.describe(class_names_of(layer)))
+
+    @property
+    def summary(self) -> AnnotationSummary | None:
+        return self._summary
+
+    # ---- controls
+    def _on_start_choice(self, *_: Any) -> None:
+        new_model = self.start_picker.combo.currentText().startswith("new ")
+        for w in self._wld_fields:
+            w.setEnabled(new_model)
+            w.setToolTip("" if new_model else "a checkpoint keeps the W-LD settings it was trained with")
+
+    def _suggest_path(self, *_: Any) -> None:
+        # follow the chosen image only while the path is still our own suggestion (or empty)
+        image = self.image_combo.layer()
+        current = self.save_edit.text().strip()
+        if image is None or current not in ("", self._suggested):
+            return
+        meta = image.metadata.get(META_KEY)
+        self._suggested = str(suggest_checkpoint_path(image.name, getattr(meta, "path", "") or ""))
+        self.save_edit.setText(self._suggested)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the fine-tuned model", self.save_edit.text(),
+                                              "Checkpoints (*.safetensors)")
+        if path:
+            self.save_edit.setText(path)
+
+    def wld_settings(self) -> WLDSettings:
+        return WLDSettings(self.k_spin.value(), self.k_low_spin.value(), self.k_high_spin.value(),
+                           self.k_policy_combo.currentText())
+
+    # ---- run
+    def start(self) -> EngineJob | None:
+        """Snapshot the labels and start fine-tuning; returns the job (None when the input is not usable)."""
+        image, labels_layer = self.image_combo.layer(), self.labels_combo.layer()
+        if image is None or labels_layer is None:
+            self.fail("choose an image layer and the Labels layer painted on it")
+            return None
+        try:
+            volume = volume_of(image)
+            labels = labels_of(labels_layer, volume.shape)  # a copy: painting goes on meanwhile
+            choice = self.start_picker.choice()
+            if not labels.any():
+                raise ValueError(f"'{labels_layer.name}' holds no painted slice: paint at least one axial slice")
+            if not self.save_edit.text().strip():
+                raise ValueError("choose where to save the fine-tuned model")
+            wld = self.wld_settings()
+            if choice.kind == "preset":
+                base = self.model_config_override
+                wld.check(base.memory.slots if base is not None else MemoryConfig().slots)
+            names = class_names_of(labels_layer)
+        except ValueError as err:
+            self.fail(str(err))
+            return None
+        requested = Path(self.save_edit.text().strip()).expanduser()
+        train = train_config_for(self.steps_spin.value(), self.budget_spin.value(), self.device_combo.device(),
+                                 self.train_config_override)
+        work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked())
+        slots = (self.model_config_override.memory.slots if self.model_config_override is not None
+                 else MemoryConfig().slots)
+        self.plot.reset(train.steps, slots)
+        job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune",
+                             f"fine-tuning on {int(labels.reshape(len(labels), -1).any(1).sum())} slices...")
+        if job is not None:
+            job.reported.connect(self.plot.add)
+            job.ended.connect(lambda *_: self.plot.finish())
+        return job
+
+    def _work(self, volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, wld: WLDSettings,
+              names: dict[int, str] | None, train: Any, requested: Path, segment: bool) -> Any:
+        base = self.model_config_override
+
+        def work(ctx: JobContext) -> FinetuneResult:
+            from ..engine.checkpoint import save_checkpoint
+            from ..engine.data import guess_norm
+            from ..engine.errors import Cancelled
+            from ..engine.trainer import finetune
+
+            if choice.kind == "preset":
+                norm = base.norm if base is not None else guess_norm(volume)
+                config = model_config_for(choice.preset, labels, wld, norm, names, base)
+                result = finetune(volume, labels, config=config, train=train, callback=ctx.report,
+                                  cancel=ctx.cancelled)
+            else:
+                init = choice.path if choice.kind == "file" else choice.session.path
+                result = finetune(volume, labels, init=init, train=train, callback=ctx.report,
+                                  cancel=ctx.cancelled)
+            if result.stopped == "cancelled":
+                raise Cancelled("fine-tune cancelled")
+            path = save_checkpoint(free_checkpoint_path(requested), result.model, result.config,
+                                   slices=[int(s) for s in result.slices], steps=len(result.reports),
+                                   stopped=result.stopped)
+            pred = None
+            if segment:
+                from ..config import InferConfig
+                from ..engine.predictor import Predictor
+
+                predictor = Predictor(result.model, result.config, InferConfig(device=train.device, batch_size=2))
+                pred = predictor.predict(volume, progress=ctx.progress, cancel=ctx.cancelled).labels
+                result.model.cpu()
+            return FinetuneResult(result, path, requested, pred)
+
+        return work
+
+    def _apply(self, image: Any, res: FinetuneResult) -> None:
+        from napari.utils.notifications import show_info
+
+        tr = res.train
+        self.last_result = res
+        SESSION.add(res.path, tr.model, tr.config)
+        last = tr.reports[-1] if tr.reports else None
+        why = {"steps": "all steps done", "time": "time budget used"}.get(tr.stopped, tr.stopped)
+        text = f"{len(tr.reports)} steps ({why})"
+        if last is not None:
+            text += f", loss {last.loss:.3f}, K {last.k}"
+        text += f"; saved {res.path}"
+        wanted = res.requested if res.requested.suffix == ".safetensors" else \
+            res.requested.with_name(res.requested.name + ".safetensors")
+        if res.path.name != wanted.name:
+            show_info(f"{wanted.name} already exists; the model was saved as {res.path.name} instead")
+        for note in tr.notes:
+            text += f"\n{note}"
+        if res.labels is not None:
+            name = unique_name([ly.name for ly in self.viewer.layers], f"{image.name} segmentation")
+            data = res.labels[0] if image.ndim == 2 else res.labels
+            self.result_layer = self.viewer.add_labels(
+                data, name=name, **derived_layer_kwargs(image, class_names=tr.config.names))
+        self.status.setText(text)
+
+
+def _spin(box: Any, lo: float, hi: float, value: float, step: float | None = None) -> Any:
+    box.setRange(lo, hi)
+    box.setValue(value)
+    if step is not None:
+        box.setSingleStep(step)
+    return box

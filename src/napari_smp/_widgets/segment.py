@@ -1,0 +1,94 @@
+"""Segment widget: a checkpoint (or a model fine-tuned in this session) applied to an image layer.
+
+The result is a new Labels layer on the image's grid with the model's class names; no existing layer
+is touched. Prediction runs in a worker, slice batches report to napari's activity bar, and Cancel
+stops at the next batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import QSpinBox
+
+from ._base import JobWidget
+from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
+from ._geometry import derived_layer_kwargs, layer_spacing, unique_name
+from ._jobs import EngineJob, JobContext
+from ._volume import volume_of
+
+__all__ = ["SegmentWidget", "predict_job"]
+
+
+def predict_job(choice: ModelChoice, volume: np.ndarray, spacing: tuple[float, ...], device: str,
+                batch: int) -> Any:
+    """The worker's work: build a predictor and segment ``volume`` (Z, Y, X); returns (labels, names)."""
+
+    def work(ctx: JobContext) -> tuple[np.ndarray, list[str]]:
+        from ..config import InferConfig
+        from ..engine.predictor import Predictor
+
+        infer = InferConfig(device=device, batch_size=batch)
+        if choice.kind == "session" and choice.session is not None:
+            predictor = Predictor(choice.session.model, choice.session.config, infer)
+        else:
+            predictor = Predictor.from_checkpoint(choice.path, infer)
+        out = predictor.predict(volume, spacing, progress=ctx.progress, cancel=ctx.cancelled)
+        return out.labels, predictor.class_names
+
+    return work
+
+
+class SegmentWidget(JobWidget):
+    """Image -> new Labels layer.
+
+    Args:
+        napari_viewer: the viewer (napari injects it when the widget is opened from the Plugins menu).
+    """
+
+    def __init__(self, napari_viewer: Any) -> None:
+        import napari
+
+        super().__init__(napari_viewer, "Segment")
+        self.image_combo = LayerCombo(napari_viewer, napari.layers.Image)
+        self.model_picker = ModelPicker()
+        self.device_combo = DeviceCombo()
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 64)
+        self.batch_spin.setValue(2)  # small batches: Cancel is polled between them
+        self.batch_spin.setToolTip("axial slices per forward pass; smaller stops sooner on Cancel")
+        self.form.addRow("image", self.image_combo)
+        self.form.addRow("model", self.model_picker)
+        self.form.addRow("device", self.device_combo)
+        self.form.addRow("slices per batch", self.batch_spin)
+        self.run_button.clicked.connect(self.run)
+        self.result_layer: Any = None
+
+    def run(self) -> EngineJob | None:
+        """Start segmenting the chosen image; returns the job (None when the input is not usable)."""
+        image = self.image_combo.layer()
+        if image is None:
+            self.fail("add or choose an image layer to segment")
+            return None
+        try:
+            choice = self.model_picker.choice()
+            volume = volume_of(image)
+        except ValueError as err:
+            self.fail(str(err))
+            return None
+        flat = image.data.ndim == 2 if not getattr(image, "multiscale", False) else image.data[0].ndim == 2
+        spacing = layer_spacing(image)
+        spacing3 = ((1.0,) + spacing) if len(spacing) == 2 else spacing
+        work = predict_job(choice, volume, spacing3, self.device_combo.device(), self.batch_spin.value())
+        return self.start_job(work, lambda res: self._apply(image, res, flat), "Segment",
+                              f"segmenting '{image.name}' with {choice.describe()}...")
+
+    def _apply(self, image: Any, result: tuple[np.ndarray, list[str]], flat: bool) -> None:
+        labels, names = result
+        name = unique_name([ly.name for ly in self.viewer.layers], f"{image.name} segmentation")
+        data = labels[0] if flat else labels
+        self.result_layer = self.viewer.add_labels(data, name=name,
+                                                   **derived_layer_kwargs(image, class_names=names))
+        found = [names[c] for c in np.unique(labels) if 0 < c < len(names)]
+        self.status.setText(f"'{name}': {', '.join(found) if found else 'nothing found'}")

@@ -1,0 +1,83 @@
+"""Clusters widget in a real viewer: assignment, hidden similarity maps, boxes and tables, on the image grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from widget_helpers import ORIGIN, SPACING
+
+from napari_smp._widgets._tables import table_text
+
+pytestmark = pytest.mark.gui
+
+
+def _widget(viewer, checkpoint):
+    from napari_smp._widgets.clusters import ClustersWidget
+
+    w = ClustersWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.image_combo.set_layer("ct")
+    w.device_combo.setCurrentText("cpu")
+    w.model_picker.set_path(checkpoint)
+    return w
+
+
+def test_clusters_of_a_slice_range_with_classes(viewer_with_volume, qtbot, tiny_checkpoint):
+    viewer = viewer_with_volume
+    n_user = len(viewer.layers)
+    w = _widget(viewer, tiny_checkpoint)
+    job = w.load_model()
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=20_000)
+    modules = [w.module_combo.itemText(i) for i in range(w.module_combo.count())]
+    assert "encoder.stage3.0" in modules and "decoder.stage1" in modules
+    w.module_combo.setCurrentText("encoder.stage3.0")
+    w.slices_combo.setCurrentText("slice range")
+    w.first_spin.setValue(2)
+    w.last_spin.setValue(4)
+    w.labels_combo.set_layer("ground truth")
+    w.run_button.click()
+    qtbot.waitUntil(lambda: bool(w.layers), timeout=20_000)
+    sims = [ly for ly in w.layers if ly.name.startswith("similarity encoder.stage3.0")]
+    labels = viewer.layers["clusters encoder.stage3.0"]
+    boxes = viewer.layers["receptive fields encoder.stage3.0"]
+    k = len(sims)
+    assert k == 3 and not any(ly.visible for ly in sims)  # clusters = classes; similarity hidden
+    assert labels.data.shape == (3, 32, 32) and labels.data.min() >= 1 and labels.data.max() <= k
+    # a slab starting at slice 2 sits exactly over slices 2..4 of the image
+    np.testing.assert_allclose(labels.scale, SPACING)
+    np.testing.assert_allclose(labels.translate, np.array(ORIGIN) + [2 * SPACING[0], 0, 0])
+    np.testing.assert_allclose(labels.data_to_world((0, 5, 5)), viewer.layers["ct"].data_to_world((2, 5, 5)))
+    np.testing.assert_allclose(sims[0].translate, labels.translate)
+    np.testing.assert_allclose(boxes.translate, ORIGIN)
+    # one white box per (slice, cluster present), on slices 2..4, inside the image
+    present = sum(len(np.unique(labels.data[i])) for i in range(3))
+    assert len(boxes.data) == present
+    zs = {float(v[0, 0]) for v in boxes.data}
+    assert zs <= {2.0, 3.0, 4.0}
+    assert all(v[:, 1:].min() >= -0.5 and v[:, 1:].max() <= 31.5 for v in boxes.data)
+    np.testing.assert_allclose(boxes.edge_color, np.ones((present, 4)))
+    # tables: shares sum to 100 %, each cluster's class shares sum to 100 %
+    shares = table_text(w.shares_table)
+    assert shares[0] == ["cluster", "pixels", "share"] and len(shares) == k + 1
+    counts = [int(r[1]) for r in shares[1:]]
+    assert sum(counts) == 3 * 32 * 32
+    assert counts == [int((labels.data == c + 1).sum()) for c in range(k)]
+    classes = table_text(w.class_table)
+    assert classes[0] == ["cluster", "background", "liver", "spleen"]
+    for row, count in zip(classes[1:], counts, strict=True):
+        if count:
+            assert abs(sum(float(v.rstrip(" %")) for v in row[1:]) - 100) < 0.5
+    assert len(viewer.layers) == n_user + k + 2
+
+
+def test_clusters_of_the_current_slice_and_no_labels(viewer_with_volume, qtbot, tiny_checkpoint):
+    viewer = viewer_with_volume
+    viewer.dims.set_point(0, ORIGIN[0] + 5 * SPACING[0])  # world position of slice 5
+    w = _widget(viewer, tiny_checkpoint)
+    assert w.slice_range(viewer.layers["ct"], 6) == (5, 5)
+    w.run()  # no module chosen yet: the model is loaded and its last module is used
+    qtbot.waitUntil(lambda: bool(w.layers), timeout=20_000)
+    lab = next(ly for ly in w.layers if ly.name.startswith("clusters "))
+    assert lab.name == "clusters decoder.stage1" and lab.data.shape == (1, 32, 32)
+    np.testing.assert_allclose(lab.translate[0], ORIGIN[0] + 5 * SPACING[0])
+    assert w.class_table.rowCount() == 0
