@@ -97,7 +97,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         )
     config = result.config
     names = _class_names(lmeta.class_names, config.num_classes)
-    if names and args.init is None:
+    if names and config.class_names is None:
         config = replace(config, class_names=names)
     last = result.reports[-1] if result.reports else None
     save_checkpoint(

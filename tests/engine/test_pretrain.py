@@ -173,3 +173,18 @@ def test_cancel_and_time_budget_stop_the_loop(volumes):
     run = pretrain(volumes, tiny_config(), steps=10_000, batch_size=4, time_budget=1e-6)
     assert run.stopped == "time" and len(run.reports) == 1  # the first step always runs
     assert run.reports[0].lr == pytest.approx(0.01)  # the cosine starts at the full rate
+
+
+def test_finetune_accepts_a_pretrained_encoder(supercl_run, tmp_path, volumes):
+    from napari_smp.config import TrainConfig
+    from napari_smp.engine.trainer import finetune
+
+    path = save_pretrained_result(tmp_path / "enc.safetensors", supercl_run)
+    image = volumes[0]
+    labels = np.zeros(image.shape, np.uint8)
+    labels[1, 2:10, 2:10], labels[1, 12:20, 12:20] = 1, 2
+    result = finetune(image, labels, config=tiny_config(num_classes=3), init=path,
+                      train=TrainConfig(steps=2, batch_size=2, device="cpu", amp=False))
+    assert result.config.num_classes == 3 and len(result.reports) == 2
+    enc = "encoder.stages.3.blocks.0.theta.weight"
+    assert result.model.state_dict()[enc].shape == supercl_run.model.state_dict()[enc].shape

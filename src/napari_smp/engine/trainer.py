@@ -184,7 +184,8 @@ def finetune(
         image: (Z, Y, X) intensities.
         labels: (Z, Y, X) label map; only annotated slices are used (module docstring).
         config: model settings when starting from scratch (``num_classes`` is raised to fit the labels).
-        init: a checkpoint to start from instead (its config wins over ``config``).
+        init: a checkpoint to start from (its config wins over ``config``), or a pre-trained encoder
+            from ``pretrain`` (its architecture, with this run's classes and normalisation).
         train: steps, time budget, batch size, learning rate, device.
         slices: extra slice indices to count as annotated background.
     """
@@ -197,19 +198,26 @@ def finetune(
             "no annotated slice: paint at least one axial slice (or list empty ones with --slices)"
         )
     torch.manual_seed(train.seed)
-    if init is not None:
+    from .pretrain_init import init_from_pretrained, is_pretrained_checkpoint
+
+    if init is not None and not is_pretrained_checkpoint(init):
         from .checkpoint import load_checkpoint
 
         model, config = load_checkpoint(init)
     else:
+        # from scratch, or from a pre-trained encoder: the task (classes, bank schedule) is this run's
         config = config or ModelConfig()
         n_cls = max(config.num_classes, int(labels[index].max()) + 1)
         if n_cls != config.num_classes:
             config = replace(config, num_classes=n_cls, class_names=None)
         config = short_run_warmup(config, train.steps)
-        from ..model import build_model
+        if init is not None:
+            model = init_from_pretrained(config, init)
+            config = model.config
+        else:
+            from ..model import build_model
 
-        model = build_model(config)
+            model = build_model(config)
     notes = _check_classes(labels, index, config)
     for note in notes:
         warnings.warn(note, stacklevel=2)
