@@ -76,7 +76,7 @@ def test_same_labels_stored_lps_and_ras_score_dice_one(tmp_path, capsys):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "napari_smp.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "napari_smp.cli", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
 
 
 @pytest.mark.parametrize("case", ["missing", "shape", "grid", "float", "negative", "4d", "2d", "garbage"])

@@ -83,7 +83,7 @@ def test_two_process_torchrun_training(tmp_path):
         str(report),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "training on 2 process(es) (backend gloo" in proc.stdout
     r0 = json.loads(Path(f"{report}.0.json").read_text())
