@@ -166,9 +166,59 @@ def fetch_pyradiomics(force: bool = False) -> Path:
     return target
 
 
+NILEARN_VERSION = "0.14.1"
+NILEARN_WHEEL = f"nilearn-{NILEARN_VERSION}-py3-none-any.whl"
+NILEARN_SHA256 = "725206484e9fb3f6691f9c2d20204a068759d5072f12055324702ee0cb2bbe8a"
+_MNI = "nilearn/datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
+
+
+def fetch_mni_brain(force: bool = False) -> Path:
+    """The MNI ICBM152 2009a T1 template and a 3-class tissue map made from its GM/WM maps.
+
+    The nilearn wheel bundles the template (research/data.md, B). Labels: 0 outside the brain or CSF,
+    1 grey matter, 2 white matter, by the largest of (1 - gm - wm, gm, wm) inside the brain mask.
+    A population average, not a subject: edges are smoother than in a scan.
+
+    Returns:
+        Folder with ``mni_t1.nii.gz`` and ``mni_tissue_labels.nii.gz`` (RAS, 1 mm).
+    """
+    import zipfile
+
+    import nibabel as nib
+    import numpy as np
+
+    target = data_root() / f"nilearn-{NILEARN_VERSION}-mni"
+    t1, lab = target / "mni_t1.nii.gz", target / "mni_tissue_labels.nii.gz"
+    if not force and t1.is_file() and lab.is_file():
+        return target
+    with tempfile.TemporaryDirectory(prefix="napari-smp-fetch-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", tmp, f"nilearn=={NILEARN_VERSION}"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheel = Path(tmp) / NILEARN_WHEEL
+        if not wheel.is_file():
+            raise DataFetchError(f"pip could not download {NILEARN_WHEEL}: {proc.stderr.strip()[-300:]}")
+        if _sha256(wheel) != NILEARN_SHA256:
+            raise DataFetchError(f"{NILEARN_WHEEL} does not have the pinned sha256; not using it.")
+        with zipfile.ZipFile(wheel) as zf:
+            for part in ("t1", "gm", "wm"):
+                (Path(tmp) / f"{part}.nii.gz").write_bytes(zf.read(_MNI.format(part)))
+        images = {p: nib.load(Path(tmp) / f"{p}.nii.gz") for p in ("t1", "gm", "wm")}
+        gm, wm = (np.asarray(images[p].dataobj, dtype=np.float32) / 255 for p in ("gm", "wm"))
+        brain = np.asarray(images["t1"].dataobj) > 0
+        tissue = np.argmax(np.stack([1 - gm - wm, gm, wm]), axis=0).astype(np.uint8) * brain
+        target.mkdir(parents=True, exist_ok=True)
+        nib.save(images["t1"], Path(tmp) / t1.name)
+        nib.save(nib.Nifti1Image(tissue, images["t1"].affine), Path(tmp) / lab.name)
+        for f in (t1, lab):  # rename into place: a reader never sees half a file
+            os.replace(Path(tmp) / f.name, f)
+    return target
+
+
 def main() -> int:
     try:
         folder = fetch_pyradiomics(force="--force" in sys.argv[1:])
+        print(fetch_mni_brain(force="--force" in sys.argv[1:]))
     except DataFetchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
