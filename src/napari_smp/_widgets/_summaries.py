@@ -50,6 +50,11 @@ class AnnotationSummary:
                 self._per_slice.pop(z, None)
 
     @property
+    def labels(self) -> np.ndarray:
+        """The (Z, Y, X) label map being summarised (not a copy)."""
+        return self._labels
+
+    @property
     def slices(self) -> list[int]:
         """Annotated slice indices, ascending."""
         return sorted(self._per_slice)

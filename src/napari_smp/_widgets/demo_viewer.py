@@ -73,7 +73,9 @@ def dock_widgets(viewer: Any, checkpoint: str | Path | None = None) -> dict[str,
     # one tabbed column keeps the canvas wide; Fine-tune, the first step, is shown
     docks = [viewer.window.add_dock_widget(w, name=name, area="right", tabify=i > 0)
              for i, (name, w) in enumerate(widgets.items())]
-    docks[0].raise_()
+    from qtpy.QtCore import QTimer
+
+    QTimer.singleShot(0, docks[0].raise_)  # after Qt has laid the tabs out
     return widgets
 
 

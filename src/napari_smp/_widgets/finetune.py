@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -39,9 +37,10 @@ from ._finetune_config import (
 )
 from ._geometry import class_names_of, derived_layer_kwargs, unique_name
 from ._jobs import EngineJob, JobContext
+from ._paint_watch import PaintedSlicesLabel
 from ._plots import TrainingPlot
 from ._session import SESSION
-from ._summaries import AnnotationSummary, touched_slices
+from ._summaries import AnnotationSummary
 from ._volume import labels_of, volume_of
 
 __all__ = ["FinetuneWidget", "FinetuneResult"]
@@ -76,8 +75,7 @@ class FinetuneWidget(JobWidget):
         self.train_config_override: Any = None
         self.image_combo = LayerCombo(napari_viewer, napari.layers.Image)
         self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels)
-        self.summary_label = QLabel()
-        self.summary_label.setWordWrap(True)
+        self.summary_label = PaintedSlicesLabel()
         self.start_picker = ModelPicker(presets=("lite", "paper"))
         self.steps_spin = _spin(QSpinBox(), 1, 100_000, 300)
         self.budget_spin = _spin(QDoubleSpinBox(), 0, 86_400, 120)
@@ -124,75 +122,20 @@ class FinetuneWidget(JobWidget):
         self.body.addWidget(self.plot)
         self.run_button.clicked.connect(self.start)
 
-        self._summary: AnnotationSummary | None = None
-        self._summary_layer: Any = None
-        self._pending: set[int] | None = set()
-        self._recount_timer = QTimer(self)
-        self._recount_timer.setSingleShot(True)
-        self._recount_timer.setInterval(150)  # coalesce the paint events of one stroke
-        self._recount_timer.timeout.connect(self._recount)
-        self.labels_combo.currentIndexChanged.connect(self._watch_labels)
+        self.labels_combo.currentIndexChanged.connect(
+            lambda *_: self.summary_label.watch(self.labels_combo.layer()))
         self.image_combo.currentIndexChanged.connect(self._suggest_path)
         self.start_picker.combo.currentIndexChanged.connect(self._on_start_choice)
-        self.destroyed.connect(self._unwatch_factory())
         self._suggested = ""
-        self._watch_labels()
+        self.summary_label.watch(self.labels_combo.layer())
         self._suggest_path()
         self.result_layer: Any = None
         self.last_result: FinetuneResult | None = None
 
-    # ---- the painted-slices summary, kept current cheaply while the user paints
-    def _unwatch_factory(self) -> Any:
-        box: dict[str, Any] = {}
-        self._unwatch_box = box
-
-        def unwatch(*_: Any) -> None:
-            layer, hook = box.get("layer"), box.get("hook")
-            if layer is not None:
-                layer.events.paint.disconnect(hook)
-                layer.events.data.disconnect(hook)
-        return unwatch
-
-    def _watch_labels(self, *_: Any) -> None:
-        old = self._unwatch_box.get("layer")
-        if old is not None:
-            old.events.paint.disconnect(self._on_paint)
-            old.events.data.disconnect(self._on_paint)
-        layer = self.labels_combo.layer()
-        self._unwatch_box.update(layer=layer, hook=self._on_paint)
-        self._summary_layer = layer
-        if layer is not None:
-            layer.events.paint.connect(self._on_paint)
-            layer.events.data.connect(self._on_paint)
-        self._pending = None
-        self._recount()
-
-    def _on_paint(self, event: Any = None) -> None:
-        touched = touched_slices(event.value) if event is not None and event.type == "paint" else None
-        if touched is None or self._pending is None:
-            self._pending = None
-        else:
-            self._pending |= touched
-        self._recount_timer.start()
-
-    def _recount(self) -> None:
-        layer = self._summary_layer
-        if layer is None:
-            self._summary = None
-            self.summary_label.setText("choose the Labels layer you paint on")
-            return
-        data = layer.data[0] if layer.multiscale else layer.data
-        data = data[None] if data.ndim == 2 else data
-        if self._summary is None or self._pending is None or self._summary._labels is not data:
-            self._summary = AnnotationSummary(data)
-        else:
-            self._summary.recount(self._pending)
-        self._pending = set()
-        self.summary_label.setText(self._summary.describe(class_names_of(layer)))
-
     @property
     def summary(self) -> AnnotationSummary | None:
-        return self._summary
+        """What the painted-slices line shows (None without a labels layer)."""
+        return self.summary_label.summary
 
     # ---- controls
     def _on_start_choice(self, *_: Any) -> None:

@@ -74,6 +74,7 @@ class MetricsWidget(JobWidget):
         row.addWidget(self.export_button)
         self.body.addWidget(self.table)
         self.body.addWidget(self.chart)
+        self.chart.setVisible(False)  # an empty chart says nothing: it appears with the first result
         self.body.addWidget(section("one class, slice by slice"))
         self.body.addLayout(row)
         self.run_button.clicked.connect(self.compute)
@@ -129,6 +130,7 @@ class MetricsWidget(JobWidget):
     def _show(self, report: Any) -> None:
         rows, tips, labels = report_rows(report)
         fill_table(self.table, HEADER, rows, bold_last=True, tooltips=tips)
+        self.chart.setVisible(True)
         self.chart.bars([str(r[0]) for r in rows[:-1]], [float(r[1]) for r in rows[:-1]], "Dice")
         self.slice_class_combo.clear()
         for label, row in zip(labels, rows, strict=False):
@@ -155,6 +157,10 @@ class MetricsWidget(JobWidget):
         def done(values: np.ndarray) -> None:
             self.slice_dice = values
             self.chart.line(range(len(values)), values, "axial slice", "Dice", f"Dice per slice: {name}")
+            scored = values[~np.isnan(values)]
+            self.status.setText(f"{name}: Dice per slice from {scored.min():.2f} to {scored.max():.2f} "
+                                f"on {scored.size} slices holding it" if scored.size else
+                                f"{name} is on no slice of either layer")
 
         return self.start_job(work, done, "Dice per slice", f"Dice per slice of {name}...")
 
