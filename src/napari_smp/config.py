@@ -130,6 +130,7 @@ class TrainConfig:
     val_fraction: float = 0.2  # full-dataset training: share of cases held out for validation
     val_every: int = 50  # steps between validations (full-dataset training)
     num_workers: int = 0
+    threads: int | None = None  # CPU threads for torch; None -> cores - 1 (engine.device.configure_threads)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
@@ -146,6 +147,7 @@ class InferConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     batch_size: int = 8
     amp: bool = True
+    threads: int | None = None  # CPU threads for torch; None -> cores - 1 (engine.device.configure_threads)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

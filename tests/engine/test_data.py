@@ -107,3 +107,19 @@ def test_augmentation_moves_image_and_labels_together():
     out_img, out_lab = augment_batch(imgs, labs, torch.Generator().manual_seed(0))
     bright = out_img[:, 0] > 0.8
     assert (out_lab[bright] == 1).float().mean() > 0.97
+
+
+def test_configure_threads_leaves_a_core_free(monkeypatch):
+    import torch
+
+    from napari_smp.engine.device import configure_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("os.cpu_count", lambda: 4)
+        assert configure_threads() == 3 and torch.get_num_threads() == 3
+        monkeypatch.setattr("os.cpu_count", lambda: 1)
+        assert configure_threads() == 1
+        assert configure_threads(2) == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

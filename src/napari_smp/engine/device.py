@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import warnings
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import torch
 
 from .errors import EngineError
 
-__all__ = ["available_devices", "resolve_device", "autocast_dtype", "autocast"]
+__all__ = ["available_devices", "resolve_device", "autocast_dtype", "autocast", "configure_threads"]
 
 
 def available_devices() -> list[str]:
@@ -74,3 +75,16 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
         return
     with torch.autocast(device_type=device.type, dtype=dtype):
         yield
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's CPU thread count: ``threads``, or one fewer than the cores (at least 1).
+
+    Measured here (2 cores, docs/benchmarks.md): when another process holds one core, two OpenMP
+    threads spin-wait on each other and a training step takes 25x longer than with one thread.
+    The napari viewer (or any other work) always needs a core, so we leave one free by default.
+    """
+    n = threads if threads and threads > 0 else max(1, (os.cpu_count() or 1) - 1)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n

@@ -16,7 +16,7 @@ import torch
 
 from ..config import InferConfig, ModelConfig
 from .data import check_image, normalize_volume, resize_labels, resize_slices
-from .device import autocast, autocast_dtype, resolve_device
+from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import Cancelled
 
 __all__ = ["Predictor", "Prediction", "ClusterMaps", "ProgressFn", "CancelFn"]
@@ -77,6 +77,8 @@ class Predictor:
         self.config = config
         self.device = resolve_device(self.infer.device, strict=strict_device)
         self.dtype = autocast_dtype(self.device, self.infer.amp)
+        if self.device.type == "cpu":
+            configure_threads(self.infer.threads)
         self.model = model.to(self.device).eval()
 
     @classmethod

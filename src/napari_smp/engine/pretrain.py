@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig
-from .device import autocast, autocast_dtype, resolve_device
+from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import EngineError
 from .pretrain_data import SliceBank
 from .pretrain_heads import set_memory_frozen
@@ -137,6 +137,8 @@ def pretrain(
     bank = SliceBank.from_volumes(volumes, config, n_segments, superpixels=method == "supercl")
     torch.manual_seed(seed)
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        configure_threads()
     model = build_model(config).to(dev)
     channels = tuple(config.lite_width * 2**i for i in range(4))
     objective: torch.nn.Module

@@ -18,7 +18,7 @@ import torch
 from ..config import ModelConfig, TrainConfig
 from .augment import augment_batch
 from .data import annotated_slices, check_image, check_labels, normalize_volume, resize_labels, resize_slices
-from .device import autocast, autocast_dtype, resolve_device
+from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import EngineError
 from .losses import deep_supervision_loss
 
@@ -105,6 +105,8 @@ def fit(
     steps leaves the model as the last completed step made it.
     """
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        configure_threads(train.threads)
     core = memory_owner or model
     dtype = autocast_dtype(device, train.amp)
     gen = torch.Generator().manual_seed(train.seed)
