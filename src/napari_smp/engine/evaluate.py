@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from napari_smp.metrics import ClassMetrics, Convention, ShapeMismatchError, class_metrics
+from ..metrics import ClassMetrics, Convention, ShapeMismatchError, class_metrics
 
 __all__ = ["ClassRow", "EvaluationReport", "MeanRow", "evaluate_labels", "per_slice_dice"]
 

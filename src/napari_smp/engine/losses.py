@@ -58,7 +58,6 @@ def deep_supervision_loss(
     onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
     for subset in head_subsets(len(outputs)):
         logits = sum(outputs[i] for i in subset).float()
-        total = (
-            total + ce_weight * F.cross_entropy(logits, target) + dice_weight * soft_dice_loss(logits, target)
-        )
+        ce = F.cross_entropy(logits, target)
+        total = total + ce_weight * ce + dice_weight * soft_dice_loss(logits, target, onehot=onehot)
     return total

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
 from ._itk import write_itk
 from ._nifti import write_nifti
+from .atomic import atomic_write
 from .errors import VolumeError, reason_of
 from .geometry import from_canonical
 from .labels import to_label_array

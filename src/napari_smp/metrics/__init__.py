@@ -7,11 +7,11 @@ empty-mask rule.
 
 from __future__ import annotations
 
-from napari_smp.metrics._inputs import MetricInputError, ShapeMismatchError
-from napari_smp.metrics.per_class import class_metrics
-from napari_smp.metrics.result import BOTH_EMPTY, GT_EMPTY, PRED_EMPTY, ClassMetrics, PerClass
-from napari_smp.metrics.scores import asd, assd, dice, hd, hd95
-from napari_smp.metrics.surface import Convention
+from ._inputs import MetricInputError, ShapeMismatchError
+from .per_class import class_metrics
+from .result import BOTH_EMPTY, GT_EMPTY, PRED_EMPTY, ClassMetrics, PerClass
+from .scores import asd, assd, dice, hd, hd95
+from .surface import Convention
 
 __all__ = [
     "BOTH_EMPTY",

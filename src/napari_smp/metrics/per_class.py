@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import ndimage
 
-from napari_smp.metrics._inputs import MetricInputError, check_pair, normalize_spacing, resolve_labels
-from napari_smp.metrics.result import ClassMetrics, empty_reason
-from napari_smp.metrics.surface import Convention, directed_surface_distances, hd95_from_distances
+from ._inputs import MetricInputError, check_pair, normalize_spacing, resolve_labels
+from .result import ClassMetrics, empty_reason
+from .surface import Convention, directed_surface_distances, hd95_from_distances
 
 __all__ = ["class_metrics", "label_boxes"]
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from napari_smp.metrics.per_class import class_metrics
-from napari_smp.metrics.result import ClassMetrics, PerClass
-from napari_smp.metrics.surface import Convention
+from .per_class import class_metrics
+from .result import ClassMetrics, PerClass
+from .surface import Convention
 
 __all__ = ["asd", "assd", "dice", "hd", "hd95"]
 

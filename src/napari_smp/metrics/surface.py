@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from napari_smp.metrics._inputs import MetricInputError
+from ._inputs import MetricInputError
 
 __all__ = ["Convention", "directed_surface_distances", "hd95_from_distances", "surface_voxels"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from napari_smp.model.maxxvit_layers import (
+from .maxxvit_layers import (
     LN_EPS,
     ConvNeXtBlock,
     LayerNorm2d,
