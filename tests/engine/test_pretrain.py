@@ -188,3 +188,12 @@ def test_finetune_accepts_a_pretrained_encoder(supercl_run, tmp_path, volumes):
     assert result.config.num_classes == 3 and len(result.reports) == 2
     enc = "encoder.stages.3.blocks.0.theta.weight"
     assert result.model.state_dict()[enc].shape == supercl_run.model.state_dict()[enc].shape
+
+
+def test_predictor_refuses_a_pretrained_encoder(supercl_run, tmp_path):
+    from napari_smp.engine.errors import EngineError
+    from napari_smp.engine.predictor import Predictor
+
+    path = save_pretrained_result(tmp_path / "enc.safetensors", supercl_run)
+    with pytest.raises(EngineError, match="pre-trained encoder"):
+        Predictor.from_checkpoint(path)

@@ -17,7 +17,7 @@ import torch
 from ..config import InferConfig, ModelConfig
 from .data import check_image, normalize_volume, resize_labels, resize_slices
 from .device import autocast, autocast_dtype, configure_threads, resolve_device
-from .errors import Cancelled
+from .errors import Cancelled, EngineError
 
 __all__ = ["Predictor", "Prediction", "ClusterMaps", "ProgressFn", "CancelFn"]
 
@@ -86,7 +86,13 @@ class Predictor:
         cls, path: str | Path, infer: InferConfig | None = None, strict_device: bool = False
     ) -> Predictor:
         from .checkpoint import load_checkpoint
+        from .pretrain_init import is_pretrained_checkpoint
 
+        if is_pretrained_checkpoint(path):
+            raise EngineError(
+                f"{Path(path).name} is a pre-trained encoder whose heads were never trained; "
+                "fine-tune it on painted slices first (finetune --init)"
+            )
         model, config = load_checkpoint(path)
         return cls(model, config, infer, strict_device=strict_device)
 
