@@ -102,12 +102,17 @@ def write_table(rows: list[tuple], budget: float) -> None:
         "lite preset, the engine's default threads (1 of 2 cores); RF = random forest on scikit-image "
         "multiscale features (100 trees, 2 jobs); plain = the same lite network with DMW-LA/W-LD switched off.",
         "",
-        "| dataset | painted slices | ours (DMW-LA + W-LD) | plain (no memory) | random forest | ours - RF | work done |",
+        "| dataset | painted slices | ours (DMW-LA + W-LD) | plain (no memory) | random forest | ours - RF "
+        "| work done |",
         "|---|---|---|---|---|---|---|",
     ]
     lines += [f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:+.3f} | {r[6]} |" for r in rows]
-    write_section("Few-shot segmentation", "\n".join(lines), packages=("torch", "numpy", "scikit-learn"),
-                  script="benchmarks/fewshot.py")
+    write_section(
+        "Few-shot segmentation",
+        "\n".join(lines),
+        packages=("torch", "numpy", "scikit-learn"),
+        script="benchmarks/fewshot.py",
+    )
 
 
 def main() -> None:
@@ -154,5 +159,7 @@ def main() -> None:
         print(f"{ds}: {desc}")
         if not args.no_write:  # after each dataset, so a long run leaves its results early
             write_table(rows, args.budget)
+
+
 if __name__ == "__main__":
     main()

@@ -81,7 +81,8 @@ def main() -> None:
             gmodel = model.to(dev)
             xb = torch.rand(args.gpu_batch, 1, size, size, device=dev)
             row[-1] = (
-                f"{slices_per_second(gmodel, xb, dev, torch.bfloat16, 5):.0f} ({torch.cuda.get_device_name()}, batch {args.gpu_batch})"
+                f"{slices_per_second(gmodel, xb, dev, torch.bfloat16, 5):.0f} "
+                f"({torch.cuda.get_device_name()}, batch {args.gpu_batch})"
             )
             model.cpu()
         rows.append(row)
@@ -91,7 +92,8 @@ def main() -> None:
     lines = [
         f"Random-initialised networks with 9 classes; CPU timings with {threads} torch thread(s) (the engine's "
         "default leaves one core free), median of repeated forwards after a warm-up; bf16 = `torch.autocast`. "
-        f"Native bf16 kernels on this CPU: {'yes' if native_bf16 else 'no (AVX2 only): bf16 runs a slow reference path, so the engine trains and predicts in fp32 here'}.",
+        "Native bf16 kernels on this CPU: "
+        + ("yes." if native_bf16 else "no: bf16 runs a slow reference path, so the engine trains and predicts in fp32 here."),
         "",
         "| preset | input | parameters (M) | MACs (G) | CPU fp32 slices/s | CPU bf16 slices/s | GPU bf16 slices/s |",
         "|---|---|---|---|---|---|---|",

@@ -32,9 +32,7 @@ def test_evaluate_prints_table_and_writes_json_csv(tmp_path, capsys):
     gt = _labels()
     pred = np.roll(gt, 1, axis=2)
     a, b = _save(tmp_path / "p.nii.gz", pred), _save(tmp_path / "g.nii.gz", gt)
-    rc = main(
-        ["evaluate", str(a), str(b), "--json", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv")]
-    )
+    rc = main(["evaluate", str(a), str(b), "--json", str(tmp_path / "m.json"), "--csv", str(tmp_path / "m.csv")])
     assert rc == 0
     out = capsys.readouterr().out
     assert "HD95" in out or "hd95" in out
@@ -76,7 +74,13 @@ def test_same_labels_stored_lps_and_ras_score_dice_one(tmp_path, capsys):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "napari_smp.cli", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
+    return subprocess.run(
+        [sys.executable, "-m", "napari_smp.cli", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
 
 
 @pytest.mark.parametrize("case", ["missing", "shape", "grid", "float", "negative", "4d", "2d", "garbage"])
