@@ -93,7 +93,7 @@ def main() -> None:
         f"Random-initialised networks with 9 classes; CPU timings with {threads} torch thread(s) (the engine's "
         "default leaves one core free), median of repeated forwards after a warm-up; bf16 = `torch.autocast`. "
         "Native bf16 kernels on this CPU: "
-        + ("yes." if native_bf16 else "no: bf16 runs a slow reference path, so the engine trains and predicts in fp32 here."),
+        + ("yes." if native_bf16 else "no: bf16 runs a slow reference path, so the engine stays in fp32 here."),
         "",
         "| preset | input | parameters (M) | MACs (G) | CPU fp32 slices/s | CPU bf16 slices/s | GPU bf16 slices/s |",
         "|---|---|---|---|---|---|---|",
