@@ -28,6 +28,14 @@ def check_output(path: Path, overwrite: bool, *inputs: Path) -> None:
         raise ValueError(f"the folder of {path} does not exist")
 
 
+def _check_device(args: argparse.Namespace) -> None:
+    """With ``--require-device``, fail now rather than fall back to the CPU."""
+    if args.require_device:
+        from .engine.device import resolve_device
+
+        resolve_device(args.device, strict=True)
+
+
 def _progress(total: int, desc: str, unit: str):
     from tqdm.auto import tqdm
 
@@ -82,10 +90,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
     )
-    if args.require_device:
-        from .engine.device import resolve_device
-
-        resolve_device(args.device, strict=True)
+    _check_device(args)
     with _progress(args.steps, "fine-tuning", "step") as bar:
 
         def report(r) -> None:
@@ -151,6 +156,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     if int(os.environ.get("RANK", "0")) == 0:
         check_output(args.out, args.overwrite)
+    _check_device(args)
     config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm))
     train = TrainConfig(
         steps=args.steps,
@@ -183,10 +189,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     volumes = [read_volume(path)[0] for path in args.volumes]
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(volumes[0])
     config = replace(config, norm=norm)
-    if args.require_device:
-        from .engine.device import resolve_device
-
-        resolve_device(args.device, strict=True)
+    _check_device(args)
     with _progress(args.steps, f"pre-training ({args.method})", "step") as bar:
         def report(r) -> None:
             bar.update(1)
