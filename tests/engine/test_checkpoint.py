@@ -21,15 +21,6 @@ from napari_smp.engine.checkpoint import (
 from napari_smp.model import SimMPNet, build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: thread contention on the shared 2-core machine costs more than the math
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _config(num_classes: int = 3) -> ModelConfig:
     return ModelConfig(
         preset="lite",

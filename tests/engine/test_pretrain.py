@@ -7,8 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_config, toy_volume
 
-from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
+from napari_smp.config import TrainConfig
 from napari_smp.engine.checkpoint import CheckpointError, save_checkpoint
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.pretrain import (
@@ -21,30 +22,6 @@ from napari_smp.engine.pretrain_data import SliceBank
 from napari_smp.engine.pretrain_views import make_views
 from napari_smp.engine.trainer import SliceSet, fit
 from napari_smp.model import build_model
-
-
-def tiny_config(num_classes: int = 3) -> ModelConfig:
-    """The tiny lite network of the engine tests (same as tests/engine/conftest.py)."""
-    return ModelConfig(
-        preset="lite",
-        num_classes=num_classes,
-        img_size=32,
-        lite_width=8,
-        lite_depths=(1, 1, 1, 1),
-        memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=3, kmeans_iters=5),
-        norm=NormConfig(mode="percentile"),
-    )
-
-
-def toy_volume(depth: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A bright and a dark disc drifting along z over noise; labels 1 and 2."""
-    rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[:depth, :size, :size]
-    labels = np.zeros((depth, size, size), np.uint8)
-    labels[((y - 14 - z * 0.3) ** 2 + (x - 13) ** 2) < 49] = 1
-    labels[((y - 26) ** 2 + (x - 27 + z * 0.3) ** 2) < 36] = 2
-    image = rng.normal(0, 0.15, labels.shape) + np.choose(labels, [0.0, 1.0, -1.0])
-    return image.astype(np.float32), labels
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +81,7 @@ def test_pretrained_checkpoint_initialises_a_fine_tune_with_other_classes(superc
     assert model.config.num_classes == 5 and model.config.lite_width == 8
     src, dst = supercl_run.model.state_dict(), model.state_dict()
     assert torch.equal(dst["encoder.stages.2.down.0.0.weight"], src["encoder.stages.2.down.0.0.weight"])
-    assert torch.equal(
-        dst["encoder.stages.0.down.0.1.running_var"], src["encoder.stages.0.down.0.1.running_var"]
-    )
+    assert torch.equal(dst["encoder.stages.0.down.0.1.running_var"], src["encoder.stages.0.down.0.1.running_var"])
     assert dst["heads.0.weight"].shape[0] == 5
     for _, module in model.memory_modules():
         assert torch.equal(module.phi_ema, module.phi.weight.detach())
@@ -133,9 +108,7 @@ def test_macl_trains_encoder_and_first_decoder_stages(volumes):
     fresh = build_model(cfg).state_dict()
     trained = run.model.state_dict()
     assert not torch.equal(trained["decoder.ups.1.1.0.weight"], fresh["decoder.ups.1.1.0.weight"])
-    assert torch.equal(
-        trained["decoder.ups.2.1.0.weight"], fresh["decoder.ups.2.1.0.weight"]
-    )  # d1: not trained
+    assert torch.equal(trained["decoder.ups.2.1.0.weight"], fresh["decoder.ups.2.1.0.weight"])  # d1: not trained
     assert any(p.startswith("decoder.ups.1") for p in run.prefixes)
     assert not any(p.startswith(("decoder.ups.2", "heads")) for p in run.prefixes)
 
@@ -183,8 +156,13 @@ def test_finetune_accepts_a_pretrained_encoder(supercl_run, tmp_path, volumes):
     image = volumes[0]
     labels = np.zeros(image.shape, np.uint8)
     labels[1, 2:10, 2:10], labels[1, 12:20, 12:20] = 1, 2
-    result = finetune(image, labels, config=tiny_config(num_classes=3), init=path,
-                      train=TrainConfig(steps=2, batch_size=2, device="cpu", amp=False))
+    result = finetune(
+        image,
+        labels,
+        config=tiny_config(num_classes=3),
+        init=path,
+        train=TrainConfig(steps=2, batch_size=2, device="cpu", amp=False),
+    )
     assert result.config.num_classes == 3 and len(result.reports) == 2
     enc = "encoder.stages.3.blocks.0.theta.weight"
     assert result.model.state_dict()[enc].shape == supercl_run.model.state_dict()[enc].shape

@@ -9,15 +9,6 @@ from napari_smp.config import MemoryConfig, ModelConfig
 from napari_smp.model import ModelInputError, SimMPNet, build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: thread start-up and contention on the shared 2-core machine cost 10x the math
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _config(**memory: object) -> ModelConfig:
     mem = {"slots": 8, "warmup_steps": 2, "kmeans_iters": 10} | memory
     return ModelConfig(
