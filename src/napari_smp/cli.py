@@ -31,6 +31,15 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_run(p: argparse.ArgumentParser, steps: int, lr: float, lr_help: str = "learning rate (AdamW)") -> None:
+    """The options every training command shares."""
+    p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default {steps})")
+    p.add_argument("--time-budget", type=float, help="stop after this many seconds")
+    p.add_argument("--batch-size", type=int, default=8, help="slices per optimiser step")
+    p.add_argument("--lr", type=float, default=lr, help=f"{lr_help} (default {lr:g})")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-smp",
@@ -53,11 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
     p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
-    p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
-    p.add_argument("--time-budget", type=float, help="stop after this many seconds")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    _add_run(p, steps=300, lr=1e-3)
     p.add_argument(
         "--norm",
         choices=("ct", "percentile"),
@@ -82,13 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
     p.add_argument("--out", type=Path, required=True, help="checkpoint of the best validation Dice")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--time-budget", type=float)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--val-every", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    _add_run(p, steps=1000, lr=1e-3)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of cases held out for validation")
+    p.add_argument("--val-every", type=int, default=100, help="steps between validations")
     p.add_argument("--norm", choices=("ct", "percentile"), default="percentile")
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)
@@ -102,10 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="supercl",
         help="supercl: encoder, superpixel pairs; macl: encoder + first decoder stages",
     )
-    p.add_argument("--steps", type=int, default=500, help="optimiser steps (default 500)")
-    p.add_argument("--time-budget", type=float, help="stop after this many seconds")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.01, help="initial SGD learning rate, cosine-decayed")
+    _add_run(p, steps=500, lr=0.01, lr_help="initial SGD learning rate, cosine-decayed")
     p.add_argument("--img-size", type=int, default=128, help="network input side (MACL: a multiple of 128)")
     p.add_argument("--width", type=int, default=32, help="channels of the lite encoder's first stage")
     p.add_argument(
@@ -113,7 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="positives are the two views of one slice only (volumes of different anatomy)",
     )
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--norm",
         choices=("ct", "percentile"),

@@ -36,6 +36,19 @@ def _check_device(args: argparse.Namespace) -> None:
         resolve_device(args.device, strict=True)
 
 
+def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
+    """The run options ``cli._add_run`` defines, as a ``TrainConfig``."""
+    return TrainConfig(
+        steps=args.steps,
+        time_budget=args.time_budget,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        **extra,
+    )
+
+
 def _progress(total: int, desc: str, unit: str):
     from tqdm.auto import tqdm
 
@@ -75,21 +88,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
     if labels.shape != image.shape:
-        raise ValueError(
-            f"labels {args.labels} have shape {labels.shape} but image {args.image} has {image.shape}"
-        )
+        raise ValueError(f"labels {args.labels} have shape {labels.shape} but image {args.image} has {image.shape}")
     if not meta.same_grid(lmeta, atol=1e-2):
         raise ValueError(f"labels {args.labels} and image {args.image} are on different voxel grids")
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
     config = ModelConfig(preset=args.preset, num_classes=max(2, int(labels.max()) + 1), norm=norm)
-    train = TrainConfig(
-        steps=args.steps,
-        time_budget=args.time_budget,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-    )
+    train = _train_config(args)
     _check_device(args)
     with _progress(args.steps, "fine-tuning", "step") as bar:
 
@@ -158,16 +162,7 @@ def run_train(args: argparse.Namespace) -> int:
         check_output(args.out, args.overwrite)
     _check_device(args)
     config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm))
-    train = TrainConfig(
-        steps=args.steps,
-        time_budget=args.time_budget,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        device=args.device,
-        val_fraction=args.val_fraction,
-        val_every=args.val_every,
-    )
+    train = _train_config(args, val_fraction=args.val_fraction, val_every=args.val_every)
     summary = train_dataset(args.dataset, args.out, config, train)
     if int(os.environ.get("RANK", "0")) == 0:
         print(
@@ -191,20 +186,33 @@ def run_pretrain(args: argparse.Namespace) -> int:
     config = replace(config, norm=norm)
     _check_device(args)
     with _progress(args.steps, f"pre-training ({args.method})", "step") as bar:
+
         def report(r) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{r.loss:.3f}")
 
-        result = pretrain(volumes, config, args.method, steps=args.steps, time_budget=args.time_budget,
-                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-                          position_threshold=None if args.same_slice_only else 0.1, callback=report)
+        result = pretrain(
+            volumes,
+            config,
+            args.method,
+            steps=args.steps,
+            time_budget=args.time_budget,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            device=args.device,
+            position_threshold=None if args.same_slice_only else 0.1,
+            callback=report,
+        )
     if not result.reports:
         raise ValueError("pre-training was cancelled before its first step; nothing was written")
     save_pretrained_result(args.out, result)
     first, last = result.reports[0], result.reports[-1]
-    print(f"wrote {args.out}: {args.method} on {result.slices} slices of {result.volumes} volume(s), "
-          f"{len(result.reports)} steps (stopped: {result.stopped}); "
-          f"loss {first.loss:.3f} -> {last.loss:.3f}")
+    print(
+        f"wrote {args.out}: {args.method} on {result.slices} slices of {result.volumes} volume(s), "
+        f"{len(result.reports)} steps (stopped: {result.stopped}); "
+        f"loss {first.loss:.3f} -> {last.loss:.3f}"
+    )
     return 0
 
 
