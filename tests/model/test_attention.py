@@ -46,3 +46,21 @@ def test_context_attention_fused_matches_reference_unscaled() -> None:
     torch.testing.assert_close(fused, ref, atol=1e-5, rtol=1e-4)
     scaled = torch.softmax(q @ k.transpose(1, 2) / 8**0.5, dim=-1) @ v
     assert not torch.allclose(fused, scaled, atol=1e-3)  # no 1/sqrt(D), as in the official code
+
+
+def test_context_attention_runs_on_a_fused_kernel_with_the_module_layout_and_gradients() -> None:
+    """DMW-LA passes (B, HW, D) views of conv outputs (stride HW along D); the fused path must still
+    reach a flash kernel (the math fallback was 2.5x slower) and give the reference's gradients."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    g = torch.Generator().manual_seed(2)
+    maps = [torch.randn(2, 8, 6, 6, generator=g, requires_grad=True) for _ in range(3)]
+    q, k, v = (m.flatten(2).transpose(1, 2) for m in maps)  # the layout DMWLA.forward produces
+    assert q.stride(-1) != 1
+    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):  # raises "No available kernel" on a math fallback
+        fused = context_attention(q, k, v, fused=True)
+    grads = torch.autograd.grad(fused.square().sum(), maps)
+    ref = context_attention_reference(q, k, v)
+    torch.testing.assert_close(fused, ref, atol=1e-5, rtol=1e-4)
+    for a, b in zip(grads, torch.autograd.grad(ref.square().sum(), maps), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

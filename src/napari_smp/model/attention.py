@@ -60,7 +60,9 @@ def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: 
     """Each pixel attends to every pixel of the same image: softmax(q k^T) v, unscaled.
 
     The fused path is ``F.scaled_dot_product_attention`` with ``scale=1.0``, which never holds the
-    (HW, HW) matrix on kernels that support it (flash / memory-efficient, CPU included).
+    (HW, HW) matrix on kernels that support it (flash / memory-efficient, CPU included). Those kernels
+    only take 4-D (B, heads, L, D) tensors with a contiguous last dimension: otherwise PyTorch
+    silently falls back to the math path, which on CPU made a training step of the stage-1 module 2.5x slower (docs/benchmarks.md).
 
     Args:
         q: theta features, shape (B, HW, D).
@@ -71,8 +73,9 @@ def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: 
     Returns:
         Context residual, shape (B, HW, D).
     """
-    if fused:
-        return F.scaled_dot_product_attention(q, k, v, scale=1.0)
+    if fused:  # one head: (B, 1, HW, D) with stride 1 along D, the layout the fused kernels accept
+        q, k, v = (t.contiguous()[:, None] for t in (q, k, v))
+        return F.scaled_dot_product_attention(q, k, v, scale=1.0)[:, 0]
     return context_attention_reference(q, k, v)
 
 
