@@ -43,6 +43,7 @@ def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
         time_budget=args.time_budget,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         device=args.device,
         **extra,

@@ -120,6 +120,9 @@ class TrainConfig:
     time_budget: float | None = None  # seconds of wall time, None = no limit
     batch_size: int = 8
     lr: float = 1e-3  # the paper's 1e-4 is for 300 epochs; a few-hundred-step fine-tune needs more
+    # "poly": lr * (1 - progress)^0.9, progress = the larger of steps and time budget used (nnU-Net's
+    # rule, so a time-boxed run ends on small steps); "constant": the official code's choice
+    lr_schedule: str = "poly"
     weight_decay: float = 1e-4
     ce_weight: float = 0.3
     dice_weight: float = 0.7

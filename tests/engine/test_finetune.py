@@ -5,7 +5,7 @@ from tiny import tiny_config, toy_volume
 from napari_smp.config import TrainConfig
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.predictor import Predictor
-from napari_smp.engine.trainer import finetune
+from napari_smp.engine.trainer import finetune, scheduled_lr
 
 
 def _sparse(labels, keep):
@@ -32,12 +32,41 @@ def test_finetune_learns_painted_classes_on_unpainted_slices():
     slots = cfg.memory.slots
     assert all(slots // 4 <= r.k <= 3 * slots // 4 for r in reports)
     assert reports[0].warming_up and not reports[-1].warming_up
+    lrs = [r.lr for r in reports]  # the default poly schedule, as the widget plots it
+    assert lrs[0] == 3e-3 and all(b < a for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.05 * 3e-3
     pred = Predictor(result.model, result.config).predict(image).labels
     unpainted = np.setdiff1d(np.arange(12), painted)
     for c in (1, 2):
         p, g = pred[unpainted] == c, labels[unpainted] == c
         dice = 2 * (p & g).sum() / (p.sum() + g.sum())
         assert dice > 0.7, (c, dice)  # chance level for these discs is below 0.1
+
+
+def test_lr_schedules_known_values():
+    steps = TrainConfig(lr=1e-3, steps=100)
+    assert scheduled_lr(steps, 1, 0.0) == pytest.approx(1e-3)
+    assert scheduled_lr(steps, 51, 0.0) == pytest.approx(1e-3 * 0.5**0.9)
+    assert scheduled_lr(steps, 101, 0.0) == 0.0
+    # with a time budget, whichever limit is nearer sets the progress
+    timed = TrainConfig(lr=1e-3, steps=100, time_budget=40.0)
+    assert scheduled_lr(timed, 11, 30.0) == pytest.approx(1e-3 * 0.25**0.9)
+    assert scheduled_lr(timed, 91, 4.0) == pytest.approx(1e-3 * 0.1**0.9)
+    assert scheduled_lr(timed, 1, 55.0) == 0.0
+    constant = TrainConfig(lr=1e-3, steps=100, time_budget=40.0, lr_schedule="constant")
+    assert scheduled_lr(constant, 90, 39.0) == 1e-3
+    with pytest.raises(EngineError, match="lr_schedule"):
+        scheduled_lr(TrainConfig(lr_schedule="cosine"), 1, 0.0)
+
+
+def test_constant_schedule_keeps_the_lr_in_every_step():
+    image, labels = toy_volume()
+    result = finetune(
+        image,
+        _sparse(labels, [3]),
+        config=tiny_config(),
+        train=TrainConfig(steps=5, batch_size=2, device="cpu", amp=False, lr=2e-3, lr_schedule="constant"),
+    )
+    assert [r.lr for r in result.reports] == [2e-3] * 5
 
 
 def test_cancel_keeps_a_consistent_model():

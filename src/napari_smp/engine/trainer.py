@@ -22,7 +22,7 @@ from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import EngineError
 from .losses import deep_supervision_loss
 
-__all__ = ["StepReport", "TrainResult", "SliceSet", "fit", "finetune", "short_run_warmup"]
+__all__ = ["StepReport", "TrainResult", "SliceSet", "fit", "finetune", "short_run_warmup", "scheduled_lr"]
 
 
 @dataclass
@@ -89,6 +89,22 @@ class SliceSet:
         return self.images[pick], self.labels[pick]
 
 
+def scheduled_lr(train: TrainConfig, step: int, elapsed: float) -> float:
+    """Learning rate for optimiser step ``step`` (1-based) started ``elapsed`` seconds into the run.
+
+    ``poly`` decays ``train.lr`` by ``(1 - progress)^0.9`` where progress is the larger of the share of
+    steps done and the share of the time budget used, so a run stopped by either ends on small steps.
+    """
+    if train.lr_schedule == "constant":
+        return train.lr
+    if train.lr_schedule != "poly":
+        raise EngineError(f"unknown lr_schedule {train.lr_schedule!r}; choose 'poly' or 'constant'")
+    progress = (step - 1) / train.steps
+    if train.time_budget:
+        progress = max(progress, elapsed / train.time_budget)
+    return train.lr * (1.0 - min(progress, 1.0)) ** 0.9
+
+
 def fit(
     model: torch.nn.Module,
     data: SliceSet,
@@ -121,6 +137,9 @@ def fit(
         if train.time_budget is not None and time.perf_counter() - start >= train.time_budget:
             stopped = "time"
             break
+        lr = scheduled_lr(train, step, time.perf_counter() - start)
+        for group in opt.param_groups:
+            group["lr"] = lr
         x, y = data.sample(train.batch_size, gen)
         x, y = x.to(device), y.to(device)
         if train.augment:
@@ -135,7 +154,7 @@ def fit(
         mem = core.memory_step(value)
         reports.append(
             StepReport(
-                step, value, int(mem["k"]), train.lr, time.perf_counter() - start, bool(mem["warming_up"])
+                step, value, int(mem["k"]), lr, time.perf_counter() - start, bool(mem["warming_up"])
             )
         )
         if callback is not None:
