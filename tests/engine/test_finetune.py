@@ -33,7 +33,7 @@ def test_finetune_learns_painted_classes_on_unpainted_slices():
     assert all(slots // 4 <= r.k <= 3 * slots // 4 for r in reports)
     assert reports[0].warming_up and not reports[-1].warming_up
     lrs = [r.lr for r in reports]  # the default poly schedule, as the widget plots it
-    assert lrs[0] == 3e-3 and all(b < a for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 0.05 * 3e-3
+    assert lrs[0] == 3e-3 and all(b < a for a, b in zip(lrs, lrs[1:], strict=False)) and lrs[-1] < 0.05 * 3e-3
     pred = Predictor(result.model, result.config).predict(image).labels
     unpainted = np.setdiff1d(np.arange(12), painted)
     for c in (1, 2):

@@ -62,7 +62,8 @@ def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: 
     The fused path is ``F.scaled_dot_product_attention`` with ``scale=1.0``, which never holds the
     (HW, HW) matrix on kernels that support it (flash / memory-efficient, CPU included). Those kernels
     only take 4-D (B, heads, L, D) tensors with a contiguous last dimension: otherwise PyTorch
-    silently falls back to the math path, which on CPU made a training step of the stage-1 module 2.5x slower (docs/benchmarks.md).
+    silently falls back to the math path, which made the lite stage-1 module's forward + backward
+    2x slower on CPU (docs/method.md §3.9).
 
     Args:
         q: theta features, shape (B, HW, D).
