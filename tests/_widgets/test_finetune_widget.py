@@ -35,6 +35,17 @@ def test_summary_follows_painting_cheaply(viewer_with_volume, qtbot, tmp_path):
     # a brush stroke the way napari records it: one history item, then the paint event
     layer.paint((2, 16, 16), 2)
     qtbot.waitUntil(lambda: w.summary.slices == [1, 2, 4], timeout=2_000)
+    # undo and redo emit no paint event; the line must still follow them
+    layer.undo()
+    qtbot.waitUntil(lambda: w.summary.slices == [1, 4], timeout=2_000)
+    assert w.summary_label.text().startswith("2 slices annotated (1, 4)")
+    layer.redo()
+    qtbot.waitUntil(lambda: w.summary.slices == [1, 2, 4], timeout=2_000)
+    # moving through the volume is not an edit: no full recount
+    summary = w.summary
+    viewer_with_volume.dims.set_current_step(0, 3)
+    qtbot.wait(300)
+    assert w.summary is summary
     w.labels_combo.set_layer("ground truth")  # names come from the layer's metadata
     qtbot.waitUntil(lambda: "6 slices annotated" in w.summary_label.text(), timeout=2_000)
     assert w.summary_label.text().endswith("liver, spleen")
