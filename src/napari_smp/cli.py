@@ -36,19 +36,26 @@ def _add_run(
     steps: int,
     lr: float,
     lr_help: str = "learning rate (AdamW)",
-    schedule: bool = True,
+    supervised: bool = True,
 ) -> None:
-    """The options every training command shares (``schedule``: offer --lr-schedule)."""
+    """The options every training command shares (``supervised``: also those of finetune and train)."""
     p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default {steps})")
     p.add_argument("--time-budget", type=float, help="stop after this many seconds")
     p.add_argument("--batch-size", type=int, default=8, help="slices per optimiser step")
     p.add_argument("--lr", type=float, default=lr, help=f"{lr_help} (default {lr:g})")
-    if schedule:
+    if supervised:
         p.add_argument(
             "--lr-schedule",
             choices=("poly", "constant"),
             default="poly",
             help="poly: decay to 0 over the steps or the time budget (default); constant: the paper's",
+        )
+        p.add_argument(
+            "--no-rot-flip",
+            dest="rot_flip",
+            action="store_false",
+            help="leave out the paper's right-angle rotations and flips from the augmentation (they swap "
+            "left and right organs)",
         )
     p.add_argument("--seed", type=int, default=0)
 
@@ -116,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="supercl",
         help="supercl: encoder, superpixel pairs; macl: encoder + first decoder stages",
     )
-    _add_run(p, steps=500, lr=0.01, lr_help="initial SGD learning rate, cosine-decayed", schedule=False)
+    _add_run(p, steps=500, lr=0.01, lr_help="initial SGD learning rate, cosine-decayed", supervised=False)
     p.add_argument("--img-size", type=int, default=128, help="network input side (MACL: a multiple of 128)")
     p.add_argument("--width", type=int, default=32, help="channels of the lite encoder's first stage")
     p.add_argument(

@@ -44,6 +44,7 @@ def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
         batch_size=args.batch_size,
         lr=args.lr,
         lr_schedule=args.lr_schedule,
+        rot_flip=args.rot_flip,
         seed=args.seed,
         device=args.device,
         **extra,

@@ -128,6 +128,10 @@ class TrainConfig:
     dice_weight: float = 0.7
     seed: int = 0
     augment: bool = True
+    # the paper's right-angle rotations and flips on top of small rotations, scaling and intensity.
+    # They swap left and right organs, yet turning them off did not help on the phantom (4 painted
+    # slices, 2 seeds: mean Dice 0.851 with, 0.840 without), so the paper's choice stays the default
+    rot_flip: bool = True
     device: str = "auto"
     amp: bool = True  # bf16/fp16 autocast where the device gains from it
     val_fraction: float = 0.2  # full-dataset training: share of cases held out for validation

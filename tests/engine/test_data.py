@@ -109,6 +109,21 @@ def test_augmentation_moves_image_and_labels_together():
     assert (out_lab[bright] == 1).float().mean() > 0.97
 
 
+def test_augmentation_keeps_left_and_right_without_rot_flip():
+    # a label on the left edge: small rotations and scaling leave it on the left in every draw, the
+    # paper's right-angle rotations and flips move it elsewhere in some of them
+    imgs = torch.zeros(64, 1, 32, 32)
+    imgs[:, :, 12:20, 2:8] = 1
+    labs = (imgs[:, 0] > 0.5).long()
+
+    def left_share(rot_flip: bool) -> torch.Tensor:
+        _, out = augment_batch(imgs, labs, torch.Generator().manual_seed(0), rot_flip=rot_flip)
+        return out[:, :, :16].sum(dim=(1, 2)) / out.sum(dim=(1, 2)).clamp(min=1)
+
+    assert bool((left_share(False) == 1).all())
+    assert int((left_share(True) < 0.5).sum()) >= 5  # 180-degree turns and flips: about 1 in 8
+
+
 def test_configure_threads_leaves_a_core_free(monkeypatch):
     import torch
 

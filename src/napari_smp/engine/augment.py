@@ -22,6 +22,7 @@ def augment_batch(
     generator: torch.Generator,
     max_rotation: float = 20.0,
     scale_range: tuple[float, float] = (0.85, 1.15),
+    rot_flip: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random geometric and intensity augmentation of a batch.
 
@@ -29,6 +30,8 @@ def augment_batch(
         images: (B, C, H, W) float in [0, 1].
         labels: (B, H, W) long.
         generator: a CPU generator, so runs with one seed are identical.
+        rot_flip: also the paper's right-angle rotations and mirror flips (they map the right
+            kidney onto where the left one was; ``False`` keeps every image's orientation).
     Returns:
         the augmented ``(images, labels)`` with the same shapes.
     """
@@ -38,10 +41,11 @@ def augment_batch(
     def rand(*shape: int) -> torch.Tensor:
         return torch.rand(*shape, generator=generator).to(dev)
 
-    # right angles + flips (prob 0.5), else a small rotation (prob 0.5 of the rest), as the paper
+    # right angles + flips (prob 0.5), else a small rotation (prob 0.5 of the rest), as the paper;
+    # without rot_flip every image keeps its orientation and gets the small rotation with prob 0.5
     quarter = torch.randint(0, 4, (b,), generator=generator).to(dev).float() * (math.pi / 2)
     small = (rand(b) * 2 - 1) * math.radians(max_rotation)
-    use_quarter = rand(b) < 0.5
+    use_quarter = (rand(b) < 0.5) & rot_flip
     use_small = (~use_quarter) & (rand(b) < 0.5)
     angle = torch.where(use_quarter, quarter, torch.where(use_small, small, torch.zeros_like(small)))
     flip = torch.where(use_quarter & (rand(b) < 0.5), -1.0, 1.0)

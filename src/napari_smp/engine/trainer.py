@@ -143,7 +143,7 @@ def fit(
         x, y = data.sample(train.batch_size, gen)
         x, y = x.to(device), y.to(device)
         if train.augment:
-            x, y = augment_batch(x, y, gen)
+            x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
         with autocast(device, dtype):
             heads = model(x)
         loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight)
