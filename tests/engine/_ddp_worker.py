@@ -3,9 +3,11 @@
 import json
 import sys
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
+import napari_smp.model as model_package
 from napari_smp.config import TrainConfig
 from napari_smp.engine.train import train_dataset
 
@@ -21,9 +23,24 @@ def spy(step_report):
     grads.setdefault("steps", []).append(step_report.step)
 
 
-train = TrainConfig(steps=4, batch_size=2, device="cpu", amp=False, val_every=2, val_fraction=0.34)
+built = []
+_build = model_package.build_model
+
+
+def keep(config):  # train_dataset imports build_model when it runs: keep the model it trains
+    built.append(_build(config))
+    return built[-1]
+
+
+model_package.build_model = keep
+# a time budget that never binds still feeds the learning-rate schedule: the ranks must agree on it
+train = TrainConfig(
+    steps=4, time_budget=600.0, batch_size=2, device="cpu", amp=False, val_every=2, val_fraction=0.34
+)
 summary = train_dataset(root, out, tiny_config(), train, callback=spy)
 rank = int(__import__("os").environ["RANK"])
+weights = torch.cat([p.detach().flatten() for p in built[0].parameters()]).numpy()
+np.save(f"{report}.{rank}.npy", weights)
 with open(f"{report}.{rank}.json", "w") as f:
     json.dump(
         {

@@ -92,5 +92,8 @@ def test_two_process_torchrun_training(tmp_path):
     assert r0["seen"] == [1, 2, 3, 4] and r1["seen"] == []  # callbacks run on rank 0 only
     assert len(r0["val"]) == 1 and r0["val"][0] not in r0["train"]
     assert 0.0 <= r0["best"] <= 1.0
+    # averaged gradients and one agreed learning rate: both ranks end with bit-identical weights
+    w0, w1 = np.load(f"{report}.0.npy"), np.load(f"{report}.1.npy")
+    assert w0.size > 1000 and np.array_equal(w0, w1)
     model, config = load_checkpoint(out)
     assert config.num_classes == 3 and config.class_names == ["background", "bright", "dark"]

@@ -168,7 +168,7 @@ def train_dataset(
             )
         val = [_load_case(c) for c in val_cases] if rank == 0 else []
         best = {"dice": -1.0, "step": 0}
-        deadline = None if train.time_budget is None else time.perf_counter() + train.time_budget
+        start = time.perf_counter()
 
         def validate(step: int, loss: float) -> None:
             if val:
@@ -199,12 +199,13 @@ def train_dataset(
             if report.step % train.val_every == 0:
                 validate(report.step, report.loss)
 
-        def stop() -> bool:
-            # every rank must stop at the same step, or the next all-reduce hangs: agree on it
-            flag = torch.tensor([float(deadline is not None and time.perf_counter() >= deadline)])
+        def clock() -> float:
+            # the budget and the learning rate read one time agreed by all ranks: a rank that stopped
+            # alone would hang the next all-reduce, and different learning rates would split the weights
+            elapsed = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
             if world > 1:
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            return bool(flag.item())
+                dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+            return float(elapsed.item())
 
         def reduce(value: float) -> float:
             if world == 1:
@@ -213,10 +214,8 @@ def train_dataset(
             dist.all_reduce(t)
             return float(t.item()) / world
 
-        run = replace(train, time_budget=None, seed=train.seed + rank)
-        reports, stopped = fit(model, data, run, on_step, stop, reduce, memory_owner=core)
-        if stopped == "cancelled":
-            stopped = "time"
+        run = replace(train, seed=train.seed + rank)
+        reports, stopped = fit(model, data, run, on_step, None, reduce, memory_owner=core, clock=clock)
         if rank == 0 and reports and reports[-1].step % train.val_every:
             validate(reports[-1].step, reports[-1].loss)  # the final state is a candidate too
         return TrainSummary(

@@ -113,12 +113,15 @@ def fit(
     cancel: Callable[[], bool] | None = None,
     reduce_loss: Callable[[float], float] | None = None,
     memory_owner: torch.nn.Module | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> tuple[list[StepReport], str]:
     """Train ``model`` on ``data`` for ``train.steps`` steps or ``train.time_budget`` seconds.
 
     ``reduce_loss`` averages the loss across processes under DDP so every rank moves K alike;
-    ``memory_owner`` is the unwrapped model when ``model`` is a DDP wrapper. A cancel between two
-    steps leaves the model as the last completed step made it.
+    ``memory_owner`` is the unwrapped model when ``model`` is a DDP wrapper; ``clock`` gives the
+    seconds elapsed that the budget and the learning-rate schedule read (default: this process's
+    wall time; under DDP one value agreed by all ranks, so they stop at the same step with the same
+    learning rate). A cancel between two steps leaves the model as the last completed step made it.
     """
     device = next(model.parameters()).device
     if device.type == "cpu":
@@ -130,14 +133,16 @@ def fit(
     model.train()
     reports: list[StepReport] = []
     start, stopped = time.perf_counter(), "steps"
+    clock = clock or (lambda: time.perf_counter() - start)
     for step in range(1, train.steps + 1):
         if cancel is not None and cancel():
             stopped = "cancelled"
             break
-        if train.time_budget is not None and time.perf_counter() - start >= train.time_budget:
+        elapsed = clock()
+        if train.time_budget is not None and elapsed >= train.time_budget:
             stopped = "time"
             break
-        lr = scheduled_lr(train, step, time.perf_counter() - start)
+        lr = scheduled_lr(train, step, elapsed)
         for group in opt.param_groups:
             group["lr"] = lr
         x, y = data.sample(train.batch_size, gen)
