@@ -28,9 +28,18 @@ from napari_smp.model import build_model  # noqa: E402
 
 
 def count_macs(model: torch.nn.Module, x: torch.Tensor) -> float:
+    # FlopCounterMode has no formula for the CPU flash-attention kernel and would count the context
+    # reads as free: count them on the explicit reference path, which does the same products
+    fused = [(m, m.fused_attn) for m in model.modules() if hasattr(m, "fused_attn")]
+    for m, _ in fused:
+        m.fused_attn = False
     counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        model(x)
+    try:
+        with torch.inference_mode(), counter:
+            model(x)
+    finally:
+        for m, flag in fused:
+            m.fused_attn = flag
     return counter.get_total_flops() / 2
 
 

@@ -1,0 +1,71 @@
+"""The best mean Dice any network can reach through a given model grid (input size S x S).
+
+The predictor resizes every slice to the model size and the logits back before the argmax. Feeding it
+perfect one-hot logits made from the ground truth at size S shows what that round trip alone costs:
+thin structures (the cortical ribbon of a 1 mm brain) lose Dice that no training can win back.
+
+    python benchmarks/grid_ceiling.py --sizes 128 160 192 256 --datasets phantom mni
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from _report import write_section  # noqa: E402
+from fewshot import load_dataset, mean_foreground_dice  # noqa: E402
+
+from napari_smp.engine.data import resize_labels  # noqa: E402
+
+
+def round_trip(labels: np.ndarray, size: int) -> np.ndarray:
+    """Labels (Z, Y, X) -> nearest resize to (size, size) -> one-hot -> bilinear back -> argmax."""
+    n = int(labels.max()) + 1
+    out = np.empty_like(labels)
+    for z0 in range(0, labels.shape[0], 16):  # a few slices at a time: bounded memory
+        y = torch.from_numpy(labels[z0 : z0 + 16].astype(np.int64))
+        onehot = F.one_hot(resize_labels(y, size), n).permute(0, 3, 1, 2).float()
+        back = F.interpolate(onehot, size=labels.shape[1:], mode="bilinear", align_corners=False)
+        out[z0 : z0 + 16] = back.argmax(1).numpy()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 160, 192, 256])
+    ap.add_argument("--datasets", nargs="+", default=["phantom", "mni"])
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for ds in args.datasets:
+        _, labels, _, desc = load_dataset(ds)
+        scores = [mean_foreground_dice(round_trip(labels, s), labels) for s in args.sizes]
+        rows.append((f"{ds}: {desc}", labels.shape[1:], scores))
+        print(ds, " ".join(f"{s}: {v:.3f}" for s, v in zip(args.sizes, scores, strict=True)), flush=True)
+    head = " | ".join(f"{s} x {s}" for s in args.sizes)
+    lines = [
+        "Mean foreground Dice of the ground truth after the predictor's round trip through an S x S model "
+        "grid (nearest down, one-hot, bilinear up, argmax): the ceiling for any network at that input size. "
+        "The lite preset's default is 128.",
+        "",
+        f"| dataset | slice (Y x X) | {head} |",
+        "|---|---|" + "---|" * len(args.sizes),
+    ]
+    lines += [
+        f"| {name} | {shape[0]} x {shape[1]} | " + " | ".join(f"{v:.3f}" for v in scores) + " |"
+        for name, shape, scores in rows
+    ]
+    if not args.no_write:
+        write_section("Model-grid ceiling", "\n".join(lines), packages=("torch",), script="benchmarks/grid_ceiling.py")
+
+
+if __name__ == "__main__":
+    main()
