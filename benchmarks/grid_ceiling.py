@@ -23,17 +23,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from _report import write_section  # noqa: E402
 from fewshot import load_dataset, mean_foreground_dice  # noqa: E402
 
-from napari_smp.engine.data import resize_labels  # noqa: E402
+from napari_smp.engine.data import resize_labels, resize_slices  # noqa: E402
 
 
 def round_trip(labels: np.ndarray, size: int) -> np.ndarray:
-    """Labels (Z, Y, X) -> nearest resize to (size, size) -> one-hot -> bilinear back -> argmax."""
+    """Labels (Z, Y, X) -> the training resize to (size, size) -> one-hot -> the predictor's resize back -> argmax."""
     n = int(labels.max()) + 1
     out = np.empty_like(labels)
     for z0 in range(0, labels.shape[0], 16):  # a few slices at a time: bounded memory
         y = torch.from_numpy(labels[z0 : z0 + 16].astype(np.int64))
         onehot = F.one_hot(resize_labels(y, size), n).permute(0, 3, 1, 2).float()
-        back = F.interpolate(onehot, size=labels.shape[1:], mode="bilinear", align_corners=False)
+        back = resize_slices(onehot, labels.shape[1:])  # the predictor's way back
         out[z0 : z0 + 16] = back.argmax(1).numpy()
     return out
 

@@ -50,7 +50,7 @@ def test_context_attention_fused_matches_reference_unscaled() -> None:
 
 def test_context_attention_runs_on_a_fused_kernel_with_the_module_layout_and_gradients() -> None:
     """DMW-LA passes (B, HW, D) views of conv outputs (stride HW along D); the fused path must still
-    reach a flash kernel (the math fallback was 2.5x slower) and give the reference's gradients."""
+    reach a flash kernel (the math fallback was about 2x slower) and give the reference's gradients."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     g = torch.Generator().manual_seed(2)

@@ -27,13 +27,19 @@ def soft_dice_loss(
         target: (B, H, W) class indices.
         onehot: (B, C, H, W) one-hot ``target``, when the caller already has it.
     """
-    probs = logits.float().softmax(dim=1)
     if onehot is None:
         onehot = F.one_hot(target, num_classes=logits.shape[1]).permute(0, 3, 1, 2).float()
+    return _dice_from_probs(logits.float().softmax(dim=1), onehot, onehot.sum((0, 2, 3)), eps)
+
+
+def _dice_from_probs(
+    probs: torch.Tensor, onehot: torch.Tensor, target_sq: torch.Tensor, eps: float
+) -> torch.Tensor:
+    """Soft Dice loss from probabilities (B, C, H, W); ``target_sq`` = per-class sum of ``onehot``
+    (which equals the sum of its squares)."""
     dims = (0, 2, 3)
     inter = (probs * onehot).sum(dims)
-    denom = (probs * probs).sum(dims) + (onehot * onehot).sum(dims)
-    return (1.0 - (2.0 * inter + eps) / (denom + eps)).mean()
+    return (1.0 - (2.0 * inter + eps) / (probs.square().sum(dims) + target_sq + eps)).mean()
 
 
 def head_subsets(n_heads: int = 4) -> list[tuple[int, ...]]:
@@ -62,15 +68,12 @@ def deep_supervision_loss(
     """
     total = outputs[0].new_zeros((), dtype=torch.float32)
     onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
-    dims = (0, 2, 3)
-    target_sq = onehot.sum(dims)  # onehot * onehot == onehot
+    target_sq = onehot.sum((0, 2, 3))
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in head_subsets(len(outputs)):
         head = outputs[subset[-1]].float()
         logits = sums[subset] = head if len(subset) == 1 else sums[subset[:-1]] + head
         logp = logits.log_softmax(dim=1)
-        probs = logp.exp()
-        inter = (probs * onehot).sum(dims)
-        dice = (1.0 - (2.0 * inter + eps) / (probs.square().sum(dims) + target_sq + eps)).mean()
+        dice = _dice_from_probs(logp.exp(), onehot, target_sq, eps)
         total = total + ce_weight * F.nll_loss(logp, target) + dice_weight * dice
     return total
