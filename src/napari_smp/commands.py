@@ -221,5 +221,5 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from .engine.demo import run_demo as demo
 
-    demo(args.out, time_budget=args.time_budget, device=args.device, gui=args.gui)
+    demo(args.out, steps=args.steps, time_budget=args.time_budget, device=args.device, gui=args.gui)
     return 0
