@@ -198,3 +198,25 @@ def test_forced_missing_device_fails_clearly(tmp_path):
         "--require-device",
     )
     assert proc.returncode == 2 and "not available" in proc.stderr
+
+
+def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tmp_path, capsys):
+    from napari_smp.engine.checkpoint import load_checkpoint
+
+    lab = _labels((6, 24, 24))
+    img = _save(tmp_path / "img.nii.gz", lab.astype(np.float32))
+    paint = np.zeros_like(lab)
+    paint[2] = lab[2]
+    paint = _save(tmp_path / "paint.nii.gz", paint)
+    common = [str(img), str(paint), "--steps", "2", "--batch-size", "2", "--device", "cpu"]
+    ckpt = tmp_path / "m64.safetensors"
+    assert main(["finetune", *common, "--out", str(ckpt), "--img-size", "64"]) == 0
+    model, config = load_checkpoint(ckpt)
+    assert config.img_size == 64 and model.config.img_size == 64
+    capsys.readouterr()
+    odd = tmp_path / "m48.safetensors"
+    assert main(["finetune", *common, "--out", str(odd), "--img-size", "48"]) == 2
+    assert "multiple of 32" in capsys.readouterr().err and not odd.exists()
+    again = tmp_path / "again.safetensors"
+    assert main(["finetune", *common, "--out", str(again), "--init", str(ckpt), "--img-size", "96"]) == 2
+    assert "--init keeps the input size" in capsys.readouterr().err and not again.exists()

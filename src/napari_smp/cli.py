@@ -31,6 +31,15 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_img_size(p: argparse.ArgumentParser, whose: str) -> None:
+    p.add_argument(
+        "--img-size",
+        type=int,
+        help=f"{whose} input side in pixels, a multiple of 32 (default: the preset's, lite 128, paper 256); "
+        "slices are resized to it, so a larger side keeps thin structures at a higher cost per step",
+    )
+
+
 def _add_run(
     p: argparse.ArgumentParser,
     steps: int,
@@ -82,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
     p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
+    _add_img_size(p, "a new model's")
     _add_run(p, steps=300, lr=1e-3)
     p.add_argument(
         "--norm",
@@ -107,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
     p.add_argument("--out", type=Path, required=True, help="checkpoint of the best validation Dice")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    _add_img_size(p, "the model's")
     _add_run(p, steps=1000, lr=1e-3)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of cases held out for validation")
     p.add_argument("--val-every", type=int, default=100, help="steps between validations")

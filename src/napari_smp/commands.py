@@ -87,6 +87,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init)
+    if args.init is not None and args.img_size is not None:
+        raise ValueError("--img-size sets up a new model; a run from --init keeps the input size it was built with")
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
     if labels.shape != image.shape:
@@ -94,7 +96,9 @@ def run_finetune(args: argparse.Namespace) -> int:
     if not meta.same_grid(lmeta, atol=1e-2):
         raise ValueError(f"labels {args.labels} and image {args.image} are on different voxel grids")
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
-    config = ModelConfig(preset=args.preset, num_classes=max(2, int(labels.max()) + 1), norm=norm)
+    config = ModelConfig(
+        preset=args.preset, num_classes=max(2, int(labels.max()) + 1), norm=norm, img_size=args.img_size
+    )
     train = _train_config(args)
     _check_device(args)
     with _progress(args.steps, "fine-tuning", "step") as bar:
@@ -163,7 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         check_output(args.out, args.overwrite)
     _check_device(args)
-    config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm))
+    config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm), img_size=args.img_size)
     train = _train_config(args, val_fraction=args.val_fraction, val_every=args.val_every)
     summary = train_dataset(args.dataset, args.out, config, train)
     if int(os.environ.get("RANK", "0")) == 0:

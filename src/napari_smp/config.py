@@ -89,6 +89,8 @@ class ModelConfig:
             raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         if self.img_size is None:
             self.img_size = 256 if self.preset == "paper" else 128
+        if self.img_size < 32 or self.img_size % 32:  # five stride-2 stages in both presets
+            raise ValueError(f"img_size must be a positive multiple of 32, got {self.img_size}")
         if isinstance(self.memory, dict):
             self.memory = _from_dict(MemoryConfig, self.memory)
         if isinstance(self.norm, dict):

@@ -27,6 +27,10 @@ def test_model_config_takes_classes_from_labels_and_wld_from_controls():
     assert cfg.norm.mode == "ct"
     auto = model_config_for("paper", labels, WLDSettings(), NormConfig(), None)
     assert auto.preset == "paper" and auto.memory.k_init is None and auto.class_names is None
+    assert auto.img_size == 256 and model_config_for("lite", labels, WLDSettings(), NormConfig()).img_size == 128
+    assert model_config_for("lite", labels, WLDSettings(), NormConfig(), None, base, img_size=96).img_size == 96
+    with pytest.raises(ValueError, match="multiple of 32"):
+        model_config_for("lite", labels, WLDSettings(), NormConfig(), img_size=100)
 
 
 @pytest.mark.parametrize("wld, msg", [(WLDSettings(0, 0.8, 0.5), "low < high"),

@@ -86,12 +86,19 @@ def test_finetune_end_to_end_stays_responsive(viewer_with_volume, qtbot, tmp_pat
     assert seg.name == "ct segmentation" and seg.data.shape == (6, 32, 32)
     np.testing.assert_allclose(seg.scale, SPACING)
     np.testing.assert_allclose(seg.translate, ORIGIN)
-    # the same path again: never overwritten, saved beside it and said so
+    # the new model is picked as the next start, and a checkpoint's settings are greyed out
+    assert w.start_picker.combo.currentText() == "model"
+    assert not w.size_spin.isEnabled() and not w.k_spin.isEnabled()
+    w.start_picker.select("new lite model")
+    assert w.size_spin.isEnabled() and w.k_spin.isEnabled()
+    # the same path again: never overwritten, saved beside it and said so; this time at a 64 px input
     w.segment_check.setChecked(False)
     w.steps_spin.setValue(2)
+    w.size_spin.setValue(64)
     w.start()
     qtbot.waitUntil(lambda: w.last_result is not res, timeout=60_000)
     assert w.last_result.path == tmp_path / "model-2.safetensors"
+    assert w.last_result.train.config.img_size == 64 and res.train.config.img_size == 32
     assert any("model-2.safetensors" in m for m in notifications("info"))
     assert SESSION.names() == ["model", "model-2"]
 
@@ -124,6 +131,11 @@ def test_errors_are_one_sentence_notifications(viewer_with_volume, qtbot, tmp_pa
     w.k_high_spin.setValue(0.5)
     assert w.start() is None
     assert any("K bounds" in m for m in notifications("error"))
+    w.k_low_spin.setValue(0.25)
+    w.k_high_spin.setValue(0.75)
+    w.size_spin.setValue(48)  # typed in: the arrows step by 32
+    assert w.start() is None
+    assert any("input size 48 is not a multiple of 32" in m for m in notifications("error"))
 
 
 def test_closing_the_viewer_stops_a_running_fine_tune(make_napari_viewer, qtbot, tmp_path):

@@ -52,8 +52,9 @@ def test_wrong_input_size_is_a_clear_error() -> None:
         model(torch.zeros(1, 1, 48, 64))
     with pytest.raises(ModelInputError, match=r"\(B, 1, 64, 64\)"):
         model(torch.zeros(1, 3, 64, 64))
-    with pytest.raises(ValueError, match="divisible by 32"):
-        build_model(ModelConfig(preset="lite", img_size=80))
+    for preset in ("lite", "paper"):  # refused when the config is made, before any model is built
+        with pytest.raises(ValueError, match="img_size must be a positive multiple of 32, got 80"):
+            ModelConfig(preset=preset, img_size=80)
 
 
 def test_memory_modules_have_stable_names_and_lite_dims() -> None:

@@ -130,14 +130,17 @@ class ModelPicker(QWidget):
         return [f"new {p} model" for p in self._presets] + [FILE_TEXT] + self._session.names()
 
     def _fill(self, select: str | None = None) -> None:
-        current = select or self.combo.currentText()
+        before = self.combo.currentText()
+        current = select or before
         items = self._items()
-        self.combo.blockSignals(True)
+        self.combo.blockSignals(True)  # no signals for the clear-and-refill in between
         self.combo.clear()
         self.combo.addItems(items)
         self.combo.setCurrentIndex(items.index(current) if current in items else 0)
         self.combo.blockSignals(False)
         self._on_choice()
+        if self.combo.currentText() != before:  # listeners (the fine-tune widget's greying) must hear it
+            self.combo.currentIndexChanged.emit(self.combo.currentIndex())
 
     def _on_session(self) -> None:
         latest = self._session.latest()

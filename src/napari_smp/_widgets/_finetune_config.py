@@ -32,15 +32,19 @@ class WLDSettings:
 
 
 def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: NormConfig,
-                     class_names: dict[int, str] | None = None, base: ModelConfig | None = None) -> ModelConfig:
+                     class_names: dict[int, str] | None = None, base: ModelConfig | None = None,
+                     img_size: int = 0) -> ModelConfig:
     """The config of a new model: preset (or ``base``), classes from the labels, W-LD from the controls.
 
     Args:
         labels: (Z, Y, X) painted label map; the number of classes is its largest label + 1 (at least 2),
             or the number of named classes when more names are known.
         class_names: label -> name from the labels layer; gaps are named ``class i``.
+        img_size: network input side (a multiple of 32); 0 keeps the preset's (or ``base``'s).
     """
     base = base or ModelConfig(preset=preset)
+    if img_size:
+        base = replace(base, img_size=img_size)  # ModelConfig refuses a side that is not a multiple of 32
     n_cls = max(2, int(labels.max()) + 1 if labels.size else 2, max(class_names or {0: ""}) + 1)
     names = None
     if class_names:

@@ -89,6 +89,11 @@ class FinetuneWidget(JobWidget):
         self.k_policy_combo.addItems(["reset", "clamp"])
         self.k_policy_combo.setToolTip("reset: K jumps back to M/2 when it leaves the bounds (the paper); "
                                        "clamp: K stops at the bound")
+        self.size_spin = _spin(QSpinBox(), 0, 1024, 0, step=32)
+        self.size_spin.setSpecialValueText("preset's (lite 128, paper 256)")
+        self.size_spin.setSuffix(" px")
+        self.size_spin.setToolTip("side slices are resized to for the network, a multiple of 32; larger keeps "
+                                  "thin structures of a fine grid, at a higher cost per step")
         self.device_combo = DeviceCombo()
         self.save_edit = QLineEdit()
         browse = QPushButton("...")
@@ -101,13 +106,16 @@ class FinetuneWidget(JobWidget):
         row.addWidget(browse)
         self.segment_check = QCheckBox("segment the volume when done")
         self.segment_check.setChecked(True)
-        self._wld_fields = [self.k_spin, self.k_low_spin, self.k_high_spin, self.k_policy_combo]
+        # (field, its own tooltip): settings of a new model, greyed out when starting from a checkpoint
+        self._new_model_fields = [(w, w.toolTip()) for w in (self.size_spin, self.k_spin, self.k_low_spin,
+                                                            self.k_high_spin, self.k_policy_combo)]
 
         f = self.form
         f.addRow("image", self.image_combo)
         f.addRow("painted labels", self.labels_combo)
         f.addRow(self.summary_label)
         f.addRow("start from", self.start_picker)
+        f.addRow("input size", self.size_spin)
         f.addRow("steps", self.steps_spin)
         f.addRow("time budget", self.budget_spin)
         f.addRow(section("W-LD memory size K"))
@@ -140,9 +148,10 @@ class FinetuneWidget(JobWidget):
     # ---- controls
     def _on_start_choice(self, *_: Any) -> None:
         new_model = self.start_picker.combo.currentText().startswith("new ")
-        for w in self._wld_fields:
+        for w, tip in self._new_model_fields:
             w.setEnabled(new_model)
-            w.setToolTip("" if new_model else "a checkpoint keeps the W-LD settings it was trained with")
+            w.setToolTip(tip if new_model else "a checkpoint keeps the input size and W-LD settings it was "
+                         "trained with")
 
     def _suggest_path(self, *_: Any) -> None:
         # follow the chosen image only while the path is still our own suggestion (or empty)
@@ -181,6 +190,8 @@ class FinetuneWidget(JobWidget):
                 raise ValueError("choose where to save the fine-tuned model")
             wld = self.wld_settings()
             if choice.kind == "preset":
+                if self.size_spin.value() % 32:
+                    raise ValueError(f"input size {self.size_spin.value()} is not a multiple of 32")
                 base = self.model_config_override
                 wld.check(base.memory.slots if base is not None else MemoryConfig().slots)
             names = class_names_of(labels_layer)
@@ -190,7 +201,8 @@ class FinetuneWidget(JobWidget):
         requested = Path(self.save_edit.text().strip()).expanduser()
         train = train_config_for(self.steps_spin.value(), self.budget_spin.value(), self.device_combo.device(),
                                  self.train_config_override)
-        work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked())
+        work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked(),
+                          self.size_spin.value())
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
         self.plot.reset(train.steps, slots)
@@ -202,7 +214,7 @@ class FinetuneWidget(JobWidget):
         return job
 
     def _work(self, volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, wld: WLDSettings,
-              names: dict[int, str] | None, train: Any, requested: Path, segment: bool) -> Any:
+              names: dict[int, str] | None, train: Any, requested: Path, segment: bool, img_size: int = 0) -> Any:
         base = self.model_config_override
 
         def work(ctx: JobContext) -> FinetuneResult:
@@ -213,7 +225,7 @@ class FinetuneWidget(JobWidget):
 
             if choice.kind == "preset":
                 norm = base.norm if base is not None else guess_norm(volume)
-                config = model_config_for(choice.preset, labels, wld, norm, names, base)
+                config = model_config_for(choice.preset, labels, wld, norm, names, base, img_size)
                 result = finetune(volume, labels, config=config, train=train, callback=ctx.report,
                                   cancel=ctx.cancelled)
             else:

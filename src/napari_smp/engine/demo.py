@@ -31,9 +31,15 @@ class DemoResult:
 
 
 def sparse_annotation(labels: np.ndarray, n_slices: int = 4) -> tuple[np.ndarray, list[int]]:
-    """Keep ``n_slices`` evenly spread axial slices of ``labels`` (Z, Y, X); zero the rest."""
+    """Keep ``n_slices`` evenly spread axial slices of ``labels`` (Z, Y, X); zero the rest.
+
+    Picks lie strictly inside the labelled slab, as a user painting a few slices would place them. A
+    slab too thin for ``n_slices`` distinct picks gives fewer (the returned list says how many).
+    """
     occupied = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
-    picks = np.linspace(occupied[0], occupied[-1], n_slices + 2)[1:-1].round().astype(int)
+    if occupied.size == 0 or n_slices < 1:
+        raise ValueError("sparse_annotation needs a label map with a labelled slice and n_slices >= 1")
+    picks = np.unique(np.linspace(occupied[0], occupied[-1], n_slices + 2)[1:-1].round().astype(int))
     sparse = np.zeros_like(labels)
     sparse[picks] = labels[picks]
     return sparse, picks.tolist()

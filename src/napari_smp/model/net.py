@@ -71,8 +71,6 @@ class SimMPNet(nn.Module):
         else:
             w = config.lite_width
             channels, depths = (w, 2 * w, 4 * w, 8 * w), tuple(config.lite_depths)
-            if config.img_size % 32:
-                raise ValueError(f"the lite preset needs img_size divisible by 32, got {config.img_size}")
             self.adapter = nn.Identity()
             downsamplers = conv_downsamplers(config.in_channels, channels)
             image_channels = config.in_channels
