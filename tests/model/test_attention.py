@@ -65,26 +65,3 @@ def test_context_attention_runs_on_a_fused_kernel_with_the_module_layout_and_gra
     for a, b in zip(grads, torch.autograd.grad(ref.square().sum(), maps), strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
-
-def test_dmwla_stacked_projection_equals_three_convs_and_reaches_the_flash_kernel() -> None:
-    """theta, phi and g come from one conv with the three weights stacked (x read once); they must equal
-    the three convs, keep their parameter names, and feed the flash kernel without a fallback."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    from napari_smp.model.memory_bank import DMWLA
-
-    torch.manual_seed(3)
-    module = DMWLA(channels=12, dim=8, clusters=3, slots=4, warmup_steps=1).train()
-    x = torch.randn(2, 12, 5, 7)
-    theta, phi, g = module._project(x)
-    for got, conv in zip((theta, phi, g), (module.theta, module.phi, module.g), strict=True):
-        torch.testing.assert_close(got, conv(x).flatten(2).transpose(1, 2))
-        assert got.shape == (2, 35, 8) and got.stride(-1) == 1
-    assert {"theta.weight", "phi.weight", "g.weight"} <= set(module.state_dict())
-    module(x)
-    module.step_memory()  # warm-up over: the memory read joins the context read
-    with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        out = module(x)
-    out.square().sum().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (module.theta.weight, module.phi.weight,
-                                                                         module.g.weight))

@@ -61,7 +61,7 @@ def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: 
 
     The fused path is ``F.scaled_dot_product_attention`` with ``scale=1.0``, which never holds the
     (HW, HW) matrix on kernels that support it (flash / memory-efficient, CPU included). Those kernels
-    only take 4-D (B, heads, L, D) tensors with stride 1 along D: otherwise PyTorch
+    only take 4-D (B, heads, L, D) tensors with a contiguous last dimension: otherwise PyTorch
     silently falls back to the math path, which made the lite stage-1 module's forward + backward
     2x slower on CPU (docs/method.md §3.9).
 
@@ -75,7 +75,7 @@ def context_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: 
         Context residual, shape (B, HW, D).
     """
     if fused:  # one head: (B, 1, HW, D) with stride 1 along D, the layout the fused kernels accept
-        q, k, v = ((t if t.stride(-1) == 1 else t.contiguous())[:, None] for t in (q, k, v))
+        q, k, v = (t.contiguous()[:, None] for t in (q, k, v))
         return F.scaled_dot_product_attention(q, k, v, scale=1.0)[:, 0]
     return context_attention_reference(q, k, v)
 

@@ -101,7 +101,9 @@ class DMWLA(nn.Module):
             ``x + o(memory read + context read)``, shape (B, C, H, W).
         """
         b, _, h, w = x.shape
-        theta, phi, g = self._project(x)  # each (B, HW, D)
+        theta = self.theta(x).flatten(2).transpose(1, 2)  # (B, HW, D)
+        phi = self.phi(x).flatten(2).transpose(1, 2)
+        g = self.g(x).flatten(2).transpose(1, 2)
         read = context_attention(theta, phi, g, fused=self.fused_attn)
         warming_up = self.warming_up
         if not warming_up:
@@ -113,20 +115,6 @@ class DMWLA(nn.Module):
         if self.training or self.eval_updates:
             self._write(x, phi, warming_up)
         return out
-
-    def _project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """theta, phi and g of every pixel, each (B, HW, D), from x (B, C, H, W).
-
-        One 1x1 convolution with the three weights stacked: x is read once and the three small GEMMs
-        become one, which is what costs on CPU at the lite widths. The parameters stay three convs, so
-        checkpoints keep their names.
-        """
-        weight = torch.cat([self.theta.weight, self.phi.weight, self.g.weight])
-        # pixel-major (B, HW, 3D): the three splits are views with stride 1 along D, the layout the fused
-        # attention kernels read without another copy
-        feats = F.conv2d(x, weight).flatten(2).transpose(1, 2).contiguous()
-        theta, phi, g = feats.split(self.dim, dim=-1)
-        return theta, phi, g
 
     @torch.no_grad()
     def route(self, feats: torch.Tensor) -> torch.Tensor:
