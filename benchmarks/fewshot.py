@@ -10,6 +10,8 @@ Score: mean Dice over foreground classes on the slices that were never painted.
     python benchmarks/fewshot.py --budget 180 --counts 2 4 8 --datasets phantom:0,1 mni:0
     python benchmarks/fewshot.py --budget 180 --counts 2 4 8 --datasets lung2:0 brain1:0 \
         --section "Few-shot segmentation: real lesions"
+    python benchmarks/fewshot.py --budget 180 --counts 2 4 --datasets lung2:0 brain1:0 --background 4 \
+        --section "Few-shot segmentation: real lesions, with background slices"
 
 A lesion slab thinner than the count asked for gives fewer painted slices; the table gives the count used.
 """
@@ -87,10 +89,19 @@ def mean_foreground_dice(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean(values))
 
 
-def run_net(image, sparse, norm, n_cls, budget, use_memory, seed, threads) -> tuple[np.ndarray, int]:
+def background_slices(labels: np.ndarray, count: int) -> list[int]:
+    """``count`` label-free slices, evenly spread, that a user marks as background (``finetune --slices``)."""
+    empty = np.flatnonzero(~labels.reshape(labels.shape[0], -1).any(axis=1))
+    if count == 0 or empty.size == 0:
+        return []
+    picks = np.linspace(0, empty.size - 1, count + 2)[1:-1].round().astype(int)  # not the volume's ends
+    return sorted(set(empty[picks].tolist()))
+
+
+def run_net(image, sparse, norm, n_cls, budget, use_memory, seed, threads, background) -> tuple[np.ndarray, int]:
     config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=use_memory)
     train = TrainConfig(steps=100_000, time_budget=budget, seed=seed, device="cpu", threads=threads)
-    result = finetune(image, sparse, config=config, train=train)
+    result = finetune(image, sparse, config=config, train=train, slices=background)
     infer = InferConfig(device="cpu", threads=threads)
     return Predictor(result.model, result.config, infer).predict(image).labels, len(result.reports)
 
@@ -155,6 +166,12 @@ def main() -> None:
         default="Few-shot segmentation",
         help="docs/benchmarks.md section to (re)write, so a run on other datasets keeps the earlier table",
     )
+    ap.add_argument(
+        "--background",
+        type=int,
+        default=0,
+        help="also mark this many label-free slices as background, as a user would (finetune --slices)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -165,15 +182,17 @@ def main() -> None:
         n_cls = int(labels.max()) + 1
         for count in args.counts:
             sparse, painted = sparse_annotation(labels, count)
-            unpainted = np.setdiff1d(np.arange(labels.shape[0]), painted)
+            background = background_slices(labels, args.background)
+            unpainted = np.setdiff1d(np.arange(labels.shape[0]), painted + background)
             t = time.perf_counter()
-            rf = mean_foreground_dice(run_rf(image, sparse, norm, painted, 0)[unpainted], labels[unpainted])
+            rf_pred = run_rf(image, sparse, norm, painted + background, 0)
+            rf = mean_foreground_dice(rf_pred[unpainted], labels[unpainted])
             rf_time = time.perf_counter() - t
             scores: dict[str, list[float]] = {"ours": [], "plain": []}
             steps: dict[str, list[int]] = {"ours": [], "plain": []}
             for seed in seeds:
                 for name, mem in (("ours", True), ("plain", False)):
-                    pred, n = run_net(image, sparse, norm, n_cls, args.budget, mem, seed, args.threads)
+                    pred, n = run_net(image, sparse, norm, n_cls, args.budget, mem, seed, args.threads, background)
                     scores[name].append(mean_foreground_dice(pred[unpainted], labels[unpainted]))
                     steps[name].append(n)
             ours, plain = float(np.mean(scores["ours"])), float(np.mean(scores["plain"]))
@@ -183,10 +202,11 @@ def main() -> None:
                     seeds, scores["ours"], scores["plain"], steps["ours"], steps["plain"], strict=True
                 )
             )
-            row = (ds, len(painted), ours, plain, rf, ours - rf, f"{per_seed}; RF {rf_time:.0f} s")
+            marked = f"{len(painted)}" + (f" + {len(background)} background" if background else "")
+            row = (ds, marked, ours, plain, rf, ours - rf, f"{per_seed}; RF {rf_time:.0f} s")
             rows.append(row)
             print(
-                f"{ds:8s} {len(painted)} slices: ours {ours:.3f}  plain {plain:.3f}  RF {rf:.3f}  "
+                f"{ds:8s} {marked} slices: ours {ours:.3f}  plain {plain:.3f}  RF {rf:.3f}  "
                 f"ours-RF {ours - rf:+.3f}  ({row[6]})",
                 flush=True,
             )
