@@ -19,6 +19,7 @@ A lesion slab thinner than the count asked for gives fewer painted slices; the t
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -129,9 +130,12 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
     return np.stack([rf.predict(feats(z)).reshape(vol.shape[1:]) for z in range(vol.shape[0])]).astype(np.uint8)
 
 
-def write_table(rows: list[tuple], budget: float, threads: int, section: str) -> None:
+def write_table(rows: list[tuple], budget: float, threads: int, section: str, datasets: dict[str, str]) -> None:
     lines = [
-        f"Mean foreground Dice on never-painted slices; {budget:.0f} s fine-tuning budget per network run, "
+        "Datasets: " + "; ".join(f"{name} = {desc}" for name, desc in datasets.items()) + ".",
+        "",
+        f"Mean foreground Dice on the slices never annotated (neither painted nor marked as background); "
+        f"{budget:.0f} s fine-tuning budget per network run, "
         f"lite preset, default fine-tune settings (poly learning-rate decay), {threads} torch thread(s) on an "
         "otherwise idle machine; RF = random forest on scikit-image multiscale features (100 trees, 2 jobs); "
         "plain = the same lite network with DMW-LA/W-LD switched off. Network scores are means over the "
@@ -146,7 +150,7 @@ def write_table(rows: list[tuple], budget: float, threads: int, section: str) ->
         section,
         "\n".join(lines),
         packages=("torch", "numpy", "scikit-learn"),
-        script="benchmarks/fewshot.py",
+        script="python " + shlex.join(["benchmarks/fewshot.py", *sys.argv[1:]]),
     )
 
 
@@ -175,6 +179,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     rows = []
+    descriptions: dict[str, str] = {}
     for spec in args.datasets:
         ds, _, seed_text = spec.partition(":")
         seeds = [int(s) for s in seed_text.split(",")] if seed_text else [0]
@@ -211,8 +216,9 @@ def main() -> None:
                 flush=True,
             )
         print(f"{ds}: {desc}")
+        descriptions[ds] = desc
         if not args.no_write:  # after each dataset, so a long run leaves its results early
-            write_table(rows, args.budget, args.threads, args.section)
+            write_table(rows, args.budget, args.threads, args.section, descriptions)
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ from napari_smp._widgets._finetune_config import (
     WLDSettings,
     free_checkpoint_path,
     model_config_for,
+    parse_background_slices,
     suggest_checkpoint_path,
     train_config_for,
 )
@@ -60,3 +61,12 @@ def test_suggested_path_sits_beside_the_source_file(tmp_path):
     src = tmp_path / "ct" / "case1.nii.gz"
     assert suggest_checkpoint_path("case 1", str(src)) == tmp_path / "ct" / "case_1-finetuned.safetensors"
     assert suggest_checkpoint_path("x", "", tmp_path) == tmp_path / "x-finetuned.safetensors"
+
+
+def test_background_slices_are_parsed_into_distinct_indices_or_refused_with_a_sentence():
+    assert parse_background_slices("", 10) == []
+    assert parse_background_slices(" 7, 3 3,0 ", 10) == [0, 3, 7]
+    with pytest.raises(ValueError, match="slice numbers separated by commas"):
+        parse_background_slices("3, five", 10)
+    with pytest.raises(ValueError, match=r"\[-1, 10\] are outside the volume's slices 0..9"):
+        parse_background_slices("-1, 2, 10", 10)

@@ -95,10 +95,15 @@ def test_finetune_end_to_end_stays_responsive(viewer_with_volume, qtbot, tmp_pat
     w.segment_check.setChecked(False)
     w.steps_spin.setValue(2)
     w.size_spin.setValue(64)
+    viewer.dims.set_current_step(0, 2)  # an unpainted slice, added as background from the viewer
+    w.add_current_slice()
+    w.add_current_slice()  # once only
+    assert w.background_edit.text() == "2"
     w.start()
     qtbot.waitUntil(lambda: w.last_result is not res, timeout=60_000)
     assert w.last_result.path == tmp_path / "model-2.safetensors"
     assert w.last_result.train.config.img_size == 64 and res.train.config.img_size == 32
+    assert w.last_result.train.slices.tolist() == [1, 2, 3, 4]  # 3 was painted during the first run
     assert any("model-2.safetensors" in m for m in notifications("info"))
     assert SESSION.names() == ["model", "model-2"]
 
@@ -136,6 +141,10 @@ def test_errors_are_one_sentence_notifications(viewer_with_volume, qtbot, tmp_pa
     w.size_spin.setValue(48)  # typed in: the arrows step by 32
     assert w.start() is None
     assert any("input size 48 is not a multiple of 32" in m for m in notifications("error"))
+    w.size_spin.setValue(0)
+    w.background_edit.setText("0, 9")
+    assert w.start() is None
+    assert any("background slices [9] are outside the volume's slices 0..5" in m for m in notifications("error"))
 
 
 def test_closing_the_viewer_stops_a_running_fine_tune(make_napari_viewer, qtbot, tmp_path):

@@ -9,7 +9,14 @@ import numpy as np
 
 from ..config import ModelConfig, NormConfig, TrainConfig
 
-__all__ = ["WLDSettings", "model_config_for", "train_config_for", "free_checkpoint_path", "suggest_checkpoint_path"]
+__all__ = [
+    "WLDSettings",
+    "model_config_for",
+    "train_config_for",
+    "free_checkpoint_path",
+    "suggest_checkpoint_path",
+    "parse_background_slices",
+]
 
 
 @dataclass
@@ -29,6 +36,23 @@ class WLDSettings:
                              f"[{self.k_low * slots:g}, {self.k_high * slots:g}] of {slots} slots")
         if self.k_policy not in ("reset", "clamp"):
             raise ValueError(f"K policy must be reset or clamp, not {self.k_policy!r}")
+
+
+def parse_background_slices(text: str, depth: int) -> list[int]:
+    """Slice numbers typed by the user (``"3, 17 40"``) -> sorted distinct indices in [0, depth).
+
+    These slices count as annotated even where nothing is painted: all background (the annotated-slice
+    rule's explicit list). Raises ``ValueError`` with a sentence for anything else.
+    """
+    words = text.replace(",", " ").split()
+    try:
+        picks = sorted({int(w) for w in words})
+    except ValueError:
+        raise ValueError(f"background slices must be slice numbers separated by commas, not {text!r}") from None
+    outside = [z for z in picks if not 0 <= z < depth]
+    if outside:
+        raise ValueError(f"background slices {outside} are outside the volume's slices 0..{depth - 1}")
+    return picks
 
 
 def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: NormConfig,

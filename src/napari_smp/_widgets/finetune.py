@@ -32,6 +32,7 @@ from ._finetune_config import (
     WLDSettings,
     free_checkpoint_path,
     model_config_for,
+    parse_background_slices,
     suggest_checkpoint_path,
     train_config_for,
 )
@@ -94,6 +95,18 @@ class FinetuneWidget(JobWidget):
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("side slices are resized to for the network, a multiple of 32; larger keeps "
                                   "thin structures of a fine grid, at a higher cost per step")
+        self.background_edit = QLineEdit()
+        self.background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
+        self.background_edit.setToolTip("slices with no structure of interest, counted as painted background; "
+                                        "a few of them keep a lesion model from marking healthy slices")
+        add_slice = QPushButton("+ this slice")
+        add_slice.setToolTip("add the axial slice shown in the viewer")
+        add_slice.clicked.connect(self.add_current_slice)
+        background_row = QWidget()
+        row = QHBoxLayout(background_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.background_edit)
+        row.addWidget(add_slice)
         self.device_combo = DeviceCombo()
         self.save_edit = QLineEdit()
         browse = QPushButton("...")
@@ -114,6 +127,7 @@ class FinetuneWidget(JobWidget):
         f.addRow("image", self.image_combo)
         f.addRow("painted labels", self.labels_combo)
         f.addRow(self.summary_label)
+        f.addRow("background slices", background_row)
         f.addRow("start from", self.start_picker)
         f.addRow("input size", self.size_spin)
         f.addRow("steps", self.steps_spin)
@@ -169,6 +183,24 @@ class FinetuneWidget(JobWidget):
         if path:
             self.save_edit.setText(path)
 
+    def add_current_slice(self) -> None:
+        """Add the axial slice the viewer shows (in the image's own slice numbers) to the background list."""
+        image = self.image_combo.layer()
+        if image is None:
+            self.fail("choose an image layer first")
+            return
+        z = int(round(float(image.world_to_data(self.viewer.dims.point)[0])))
+        if not 0 <= z < image.data.shape[0]:
+            self.fail(f"the viewer shows slice {z}, outside the image's slices")
+            return
+        try:
+            picks = parse_background_slices(self.background_edit.text(), image.data.shape[0])
+        except ValueError:  # keep what the user typed; add the slice after it
+            picks = []
+        text = self.background_edit.text().strip()
+        if z not in picks:
+            self.background_edit.setText(f"{text}, {z}" if text else str(z))
+
     def wld_settings(self) -> WLDSettings:
         return WLDSettings(self.k_spin.value(), self.k_low_spin.value(), self.k_high_spin.value(),
                            self.k_policy_combo.currentText())
@@ -195,6 +227,7 @@ class FinetuneWidget(JobWidget):
                 base = self.model_config_override
                 wld.check(base.memory.slots if base is not None else MemoryConfig().slots)
             names = class_names_of(labels_layer)
+            background = parse_background_slices(self.background_edit.text(), volume.shape[0])
         except ValueError as err:
             self.fail(str(err))
             return None
@@ -202,19 +235,21 @@ class FinetuneWidget(JobWidget):
         train = train_config_for(self.steps_spin.value(), self.budget_spin.value(), self.device_combo.device(),
                                  self.train_config_override)
         work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked(),
-                          self.size_spin.value())
+                          self.size_spin.value(), background)
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
         self.plot.reset(train.steps, slots)
+        n_slices = len(set(np.flatnonzero(labels.reshape(len(labels), -1).any(axis=1)).tolist()) | set(background))
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune",
-                             f"fine-tuning on {int(labels.reshape(len(labels), -1).any(1).sum())} slices...")
+                             f"fine-tuning on {n_slices} slices...")
         if job is not None:
             job.reported.connect(self.plot.add)
             job.ended.connect(lambda *_: self.plot.finish())
         return job
 
     def _work(self, volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, wld: WLDSettings,
-              names: dict[int, str] | None, train: Any, requested: Path, segment: bool, img_size: int = 0) -> Any:
+              names: dict[int, str] | None, train: Any, requested: Path, segment: bool, img_size: int = 0,
+              background: list[int] | None = None) -> Any:
         base = self.model_config_override
 
         def work(ctx: JobContext) -> FinetuneResult:
@@ -226,12 +261,12 @@ class FinetuneWidget(JobWidget):
             if choice.kind == "preset":
                 norm = base.norm if base is not None else guess_norm(volume)
                 config = model_config_for(choice.preset, labels, wld, norm, names, base, img_size)
-                result = finetune(volume, labels, config=config, train=train, callback=ctx.report,
-                                  cancel=ctx.cancelled)
+                result = finetune(volume, labels, config=config, train=train, slices=background,
+                                  callback=ctx.report, cancel=ctx.cancelled)
             else:
                 init = choice.path if choice.kind == "file" else choice.session.path
-                result = finetune(volume, labels, init=init, train=train, callback=ctx.report,
-                                  cancel=ctx.cancelled)
+                result = finetune(volume, labels, init=init, train=train, slices=background,
+                                  callback=ctx.report, cancel=ctx.cancelled)
             if result.stopped == "cancelled":
                 raise Cancelled("fine-tune cancelled")
             path = save_checkpoint(free_checkpoint_path(requested), result.model, result.config,
