@@ -219,4 +219,9 @@ def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tm
     assert "multiple of 32" in capsys.readouterr().err and not odd.exists()
     again = tmp_path / "again.safetensors"
     assert main(["finetune", *common, "--out", str(again), "--init", str(ckpt), "--img-size", "96"]) == 2
-    assert "--init keeps the input size" in capsys.readouterr().err and not again.exists()
+    assert "--init keeps the architecture" in capsys.readouterr().err and not again.exists()
+    plain = tmp_path / "plain.safetensors"
+    assert main(["finetune", *common, "--out", str(plain), "--no-memory"]) == 0
+    model, config = load_checkpoint(plain)
+    assert not config.use_memory and model.memory_modules() == []
+    assert load_checkpoint(ckpt)[0].memory_modules() != []  # the default keeps the bank

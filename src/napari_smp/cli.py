@@ -32,11 +32,19 @@ def _add_device(p: argparse.ArgumentParser) -> None:
 
 
 def _add_img_size(p: argparse.ArgumentParser, whose: str) -> None:
+    """The settings of a new model: input side, and the memory-bank switch."""
     p.add_argument(
         "--img-size",
         type=int,
         help=f"{whose} input side in pixels, a multiple of 32 (default: the preset's, lite 128, paper 256); "
         "slices are resized to it, so a larger side keeps thin structures at a higher cost per step",
+    )
+    p.add_argument(
+        "--no-memory",
+        dest="use_memory",
+        action="store_false",
+        help="build the network without its DMW-LA modules and W-LD memory bank (the plain U-Net ablation: "
+        "about 1.7x the steps per second on a CPU, no cluster views; docs/method.md section 9)",
     )
 
 

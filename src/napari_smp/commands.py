@@ -87,8 +87,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init)
-    if args.init is not None and args.img_size is not None:
-        raise ValueError("--img-size sets up a new model; a run from --init keeps the input size it was built with")
+    if args.init is not None and (args.img_size is not None or not args.use_memory):
+        raise ValueError(
+            "--img-size and --no-memory set up a new model; a run from --init keeps the architecture it was built with"
+        )
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
     if labels.shape != image.shape:
@@ -97,7 +99,11 @@ def run_finetune(args: argparse.Namespace) -> int:
         raise ValueError(f"labels {args.labels} and image {args.image} are on different voxel grids")
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
     config = ModelConfig(
-        preset=args.preset, num_classes=max(2, int(labels.max()) + 1), norm=norm, img_size=args.img_size
+        preset=args.preset,
+        num_classes=max(2, int(labels.max()) + 1),
+        norm=norm,
+        img_size=args.img_size,
+        use_memory=args.use_memory,
     )
     train = _train_config(args)
     _check_device(args)
@@ -167,7 +173,9 @@ def run_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         check_output(args.out, args.overwrite)
     _check_device(args)
-    config = ModelConfig(preset=args.preset, norm=NormConfig(mode=args.norm), img_size=args.img_size)
+    config = ModelConfig(
+        preset=args.preset, norm=NormConfig(mode=args.norm), img_size=args.img_size, use_memory=args.use_memory
+    )
     train = _train_config(args, val_fraction=args.val_fraction, val_every=args.val_every)
     summary = train_dataset(args.dataset, args.out, config, train)
     if int(os.environ.get("RANK", "0")) == 0:

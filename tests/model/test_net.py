@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -173,6 +175,9 @@ def test_cluster_maps() -> None:
     assert dec["similarity"].shape == (1, 3, 16, 16) and dec["stride"] == 4.0
     with pytest.raises(ValueError, match="no DMW-LA module named"):
         model.cluster_maps(_x(1), "encoder.stage9.0")
+    plain = build_model(replace(_config(), use_memory=False))
+    with pytest.raises(ValueError, match="built without its memory bank"):
+        plain.cluster_maps(_x(1), "decoder.stage1")
 
 
 def test_paper_preset_parameter_count() -> None:

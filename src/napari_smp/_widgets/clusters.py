@@ -181,8 +181,11 @@ class ClustersWidget(JobWidget):
 
         def work(ctx: JobContext) -> tuple[Any, ClusterView]:
             predictor = load()
-            mod = module or predictor.memory_modules()[-1]
-            if mod not in predictor.memory_modules():
+            modules = predictor.memory_modules()
+            if not modules:
+                raise ValueError("this model was trained without its memory bank (--no-memory): it has no clusters")
+            mod = module or modules[-1]
+            if mod not in modules:
                 raise ValueError(f"the model has no DMW-LA module {mod!r}")
             maps = predictor.clusters(volume, mod, range(first, last + 1), ctx.progress, ctx.cancelled)
             k = maps.similarity.shape[0]

@@ -208,6 +208,8 @@ class SimMPNet(nn.Module):
             ``"warming_up"`` (prototypes are meaningless before the k-means initialisation).
         """
         modules = dict(self.memory_modules())
+        if not modules:
+            raise ValueError("this model was built without its memory bank (use_memory off): it has no clusters")
         if module not in modules:
             raise ValueError(f"no DMW-LA module named {module!r}; choose one of {', '.join(modules)}")
         target, seen = modules[module], {}
