@@ -102,21 +102,13 @@ class FinetuneWidget(JobWidget):
         add_slice = QPushButton("+ this slice")
         add_slice.setToolTip("add the axial slice shown in the viewer")
         add_slice.clicked.connect(self.add_current_slice)
-        background_row = QWidget()
-        row = QHBoxLayout(background_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.background_edit)
-        row.addWidget(add_slice)
+        background_row = _row(self.background_edit, add_slice)
         self.device_combo = DeviceCombo()
         self.save_edit = QLineEdit()
         browse = QPushButton("...")
         browse.setFixedWidth(32)
         browse.clicked.connect(self._browse)
-        save_row = QWidget()
-        row = QHBoxLayout(save_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.save_edit)
-        row.addWidget(browse)
+        save_row = _row(self.save_edit, browse)
         self.segment_check = QCheckBox("segment the volume when done")
         self.segment_check.setChecked(True)
         # (field, its own tooltip): settings of a new model, greyed out when starting from a checkpoint
@@ -308,6 +300,16 @@ class FinetuneWidget(JobWidget):
             self.result_layer = self.viewer.add_labels(
                 data, name=name, **derived_layer_kwargs(image, class_names=tr.config.names))
         self.status.setText(text)
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    """The widgets side by side, as one form field."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        layout.addWidget(w)
+    return row
 
 
 def _spin(box: Any, lo: float, hi: float, value: float, step: float | None = None) -> Any:
