@@ -31,7 +31,7 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_img_size(p: argparse.ArgumentParser, whose: str) -> None:
+def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
     """The settings of a new model: input side, and the memory-bank switch."""
     p.add_argument(
         "--img-size",
@@ -44,7 +44,7 @@ def _add_img_size(p: argparse.ArgumentParser, whose: str) -> None:
         dest="use_memory",
         action="store_false",
         help="build the network without its DMW-LA modules and W-LD memory bank (the plain U-Net ablation: "
-        "about 1.7x the steps per second on a CPU, no cluster views; docs/method.md section 9)",
+        "1.6-1.9x the steps per second on a CPU, no cluster views; docs/method.md section 9)",
     )
 
 
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
     p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
-    _add_img_size(p, "a new model's")
+    _add_architecture(p, "a new model's")
     _add_run(p, steps=300, lr=1e-3)
     p.add_argument(
         "--norm",
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
     p.add_argument("--out", type=Path, required=True, help="checkpoint of the best validation Dice")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
-    _add_img_size(p, "the model's")
+    _add_architecture(p, "the model's")
     _add_run(p, steps=1000, lr=1e-3)
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of cases held out for validation")
     p.add_argument("--val-every", type=int, default=100, help="steps between validations")

@@ -183,7 +183,7 @@ class ClustersWidget(JobWidget):
             predictor = load()
             modules = predictor.memory_modules()
             if not modules:
-                raise ValueError("this model was trained without its memory bank (--no-memory): it has no clusters")
+                raise ValueError("this model was trained without its memory bank: it has no clusters to show")
             mod = module or modules[-1]
             if mod not in modules:
                 raise ValueError(f"the model has no DMW-LA module {mod!r}")
