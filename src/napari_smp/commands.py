@@ -111,7 +111,7 @@ def run_finetune(args: argparse.Namespace) -> int:
 
         def report(r) -> None:
             bar.update(1)
-            bar.set_postfix(loss=f"{r.loss:.3f}", K=r.k)
+            bar.set_postfix_str(r.summary())
 
         result = finetune(
             image, labels, config=config, init=args.init, train=train, slices=args.slices, callback=report
@@ -133,7 +133,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(
         f"wrote {args.out}: {len(result.reports)} steps on {len(result.slices)} annotated slices "
-        f"(stopped: {result.stopped}); final loss {last.loss:.4f}, K {last.k}"
+        f"(stopped: {result.stopped}); final {last.summary()}"
         if last
         else f"wrote {args.out} without training (stopped: {result.stopped})"
     )

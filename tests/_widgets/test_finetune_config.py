@@ -32,6 +32,8 @@ def test_model_config_takes_classes_from_labels_and_wld_from_controls():
     assert model_config_for("lite", labels, WLDSettings(), NormConfig(), None, base, img_size=96).img_size == 96
     with pytest.raises(ValueError, match="multiple of 32"):
         model_config_for("lite", labels, WLDSettings(), NormConfig(), img_size=100)
+    assert cfg.use_memory and not model_config_for("lite", labels, WLDSettings(), NormConfig(),
+                                                   use_memory=False).use_memory
 
 
 @pytest.mark.parametrize("wld, msg", [(WLDSettings(0, 0.8, 0.5), "low < high"),

@@ -95,6 +95,7 @@ def test_finetune_end_to_end_stays_responsive(viewer_with_volume, qtbot, tmp_pat
     w.segment_check.setChecked(False)
     w.steps_spin.setValue(2)
     w.size_spin.setValue(64)
+    w.memory_check.setChecked(False)  # the plain network: no K curve
     viewer.dims.set_current_step(0, 2)  # an unpainted slice, added as background from the viewer
     w.add_current_slice()
     w.add_current_slice()  # once only
@@ -104,6 +105,8 @@ def test_finetune_end_to_end_stays_responsive(viewer_with_volume, qtbot, tmp_pat
     assert w.last_result.path == tmp_path / "model-2.safetensors"
     assert w.last_result.train.config.img_size == 64 and res.train.config.img_size == 32
     assert w.last_result.train.slices.tolist() == [1, 2, 3, 4]  # 3 was painted during the first run
+    assert not w.last_result.train.config.use_memory and w.last_result.train.model.memory_modules() == []
+    assert w.plot.ks == [] and not w.plot._k_line.get_visible() and ", K " not in w.status.text()
     assert any("model-2.safetensors" in m for m in notifications("info"))
     assert SESSION.names() == ["model", "model-2"]
 

@@ -42,6 +42,26 @@ def test_finetune_learns_painted_classes_on_unpainted_slices():
         assert dice > 0.7, (c, dice)  # chance level for these discs is below 0.1
 
 
+def test_a_model_without_memory_bank_reports_no_k():
+    from dataclasses import replace
+
+    image, labels = toy_volume(depth=6)
+    reports = []
+    result = finetune(
+        image,
+        _sparse(labels, [2, 4]),
+        config=replace(tiny_config(warmup=2), use_memory=False),
+        train=TrainConfig(steps=5, batch_size=2, device="cpu", amp=False),
+        callback=reports.append,
+    )
+    assert result.model.memory_modules() == [] and len(reports) == 5
+    assert all(r.k is None and not r.warming_up for r in reports)
+    assert reports[-1].summary() == f"loss {reports[-1].loss:.3f}"  # no K to show
+    with_bank = finetune(image, _sparse(labels, [2, 4]), config=tiny_config(warmup=2),
+                         train=TrainConfig(steps=3, batch_size=2, device="cpu", amp=False)).reports[-1]
+    assert with_bank.summary().endswith(f", K {with_bank.k}") and with_bank.k is not None
+
+
 def test_lr_schedules_known_values():
     steps = TrainConfig(lr=1e-3, steps=100)
     assert scheduled_lr(steps, 1, 0.0) == pytest.approx(1e-3)

@@ -105,6 +105,7 @@ class TrainingPlot(FigureCanvasQTAgg):
         self._limits(x=max(2, max_steps), k=max(2, slots))
         self._loss_line.set_data([], [])
         self._k_line.set_data([], [])
+        self._k_line.set_visible(True)
         self._full_draw()
         self._timer.start()
 
@@ -112,7 +113,10 @@ class TrainingPlot(FigureCanvasQTAgg):
         """Queue one ``StepReport``; the timer shows it."""
         self.steps.append(int(report.step))
         self.losses.append(float(report.loss))
-        self.ks.append(int(report.k))
+        if report.k is None:  # a model without a memory bank: no K curve
+            self._k_line.set_visible(False)
+        else:
+            self.ks.append(int(report.k))
         if not report.warming_up and self.warmup_end is None:
             self.warmup_end = int(report.step)
         self._dirty = True
@@ -127,9 +131,11 @@ class TrainingPlot(FigureCanvasQTAgg):
             return
         self._dirty = False
         self._loss_line.set_data(self.steps, self.relative_losses())
-        self._k_line.set_data(self.steps, self.ks)
+        if self.ks:
+            self._k_line.set_data(self.steps, self.ks)
         if self.steps:
-            self._note.set_text(f"step {self.steps[-1]}: loss {self.losses[-1]:.3g}, K {self.ks[-1]}")
+            k = f", K {self.ks[-1]}" if self.ks else ""
+            self._note.set_text(f"step {self.steps[-1]}: loss {self.losses[-1]:.3g}{k}")
         if self.warmup_end is not None and not self._warm_line.get_visible():
             self._warm_line.set_xdata([self.warmup_end, self.warmup_end])
             self._warm_line.set_visible(True)

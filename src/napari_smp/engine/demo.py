@@ -85,7 +85,7 @@ def run_demo(
     train = TrainConfig(steps=steps, time_budget=time_budget, device=device)
     result = finetune(ph.image, sparse, config=config, train=train)
     last = result.reports[-1]
-    log(f"fine-tuned {len(result.reports)} steps in {last.elapsed:.0f} s: loss {last.loss:.3f}, K {last.k}")
+    log(f"fine-tuned {len(result.reports)} steps in {last.elapsed:.0f} s: {last.summary()}")
     ckpt = save_checkpoint(out / "model.safetensors", result.model, result.config, slices=painted)
 
     pred = Predictor.from_checkpoint(ckpt).predict(ph.image, ph.meta.spacing).labels

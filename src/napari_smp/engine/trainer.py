@@ -31,10 +31,14 @@ class StepReport:
 
     step: int
     loss: float
-    k: int
+    k: int | None  # the W-LD update range; None for a model built without its memory bank
     lr: float
     elapsed: float
     warming_up: bool
+
+    def summary(self) -> str:
+        """``loss 0.123, K 43`` (K left out when there is no memory bank)."""
+        return f"loss {self.loss:.3f}" + ("" if self.k is None else f", K {self.k}")
 
 
 @dataclass
@@ -159,7 +163,12 @@ def fit(
         mem = core.memory_step(value)
         reports.append(
             StepReport(
-                step, value, int(mem["k"]), lr, time.perf_counter() - start, bool(mem["warming_up"])
+                step,
+                value,
+                None if mem["k"] is None else int(mem["k"]),
+                lr,
+                time.perf_counter() - start,
+                bool(mem["warming_up"]),
             )
         )
         if callback is not None:

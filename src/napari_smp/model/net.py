@@ -162,7 +162,7 @@ class SimMPNet(nn.Module):
             loss: total training loss of this step (None leaves K and the remembered loss alone).
 
         Returns:
-            ``{"step": steps so far, "k": current K, "warming_up": bool}``.
+            ``{"step": steps so far, "k": current K (None without a memory bank), "warming_up": bool}``.
         """
         mem: MemoryConfig = self.config.memory
         self.memory_steps += 1
@@ -190,7 +190,8 @@ class SimMPNet(nn.Module):
         for name, module in modules:
             if name.startswith("encoder") or mem.share_decoder_k:
                 module.set_k(k)
-        return {"step": step, "k": k, "warming_up": bool(modules) and modules[0][1].warming_up}
+        # no bank, no K: the rule above still runs on the loss, but nothing would use its value
+        return {"step": step, "k": k if modules else None, "warming_up": bool(modules) and modules[0][1].warming_up}
 
     @torch.no_grad()
     def cluster_maps(self, x: torch.Tensor, module: str) -> dict[str, Any]:
