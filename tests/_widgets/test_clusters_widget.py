@@ -81,3 +81,24 @@ def test_clusters_of_the_current_slice_and_no_labels(viewer_with_volume, qtbot, 
     assert lab.name == "clusters decoder.stage1" and lab.data.shape == (1, 32, 32)
     np.testing.assert_allclose(lab.translate[0], ORIGIN[0] + 5 * SPACING[0])
     assert w.class_table.rowCount() == 0
+
+
+def test_a_model_without_memory_bank_is_refused_in_one_sentence(viewer_with_volume, qtbot, tmp_path):
+    from dataclasses import replace
+
+    from widget_helpers import notifications, tiny_config, tiny_train, tiny_volume
+
+    from napari_smp.engine.checkpoint import save_checkpoint
+    from napari_smp.engine.trainer import finetune
+
+    image, labels = tiny_volume()
+    res = finetune(image, labels, config=replace(tiny_config(), use_memory=False), train=tiny_train(steps=2))
+    plain = save_checkpoint(tmp_path / "plain.safetensors", res.model, res.config)
+    viewer = viewer_with_volume
+    n_layers = len(viewer.layers)
+    w = _widget(viewer, plain)
+    job = w.run()
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=20_000)
+    assert job.outcome.status == "error"
+    assert any("trained without its memory bank: it has no clusters to show" in m for m in notifications("error"))
+    assert len(viewer.layers) == n_layers and not w.layers

@@ -176,7 +176,7 @@ def test_cluster_maps() -> None:
     with pytest.raises(ValueError, match="no DMW-LA module named"):
         model.cluster_maps(_x(1), "encoder.stage9.0")
     plain = build_model(replace(_config(), use_memory=False))
-    with pytest.raises(ValueError, match="built without its memory bank"):
+    with pytest.raises(ValueError, match="trained without its memory bank: it has no clusters to show"):
         plain.cluster_maps(_x(1), "decoder.stage1")
 
 

@@ -77,6 +77,7 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
     wld.check(base.memory.slots)
     memory = replace(base.memory, k_init=wld.k_init or None, k_low=wld.k_low, k_high=wld.k_high,
                      k_policy=wld.k_policy)
+    # the checkbox can only take the bank away: a ``base`` built without one stays without
     return replace(base, num_classes=n_cls, class_names=names, memory=memory, norm=norm,
                    use_memory=use_memory and base.use_memory)
 

@@ -182,11 +182,8 @@ class ClustersWidget(JobWidget):
         def work(ctx: JobContext) -> tuple[Any, ClusterView]:
             predictor = load()
             modules = predictor.memory_modules()
-            if not modules:
-                raise ValueError("this model was trained without its memory bank: it has no clusters to show")
-            mod = module or modules[-1]
-            if mod not in modules:
-                raise ValueError(f"the model has no DMW-LA module {mod!r}")
+            # the model refuses a module it lacks, or any when it has no memory bank, in one sentence
+            mod = module or (modules[-1] if modules else "")
             maps = predictor.clusters(volume, mod, range(first, last + 1), ctx.progress, ctx.cancelled)
             k = maps.similarity.shape[0]
             table = None

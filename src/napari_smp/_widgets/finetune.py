@@ -232,10 +232,12 @@ class FinetuneWidget(JobWidget):
         train = train_config_for(self.steps_spin.value(), self.budget_spin.value(), self.device_combo.device(),
                                  self.train_config_override)
         work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked(),
-                          self.size_spin.value(), background, self.memory_check.isChecked())
+                          img_size=self.size_spin.value(), background=background,
+                          use_memory=self.memory_check.isChecked())
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
         self.plot.reset(train.steps, slots)
+        # engine.data.annotated_slices' rule, in numpy: the widget module must load without torch
         n_slices = len(set(np.flatnonzero(labels.reshape(len(labels), -1).any(axis=1)).tolist()) | set(background))
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune",
                              f"fine-tuning on {n_slices} slices...")
@@ -257,7 +259,8 @@ class FinetuneWidget(JobWidget):
 
             if choice.kind == "preset":
                 norm = base.norm if base is not None else guess_norm(volume)
-                config = model_config_for(choice.preset, labels, wld, norm, names, base, img_size, use_memory)
+                config = model_config_for(choice.preset, labels, wld, norm, names, base, img_size=img_size,
+                                          use_memory=use_memory)
                 result = finetune(volume, labels, config=config, train=train, slices=background,
                                   callback=ctx.report, cancel=ctx.cancelled)
             else:

@@ -210,7 +210,7 @@ class SimMPNet(nn.Module):
         """
         modules = dict(self.memory_modules())
         if not modules:
-            raise ValueError("this model was built without its memory bank (use_memory off): it has no clusters")
+            raise ValueError("this model was trained without its memory bank: it has no clusters to show")
         if module not in modules:
             raise ValueError(f"no DMW-LA module named {module!r}; choose one of {', '.join(modules)}")
         target, seen = modules[module], {}
