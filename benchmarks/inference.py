@@ -45,7 +45,7 @@ def child(preset: str, depth: int, amp: bool, predict: bool = True) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, preset, str(depth), str(int(amp)), str(int(predict))],
         capture_output=True,
-        text=True,
+        text=True, encoding="utf-8", errors="replace",
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])

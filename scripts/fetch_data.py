@@ -92,17 +92,30 @@ def _cache_is_valid(folder: Path) -> bool:
     return True
 
 
+def _pip(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m pip ARGS`` and capture its output as text, whatever the machine's locale.
+
+    In the C locale (``LANG``/``LC_ALL`` unset or ``C``, ``PYTHONUTF8=0``) Python's default encoding is
+    ASCII: pip's ``…`` would fail both in the child's output and in our decoding of it. The child is
+    told to write UTF-8 and we read UTF-8, replacing what still does not decode.
+    """
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUTF8": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, encoding="utf-8", errors="replace",
+        env=env,
+    )
+
+
 def _download_sdist(dest: Path) -> Path:
     """Download the sdist with pip into ``dest`` and return its path.
 
     ``--no-build-isolation`` is needed because pyradiomics' setup.py imports numpy while pip prepares
     metadata; this interpreter already has numpy and setuptools.
     """
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:", "--no-build-isolation",
+    proc = _pip([
+        "download", "--no-deps", "--no-binary=:all:", "--no-build-isolation",
         "--disable-pip-version-check", "-d", str(dest), f"pyradiomics=={PYRADIOMICS_VERSION}",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    ])  # fmt: skip
     sdist = dest / SDIST_NAME
     # pip may fail after the download while building metadata; the archive itself is all we need
     if sdist.is_file():
@@ -192,9 +205,8 @@ def fetch_mni_brain(force: bool = False) -> Path:
     if not force and t1.is_file() and lab.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="napari-smp-fetch-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-d", tmp, f"nilearn=={NILEARN_VERSION}"]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = _pip(["download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+                     "-d", tmp, f"nilearn=={NILEARN_VERSION}"])  # fmt: skip
         wheel = Path(tmp) / NILEARN_WHEEL
         if not wheel.is_file():
             raise DataFetchError(f"pip could not download {NILEARN_WHEEL}: {proc.stderr.strip()[-300:]}")

@@ -1,24 +1,68 @@
-"""The four widgets in the Plugins menu, and the demo viewer's docking with its layers preselected."""
+"""Every widget in the plugin manifest opens from the Plugins menu; the demo docks them with its layers."""
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
+import yaml
 from widget_helpers import tiny_volume
 
 pytestmark = pytest.mark.gui
 
 
-@pytest.mark.parametrize("name, cls", [("Fine-tune", "FinetuneWidget"), ("Segment", "SegmentWidget"),
-                                       ("Clusters", "ClustersWidget"), ("Metrics", "MetricsWidget")])
-def test_widgets_open_from_the_plugin_manifest(make_napari_viewer, name, cls):
+def _manifest_widgets() -> list[tuple[str, str]]:
+    """(display name, class name) of every widget the shipped napari.yaml declares, in its order."""
+    manifest = yaml.safe_load(resources.files("napari_smp").joinpath("napari.yaml").read_text(encoding="utf-8"))
+    classes = {c["id"]: c["python_name"].rsplit(":", 1)[1] for c in manifest["contributions"]["commands"]}
+    return [(w["display_name"], classes[w["command"]]) for w in manifest["contributions"]["widgets"]]
+
+
+def test_the_manifest_declares_the_five_widgets():
+    # guards the parametrisation below: an unreadable manifest must not quietly test nothing
+    assert [name for name, _ in _manifest_widgets()] == ["Fine-tune", "Segment", "Clusters", "Metrics",
+                                                           "Pre-train"]
+
+
+@pytest.mark.parametrize("name, cls", _manifest_widgets())
+def test_every_manifest_widget_opens_from_the_plugins_menu(make_napari_viewer, name, cls):
+    """napari builds the widget itself, as Plugins > Sim-MPNet Segmentation > NAME does."""
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-smp", name)
     assert type(widget).__name__ == cls
     image, labels = tiny_volume()
-    viewer.add_image(image, name="ct")  # the widget sees the viewer napari gave it
+    viewer.add_image(image, name="ct")  # the widget follows the viewer napari gave it
     viewer.add_labels(labels, name="seg")
-    combos = [getattr(widget, a) for a in ("image_combo", "pred_combo") if hasattr(widget, a)]
-    assert combos[0].currentText() in ("ct", "seg")
+    if hasattr(widget, "layer_list"):  # Pre-train: a checklist of volumes
+        assert [widget.layer_list.item(i).text() for i in range(widget.layer_list.count())] == ["ct"]
+    else:
+        combo = next(getattr(widget, a) for a in ("image_combo", "pred_combo", "labels_combo") if hasattr(widget, a))
+        assert combo.currentText() in ("ct", "seg")
+
+
+def test_pretrain_from_the_plugins_menu_runs_to_the_end(make_napari_viewer, qtbot, tmp_path):
+    """The widget as napari docks it, its default model, Start pressed on a tiny volume."""
+    from napari_smp.engine.pretrain import is_pretrained_checkpoint
+
+    viewer = make_napari_viewer()
+    image, _ = tiny_volume(depth=4)
+    viewer.add_image(image, name="ct")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-smp", "Pre-train")
+    widget.steps.setValue(2)
+    widget.out.setText(str(tmp_path / "encoder.safetensors"))
+    qtbot.mouseClick(widget.start_button, _left_button())
+    assert not widget.start_button.isEnabled() and widget.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    assert widget.status.text().startswith("saved encoder.safetensors: 2 steps"), widget.status.text()
+    assert widget.plot.steps == [1, 2]
+    assert is_pretrained_checkpoint(tmp_path / "encoder.safetensors")
+    assert widget.start_button.isEnabled() and not widget.cancel_button.isEnabled()
+
+
+def _left_button():
+    from qtpy.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
 
 
 def test_demo_docks_the_widgets_with_the_demo_layers_chosen(make_napari_viewer, tmp_path):

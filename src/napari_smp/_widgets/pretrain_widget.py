@@ -57,11 +57,13 @@ class PretrainWidget(QWidget):
     Start, e.g. by tests or by a fine-tune widget that wants a matching architecture.
     """
 
-    def __init__(self, viewer: Any) -> None:
+    def __init__(self, napari_viewer: Any) -> None:
+        # napari injects the viewer only into a parameter named ``napari_viewer`` (or one annotated
+        # ``napari.viewer.Viewer``); any other name fails when the widget is opened from the Plugins menu
         super().__init__()
         from ..config import ModelConfig
 
-        self.viewer = viewer
+        viewer = self.viewer = napari_viewer
         self.config = ModelConfig()
         self.layer_list = QListWidget()
         self.layer_list.setMaximumHeight(110)
