@@ -45,7 +45,20 @@ def test_summary_follows_painting_cheaply(viewer_with_volume, qtbot, tmp_path):
     summary = w.summary
     viewer_with_volume.dims.set_current_step(0, 3)
     qtbot.wait(300)
-    assert w.summary is summary
+    assert w.summary is summary and w.summary.slices == [1, 2, 4]
+    # undo a stroke on a slice the viewer does not show (slice 2, viewing 3), then redo it
+    layer.undo()
+    qtbot.waitUntil(lambda: w.summary.slices == [1, 4], timeout=2_000)
+    layer.redo()
+    qtbot.waitUntil(lambda: w.summary.slices == [1, 2, 4], timeout=2_000)
+    # a new class painted on slice 1, then undone: the classes follow, the slices do not move
+    layer.selected_label = 3
+    layer.paint((1, 16, 16), 3)
+    qtbot.waitUntil(lambda: w.summary.classes == [1, 2, 3], timeout=2_000)
+    layer.undo()
+    qtbot.waitUntil(lambda: w.summary.classes == [1, 2], timeout=2_000)
+    assert w.summary.slices == [1, 2, 4] and "class 3" not in w.summary_label.text()
+    assert w.summary is summary  # all of it without a full recount
     w.labels_combo.set_layer("ground truth")  # names come from the layer's metadata
     qtbot.waitUntil(lambda: "6 slices annotated" in w.summary_label.text(), timeout=2_000)
     assert w.summary_label.text().endswith("liver, spleen")

@@ -30,6 +30,23 @@ def test_annotation_summary_counts_slices_and_classes_and_follows_paint():
     assert "no slice annotated" in AnnotationSummary(np.zeros((2, 3, 3), np.uint8)).describe()
 
 
+def test_recount_changed_finds_edits_it_was_not_told_about():
+    labels = np.zeros((5, 6, 6), np.int32)
+    labels[1, :2, :2] = 1
+    labels[3, 0, 0] = 2
+    s = AnnotationSummary(labels)
+    assert s.recount_changed() == [] and s.slices == [1, 3]  # nothing changed: nothing recounted
+    labels[1, :2, :2] = 0  # an undo erases slice 1
+    labels[3, 0, 0] = 1  # and turns the class of slice 3 from 2 into 1 (same voxel count)
+    labels[4, 5, 5] = 2  # a redo paints slice 4
+    assert s.recount_changed() == [1, 3, 4]
+    assert s.slices == [3, 4] and s.classes == [1, 2]
+    s.recount([0])  # a told edit refreshes that slice's fingerprint too
+    labels[0, 0, 0] = 2
+    s.recount([0])
+    assert s.recount_changed() == [] and s.slices == [0, 3, 4]
+
+
 def test_touched_slices_reads_both_kinds_of_history_atom():
     Masked = namedtuple("Masked", "slice_key mask old_values new_value")
     atoms = [((np.array([2, 2, 5]), np.array([0, 1, 2]), np.array([0, 0, 0])), None, 1),

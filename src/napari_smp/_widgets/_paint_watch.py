@@ -22,10 +22,10 @@ class PaintedSlicesLabel(QLabel):
     ``any`` over the volume plus a ``unique`` per painted slice.
 
     Undo and redo (Ctrl+Z, Shift+Ctrl+Z) emit no ``paint`` event, only the ``set_data`` of the
-    refresh that follows, which slicing and scrolling also emit. We recount on ``set_data`` only when
-    the lengths of the layer's undo/redo histories changed since the last count, so moving through
-    the volume costs nothing (napari keeps no public undo counter; without the private lists every
-    ``set_data`` recounts, debounced).
+    refresh that follows, which moving through the volume also emits, and napari has no public undo
+    history. So after a ``set_data`` (debounced) the summary compares each slice's fingerprint
+    (non-zero count, label sum) with the last count and recounts the classes of changed slices only:
+    two passes over the volume (a few ms for 512 x 512 x 100), whatever caused the refresh.
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -33,8 +33,8 @@ class PaintedSlicesLabel(QLabel):
         self.setWordWrap(True)
         self.summary: AnnotationSummary | None = None
         self._layer: Any = None
-        self._pending: set[int] | None = None
-        self._history: tuple[int, int] | None = None
+        self._pending: set[int] | None = None  # slices to recount; None: all of them
+        self._scan = False  # a refresh happened: look for slices changed behind our back
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
@@ -58,15 +58,11 @@ class PaintedSlicesLabel(QLabel):
     def _on_change(self, event: Any = None) -> None:
         touched = touched_slices(event.value) if event is not None and event.type == "paint" else None
         self._pending = None if touched is None or self._pending is None else self._pending | touched
-        self._history = _history_key(self._layer)  # this edit is accounted for by ``touched``
         self._timer.start()
 
     def _on_refresh(self, event: Any = None) -> None:
-        key = _history_key(self._layer)
-        if key is None or key != self._history:  # an undo or redo happened (or we cannot tell)
-            self._history = key
-            self._pending = None
-            self._timer.start()
+        self._scan = True  # an undo, a redo, or only a new slice on screen: the fingerprints tell
+        self._timer.start()
 
     def recount(self) -> None:
         layer = self._layer
@@ -79,18 +75,11 @@ class PaintedSlicesLabel(QLabel):
         if self.summary is None or self._pending is None or self.summary.labels is not data:
             self.summary = AnnotationSummary(data)
         else:
+            if self._scan:
+                self.summary.recount_changed()
             self.summary.recount(self._pending)
-        self._pending = set()
-        self._history = _history_key(layer)
+        self._pending, self._scan = set(), False
         self.setText(self.summary.describe(class_names_of(layer)))
-
-
-def _history_key(layer: Any) -> tuple[int, int] | None:
-    """(undo steps, redo steps) of a napari Labels layer, None where napari does not expose them."""
-    try:
-        return len(layer._undo_history), len(layer._redo_history)
-    except (AttributeError, TypeError):
-        return None
 
 
 def _disconnect(layer: Any, on_change: Any, on_refresh: Any) -> None:

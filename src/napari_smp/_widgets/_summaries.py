@@ -25,11 +25,15 @@ class AnnotationSummary:
 
     A slice is annotated when it holds a non-zero label (ARCHITECTURE.md, "Annotations"). The classes
     of each slice are cached so that a paint stroke costs a recount of the slices it touched only.
+    Each slice also keeps a fingerprint (non-zero voxel count, sum of labels): ``recount_changed``
+    finds the slices an edit we were not told about (an undo, say) changed with two passes over the
+    volume, and recounts the classes of those only.
     """
 
     def __init__(self, labels: np.ndarray) -> None:
         self._labels = labels
         self._per_slice: dict[int, frozenset[int]] = {}
+        self._prints = np.zeros((labels.shape[0], 2), dtype=np.int64)
         self.recount()
 
     def recount(self, slices: Iterable[int] | None = None) -> None:
@@ -37,10 +41,12 @@ class AnnotationSummary:
         data = self._labels
         if slices is None:
             self._per_slice.clear()
-            flat = np.asarray(data).reshape(data.shape[0], -1)
-            todo = np.flatnonzero(flat.any(axis=1)).tolist()
+            self._prints = _fingerprints(data)
+            todo = np.flatnonzero(self._prints[:, 0]).tolist()
         else:
             todo = sorted({int(z) for z in slices if 0 <= int(z) < data.shape[0]})
+            for z in todo:
+                self._prints[z] = _fingerprints(data[z : z + 1])[0]
         for z in todo:
             plane = np.asarray(data[z])
             values = np.unique(plane[plane != 0]) if plane.any() else np.zeros(0, dtype=plane.dtype)
@@ -48,6 +54,13 @@ class AnnotationSummary:
                 self._per_slice[z] = frozenset(int(v) for v in values)
             else:
                 self._per_slice.pop(z, None)
+
+    def recount_changed(self) -> list[int]:
+        """Recount the slices whose fingerprint changed since they were last counted; return them."""
+        now = _fingerprints(self._labels)
+        changed = np.flatnonzero((now != self._prints).any(axis=1)).tolist()
+        self.recount(changed)
+        return changed
 
     @property
     def labels(self) -> np.ndarray:
@@ -76,6 +89,12 @@ class AnnotationSummary:
         classes = ", ".join((names or {}).get(c, f"class {c}") for c in self.classes)
         plural = "s" if len(self.slices) != 1 else ""
         return f"{len(self.slices)} slice{plural} annotated ({listing}): {classes}"
+
+
+def _fingerprints(labels: np.ndarray) -> np.ndarray:
+    """(Z, 2) int64: non-zero voxel count and label sum of each slice of a (Z, Y, X) label map."""
+    flat = np.asarray(labels).reshape(labels.shape[0], -1)
+    return np.stack([np.count_nonzero(flat, axis=1), flat.sum(axis=1, dtype=np.int64)], axis=1).astype(np.int64)
 
 
 def touched_slices(atoms: Iterable[object]) -> set[int] | None:
