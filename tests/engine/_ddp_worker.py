@@ -15,7 +15,9 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from tiny import tiny_config  # noqa: E402
 
 root, out, report = sys.argv[1:4]
-torch.set_num_threads(1)
+# two threads: the CPU kernels then return 1x1-conv weight gradients in another layout, which DDP warns
+# about unless the parameters were laid out to match (engine/layout.py)
+torch.set_num_threads(2)
 grads = {}
 
 
@@ -35,7 +37,7 @@ def keep(config):  # train_dataset imports build_model when it runs: keep the mo
 model_package.build_model = keep
 # a time budget that never binds still feeds the learning-rate schedule: the ranks must agree on it
 train = TrainConfig(
-    steps=4, time_budget=600.0, batch_size=2, device="cpu", amp=False, val_every=2, val_fraction=0.34
+    steps=4, time_budget=600.0, batch_size=2, device="cpu", amp=False, val_every=2, val_fraction=0.34, threads=2
 )
 summary = train_dataset(root, out, tiny_config(), train, callback=spy)
 rank = int(__import__("os").environ["RANK"])

@@ -82,10 +82,12 @@ def test_two_process_torchrun_training(tmp_path):
         str(out),
         str(report),
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "training on 2 process(es) (backend gloo" in proc.stdout
+    # parameters laid out like their gradients: DDP copies nothing and warns of nothing
+    assert "Grad strides do not match" not in proc.stderr, proc.stderr[-3000:]
     r0 = json.loads(Path(f"{report}.0.json").read_text())
     r1 = json.loads(Path(f"{report}.1.json").read_text())
     assert r0["steps"] == r1["steps"] == 4

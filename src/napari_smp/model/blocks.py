@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layout import nchw
+
 __all__ = [
     "ConvBnAct",
     "ConvBlock",
@@ -114,7 +116,8 @@ class OverlapPatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in, H, W) -> (B, out, H / stride, W / stride)."""
         x = self.proj(x)
-        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        return nchw(self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
 
 
 class ImageInjection(nn.Module):

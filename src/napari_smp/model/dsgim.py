@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .blocks import ConvBlock
+from .layout import nchw
 
 __all__ = ["DSGIM", "decay_coefficients", "window_self_similarity"]
 
@@ -104,7 +105,8 @@ class DSGIM(nn.Module):
             w_far = _masked_softmax(logits, far)
             w_near = _masked_softmax(logits, near)
         z = self.fc((w_far + w_near) @ v)  # (B, HW, C)
-        return self.conv(z.transpose(1, 2).reshape(b, c, h, w))
+        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        return self.conv(nchw(z.transpose(1, 2).reshape(b, c, h, w)))
 
     def _window_masks(self, x: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
         b, _, h, w = x.shape

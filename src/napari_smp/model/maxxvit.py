@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .layout import nchw
 from .maxxvit_layers import (
     LN_EPS,
     ConvNeXtBlock,
@@ -107,7 +108,8 @@ class MaxxVitBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x).permute(0, 2, 3, 1)
         x = self.attn_grid(self.attn_block(x))
-        return x.permute(0, 3, 1, 2)
+        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        return nchw(x.permute(0, 3, 1, 2))
 
 
 class MaxxVitStage(nn.Module):

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .layout import nchw
+
 __all__ = [
     "ConvMlp",
     "ConvNeXtBlock",
@@ -42,7 +44,8 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
-        return y.permute(0, 3, 1, 2)
+        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        return nchw(y.permute(0, 3, 1, 2))
 
 
 class LayerNormAct2d(LayerNorm2d):

@@ -24,6 +24,7 @@ from torch import nn
 
 from .attention import context_attention, memory_attention
 from .kmeans import kmeans
+from .layout import nchw
 from .wld import wld_write
 
 __all__ = ["DMWLA"]
@@ -111,7 +112,8 @@ class DMWLA(nn.Module):
             # a copy, because the W-LD write below changes the pool in place before backward runs
             bank = self.pool.detach().clone()
             read = read + memory_attention(q, bank, self.route(q)).view(b, h * w, self.dim)
-        out = x + self.o(read.transpose(1, 2).reshape(b, self.dim, h, w))
+        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        out = x + self.o(nchw(read.transpose(1, 2).reshape(b, self.dim, h, w)))
         if self.training or self.eval_updates:
             self._write(x, phi, warming_up)
         return out
