@@ -476,7 +476,7 @@ def _dev_ct_cache_is_valid(folder: Path) -> bool:
     sums = _read_manifest(folder)
     fixed = {_TS_SEG, DEV_CT_IMAGE, DEV_CT_LABELS, DEV_CT_CLASSES}
     dicom = [n for n in sums if n.startswith(f"{_TS_DICOM_DIR}/") and _SAFE_FILE_NAME.match(n.split("/", 1)[1])]
-    if len(dicom) != DEV_CT_DICOM_FILES or set(sums) != fixed | set(dicom):
+    if len(dicom) != DEV_CT_DICOM_FILES or set(sums) != fixed | set(dicom) or not (folder / _TS_DICOM_DIR).is_dir():
         return False
     # the series folder is read as a whole: a file not in the manifest would change what it gives
     on_disk = {f"{_TS_DICOM_DIR}/{p.name}" for p in (folder / _TS_DICOM_DIR).iterdir()}
@@ -518,7 +518,6 @@ def fetch_dev_ct(force: bool = False) -> Path:
             total_names = _extract_dev_ct_raw(sdist, staging)
             derived = _derive_dev_ct(staging, total_names)
             raw = [_TS_SEG] + [f"{_TS_DICOM_DIR}/{p.name}" for p in (staging / _TS_DICOM_DIR).iterdir()]
-            (staging / _TS_DICOM_DIR).chmod(0o755)
             _write_manifest(staging, raw + derived)
 
         _replace_atomically(target, fill)

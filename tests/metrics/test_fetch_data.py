@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -220,6 +221,9 @@ def test_dev_ct_cache_is_reused_and_refetched_when_tampered(dev_fetch) -> None:
     assert not (folder / "example_ct_dicom" / "CT.1.2.99").exists()
     dev_fetch.fetch_dev_ct(force=True)
     assert len(dev_fetch.calls) == 6
+    shutil.rmtree(folder / "example_ct_dicom")  # the whole series gone, manifest untouched
+    dev_fetch.fetch_dev_ct()
+    assert len(dev_fetch.calls) == 7 and len(list((folder / "example_ct_dicom").iterdir())) == 20
 
 
 def test_dev_ct_wrong_checksum_is_refused(dev_fetch, monkeypatch) -> None:
