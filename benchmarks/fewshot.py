@@ -1,17 +1,23 @@
-"""Few-shot quality: Sim-MPNet ``lite`` fine-tuned on a few painted slices, against two peers.
+"""Few-shot quality: Sim-MPNet ``lite`` fine-tuned on a few painted slices, against three peers.
 
 Peers, on the same painted slices, the same machine, in the same run:
-  * ``rf``: a random-forest pixel classifier on scikit-image multiscale features (the
-    ilastik / napari-convpaint recipe);
   * ``plain``: the same ``lite`` network with every DMW-LA module switched off (no memory bank, no
-    W-LD), trained with the same loss, budget and augmentation.
+    W-LD), trained with the same loss, budget and augmentation;
+  * ``unet``: MONAI's 2D ``BasicUNet``, a network users know, trained by the engine's own loop with our
+    recipe (benchmarks/_unet_peer.py): same slices, normalisation, input size, augmentation, CE + soft
+    Dice, AdamW, poly schedule, budget, threads and batch size, predicted by the same ``Predictor``;
+  * ``rf``: a random-forest pixel classifier on scikit-image multiscale features (the
+    ilastik / napari-convpaint recipe).
 Score: mean Dice over foreground classes on the slices that were never painted.
 
     python benchmarks/fewshot.py --budget 180 --counts 2 4 8 --datasets phantom:0,1 mni:0
+    python benchmarks/fewshot.py --budget 180 --counts 2 4 8 --datasets devct:0,1,2 \
+        --section "Few-shot segmentation: real multi-organ CT"
     python benchmarks/fewshot.py --budget 180 --counts 2 4 8 --datasets lung2:0 brain1:0 \
         --section "Few-shot segmentation: real lesions"
     python benchmarks/fewshot.py --budget 180 --counts 2 4 --datasets lung2:0 brain1:0 --background 4 \
         --section "Few-shot segmentation: real lesions, with background slices"
+    python benchmarks/fewshot.py --budget 5 --counts 2 --datasets devct:0 --methods ours unet --no-write
 
 A lesion slab thinner than the count asked for gives fewer painted slices; the table gives the count used.
 """
@@ -22,6 +28,7 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +37,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 from _report import write_section  # noqa: E402
+from _unet_peer import UNET_FEATURES, finetune_unet  # noqa: E402
 
 from napari_smp.config import InferConfig, ModelConfig, NormConfig, TrainConfig  # noqa: E402
 from napari_smp.engine.demo import sparse_annotation  # noqa: E402
 from napari_smp.engine.predictor import Predictor  # noqa: E402
 from napari_smp.engine.trainer import finetune  # noqa: E402
 from napari_smp.metrics import dice  # noqa: E402
+
+__all__ = [
+    "METHODS",
+    "NetRun",
+    "Row",
+    "background_slices",
+    "NETWORKS",
+    "console_line",
+    "evaluate_count",
+    "format_score",
+    "load_dataset",
+    "main",
+    "mean_foreground_dice",
+    "run_net",
+    "run_rf",
+    "table_lines",
+    "write_table",
+]
+
+#: method key -> table heading; the networks are trained per seed, the random forest once
+METHODS = {
+    "ours": "ours (DMW-LA + W-LD)",
+    "plain": "plain (no memory)",
+    "unet": "MONAI U-Net",
+    "rf": "random forest",
+}
+NETWORKS = ("ours", "plain", "unet")
 
 # Real lesion volumes of the pyradiomics sdist (research/data.md, A): name -> (modality, normalisation).
 PYRADIOMICS_CASES = {
@@ -70,6 +105,23 @@ def load_dataset(name: str) -> tuple[np.ndarray, np.ndarray, NormConfig, str]:
             NormConfig(mode="percentile"),
             f"MNI152 T1 brain {image.shape}, GM/WM labels (nilearn)",
         )
+    if name == "devct":
+        from fetch_data import DEV_CT_IMAGE, DEV_CT_LABELS, fetch_dev_ct
+
+        from napari_smp.io import read_labels, read_volume
+
+        folder = fetch_dev_ct()
+        image, meta = read_volume(folder / DEV_CT_IMAGE)
+        labels, label_meta = read_labels(folder / DEV_CT_LABELS)
+        spacing = "x".join(f"{s:.2f}" for s in meta.spacing)
+        organs = ", ".join((label_meta.class_names or {}).values())
+        return (
+            image,
+            labels,
+            NormConfig(mode="ct"),
+            f"TotalSegmentator 2.18.0 example abdominal CT {image.shape} at {spacing} mm, {labels.max()} organs "
+            f"({organs}); labels are TotalSegmentator model output (silver standard)",
+        )
     if name in PYRADIOMICS_CASES:
         from fetch_data import fetch_pyradiomics
 
@@ -99,12 +151,47 @@ def background_slices(labels: np.ndarray, count: int) -> list[int]:
     return sorted(set(empty[picks].tolist()))
 
 
-def run_net(image, sparse, norm, n_cls, budget, use_memory, seed, threads, background) -> tuple[np.ndarray, int]:
-    config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=use_memory)
+@dataclass
+class NetRun:
+    """One network trained and applied: its (Z, Y, X) prediction, optimiser steps and training seconds."""
+
+    labels: np.ndarray
+    steps: int
+    seconds: float
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+
+def run_net(
+    method: str,
+    image: np.ndarray,
+    sparse: np.ndarray,
+    norm: NormConfig,
+    n_cls: int,
+    budget: float,
+    seed: int,
+    threads: int,
+    background: list[int],
+) -> NetRun:
+    """Train network ``method`` (ours, plain or unet) on the painted slices of ``sparse`` and segment ``image``.
+
+    Args:
+        image: (Z, Y, X) intensities.
+        sparse: (Z, Y, X) labels on the painted slices, 0 elsewhere.
+        background: label-free slices marked as background (trained on as well).
+    """
+    config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=method == "ours")
     train = TrainConfig(steps=100_000, time_budget=budget, seed=seed, device="cpu", threads=threads)
-    result = finetune(image, sparse, config=config, train=train, slices=background)
+    if method == "unet":  # the same config (normalisation, input side, classes) and train settings
+        result = finetune_unet(image, sparse, config=config, train=train, slices=background)
+    else:
+        result = finetune(image, sparse, config=config, train=train, slices=background)
     infer = InferConfig(device="cpu", threads=threads)
-    return Predictor(result.model, result.config, infer).predict(image).labels, len(result.reports)
+    labels = Predictor(result.model, result.config, infer).predict(image).labels
+    seconds = result.reports[-1].elapsed if result.reports else 0.0
+    return NetRun(labels, len(result.reports), seconds)
 
 
 def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.ndarray:
@@ -130,31 +217,158 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
     return np.stack([rf.predict(feats(z)).reshape(vol.shape[1:]) for z in range(vol.shape[0])]).astype(np.uint8)
 
 
-def write_table(rows: list[tuple], budget: float, threads: int, section: str, datasets: dict[str, str]) -> None:
+@dataclass
+class Row:
+    """Scores of every method for one dataset and painted-slice count.
+
+    ``scores[m]`` / ``steps[m]`` / ``rates[m]`` hold one value per seed for a network, one for the RF.
+    """
+
+    dataset: str
+    marked: str
+    seeds: list[int]
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    steps: dict[str, list[int]] = field(default_factory=dict)
+    rates: dict[str, list[float]] = field(default_factory=dict)
+    rf_seconds: float | None = None
+
+
+def evaluate_count(
+    image: np.ndarray,
+    labels: np.ndarray,
+    norm: NormConfig,
+    count: int,
+    seeds: list[int],
+    methods: list[str],
+    budget: float,
+    threads: int,
+    n_background: int,
+    dataset: str,
+) -> Row:
+    """Paint ``count`` slices of ``labels`` (Z, Y, X), run ``methods`` and score them on the unpainted slices."""
+    n_cls = int(labels.max()) + 1
+    sparse, painted = sparse_annotation(labels, count)
+    background = background_slices(labels, n_background)
+    unpainted = np.setdiff1d(np.arange(labels.shape[0]), painted + background)
+    marked = f"{len(painted)}" + (f" + {len(background)} background" if background else "")
+    row = Row(dataset, marked, list(seeds))
+    if "rf" in methods:
+        t = time.perf_counter()
+        rf_pred = run_rf(image, sparse, norm, painted + background, 0)
+        row.rf_seconds = time.perf_counter() - t
+        row.scores["rf"] = [mean_foreground_dice(rf_pred[unpainted], labels[unpainted])]
+    for seed in seeds:
+        for method in (m for m in NETWORKS if m in methods):
+            run = run_net(method, image, sparse, norm, n_cls, budget, seed, threads, background)
+            row.scores.setdefault(method, []).append(mean_foreground_dice(run.labels[unpainted], labels[unpainted]))
+            row.steps.setdefault(method, []).append(run.steps)
+            row.rates.setdefault(method, []).append(run.steps_per_second)
+    return row
+
+
+def format_score(values: list[float], signed: bool = False) -> str:
+    """``0.812`` for one value, ``0.812 ± 0.031`` (mean ± sample standard deviation) for several.
+
+    ``signed`` writes the sign of the mean (``+0.041``), for differences.
+    """
+    spec = "+.3f" if signed else ".3f"
+    if len(values) < 2:
+        return format(values[0], spec)
+    return f"{format(float(np.mean(values)), spec)} ± {np.std(values, ddof=1):.3f}"
+
+
+def _has_gap(methods: list[str]) -> bool:
+    return "ours" in methods and "unet" in methods
+
+
+def _gaps(row: Row) -> list[float]:
+    """ours - U-Net per seed: paired (same seed, same painted slices), so its spread is the gap's own."""
+    return [o - u for o, u in zip(row.scores["ours"], row.scores["unet"], strict=True)]
+
+
+def _speed(row: Row, methods: list[str]) -> str:
+    """Mean optimiser steps per second of each network, in table order."""
+    return " / ".join(f"{np.mean(row.rates[m]):.2f}" for m in NETWORKS if m in methods)
+
+
+def _details(row: Row, methods: list[str]) -> str:
+    """Per seed: every network's score and step count; then the RF's time."""
+    nets = [m for m in NETWORKS if m in methods]
+    parts = []
+    for i, seed in enumerate(row.seeds):
+        cells = ", ".join(f"{m} {row.scores[m][i]:.3f} ({row.steps[m][i]} steps)" for m in nets)
+        parts.append(f"seed {seed}: {cells}")
+    if row.rf_seconds is not None:
+        parts.append(f"RF {row.rf_seconds:.0f} s")
+    return "; ".join(parts)
+
+
+def table_lines(rows: list[Row], methods: list[str]) -> list[str]:
+    """The Markdown table: one column per method, ours - U-Net, steps per second, per-seed details."""
+    nets = [m for m in NETWORKS if m in methods]
+    head = ["dataset", "painted slices", *(METHODS[m] for m in METHODS if m in methods)]
+    if _has_gap(methods):
+        head.append("ours - U-Net")
+    if nets:
+        head += [f"steps/s ({' / '.join(nets)})", "per seed: score (steps)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row.dataset, row.marked, *(format_score(row.scores[m]) for m in METHODS if m in methods)]
+        if _has_gap(methods):
+            cells.append(format_score(_gaps(row), signed=True))
+        if nets:
+            cells += [_speed(row, methods), _details(row, methods)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def console_line(row: Row, methods: list[str]) -> str:
+    """One progress line for the terminal."""
+    scores = "  ".join(f"{m} {format_score(row.scores[m])}" for m in METHODS if m in methods)
+    gap = ""
+    if _has_gap(methods):
+        gap = "  ours-unet " + format_score(_gaps(row), signed=True)
+    speed = f"  steps/s {_speed(row, methods)}" if any(m in methods for m in NETWORKS) else ""
+    return f"{row.dataset:8s} {row.marked} slices: {scores}{gap}{speed}  ({_details(row, methods)})"
+
+
+def _unet_parameters(n_cls: int = 9) -> float:
+    """Millions of trainable parameters of the U-Net peer (for the table's notes)."""
+    from _unet_peer import SingleOutputUNet
+
+    return sum(p.numel() for p in SingleOutputUNet(1, n_cls).parameters()) / 1e6
+
+
+def write_table(
+    rows: list[Row], methods: list[str], budget: float, threads: int, section: str, datasets: dict[str, str]
+) -> None:
     lines = [
         "Datasets: " + "; ".join(f"{name} = {desc}" for name, desc in datasets.items()) + ".",
         "",
         f"Mean foreground Dice on the slices never annotated (neither painted nor marked as background); "
         f"{budget:.0f} s fine-tuning budget per network run, "
         f"lite preset, default fine-tune settings (poly learning-rate decay), {threads} torch thread(s) on an "
-        "otherwise idle machine; RF = random forest on scikit-image multiscale features (100 trees, 2 jobs); "
-        "plain = the same lite network with DMW-LA/W-LD switched off. Network scores are means over the "
-        "seeds listed (ours / plain per seed): with 2-8 painted slices one seed can move a score by 0.05-0.10.",
+        "otherwise idle machine. plain = the same lite network with DMW-LA/W-LD switched off. "
+        f"MONAI U-Net = monai BasicUNet, 2D, features {UNET_FEATURES} ({_unet_parameters():.1f} M parameters), "
+        "trained by the engine's own loop on the same painted slices with the same normalisation, input size, "
+        "augmentation, loss (CE + soft Dice, one output), AdamW learning rate, poly schedule, budget, threads and "
+        "batch size, and applied by the same Predictor: only the network differs. "
+        "RF = random forest on scikit-image multiscale features (100 trees, 2 jobs, trained once). "
+        "Network scores are means over the seeds listed, ± the sample standard deviation over seeds when there "
+        "are several (ours - U-Net: the per-seed gap, same seed and slices); with 2-8 painted slices one seed "
+        "can move a score by 0.05-0.10. steps/s: optimiser steps per second of training, mean over seeds.",
         "",
-        "| dataset | painted slices | ours (DMW-LA + W-LD) | plain (no memory) | random forest | ours - RF "
-        "| per seed (ours / plain), work done |",
-        "|---|---|---|---|---|---|---|",
+        *table_lines(rows, methods),
     ]
-    lines += [f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:.3f} | {r[5]:+.3f} | {r[6]} |" for r in rows]
     write_section(
         section,
         "\n".join(lines),
-        packages=("torch", "numpy", "scikit-learn"),
+        packages=("torch", "monai", "numpy", "scikit-learn"),
         script="python " + shlex.join(["benchmarks/fewshot.py", *sys.argv[1:]]),
     )
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=float, default=180.0, help="seconds of fine-tuning per network run")
     ap.add_argument("--counts", type=int, nargs="+", default=[2, 4, 8])
@@ -162,7 +376,14 @@ def main() -> None:
         "--datasets",
         nargs="+",
         default=["phantom:0,1", "mni:0"],
-        help="NAME[:SEEDS], e.g. phantom:0,1 (network runs per seed; the table gives their mean)",
+        help="NAME[:SEEDS], e.g. phantom:0,1 or devct:0,1,2 (network runs per seed; the table gives their mean)",
+    )
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        help="methods to run (default all four): ours, plain, unet, rf",
     )
     ap.add_argument("--threads", type=int, default=2, help="torch threads for the networks (the issue's 2 cores)")
     ap.add_argument(
@@ -177,48 +398,29 @@ def main() -> None:
         help="also mark this many label-free slices as background, as a user would (finetune --slices)",
     )
     ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
-    rows = []
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = _parse_args()
+    methods = [m for m in METHODS if m in args.methods]  # table order, whatever order they were given in
+    rows: list[Row] = []
     descriptions: dict[str, str] = {}
     for spec in args.datasets:
         ds, _, seed_text = spec.partition(":")
         seeds = [int(s) for s in seed_text.split(",")] if seed_text else [0]
         image, labels, norm, desc = load_dataset(ds)
-        n_cls = int(labels.max()) + 1
         for count in args.counts:
-            sparse, painted = sparse_annotation(labels, count)
-            background = background_slices(labels, args.background)
-            unpainted = np.setdiff1d(np.arange(labels.shape[0]), painted + background)
-            t = time.perf_counter()
-            rf_pred = run_rf(image, sparse, norm, painted + background, 0)
-            rf = mean_foreground_dice(rf_pred[unpainted], labels[unpainted])
-            rf_time = time.perf_counter() - t
-            scores: dict[str, list[float]] = {"ours": [], "plain": []}
-            steps: dict[str, list[int]] = {"ours": [], "plain": []}
-            for seed in seeds:
-                for name, mem in (("ours", True), ("plain", False)):
-                    pred, n = run_net(image, sparse, norm, n_cls, args.budget, mem, seed, args.threads, background)
-                    scores[name].append(mean_foreground_dice(pred[unpainted], labels[unpainted]))
-                    steps[name].append(n)
-            ours, plain = float(np.mean(scores["ours"])), float(np.mean(scores["plain"]))
-            per_seed = "; ".join(
-                f"seed {s}: {o:.3f} / {p:.3f}, {a} / {b} steps"
-                for s, o, p, a, b in zip(
-                    seeds, scores["ours"], scores["plain"], steps["ours"], steps["plain"], strict=True
-                )
+            row = evaluate_count(
+                image, labels, norm, count, seeds, methods, args.budget, args.threads, args.background, ds
             )
-            marked = f"{len(painted)}" + (f" + {len(background)} background" if background else "")
-            row = (ds, marked, ours, plain, rf, ours - rf, f"{per_seed}; RF {rf_time:.0f} s")
             rows.append(row)
-            print(
-                f"{ds:8s} {marked} slices: ours {ours:.3f}  plain {plain:.3f}  RF {rf:.3f}  "
-                f"ours-RF {ours - rf:+.3f}  ({row[6]})",
-                flush=True,
-            )
+            print(console_line(row, methods), flush=True)
         print(f"{ds}: {desc}")
         descriptions[ds] = desc
         if not args.no_write:  # after each dataset, so a long run leaves its results early
-            write_table(rows, args.budget, args.threads, args.section, descriptions)
+            write_table(rows, methods, args.budget, args.threads, args.section, descriptions)
+
 
 if __name__ == "__main__":
     main()

@@ -127,5 +127,7 @@ def test_per_slice_dice_by_hand(volumes) -> None:
 def test_evaluate_imports_neither_torch_nor_qt() -> None:
     heavy = "{'torch', 'qtpy', 'napari'}"
     code = f"import sys, napari_smp.engine.evaluate; print(sorted({heavy} & set(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True
+    )
     assert out.stdout.strip() == "[]"

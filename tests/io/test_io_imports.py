@@ -17,5 +17,8 @@ def test_io_imports_neither_torch_nor_napari() -> None:
         "print(','.join(bad))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, encoding="utf-8", errors="replace", env=env, check=True,
+    )  # fmt: skip
     assert result.stdout.strip() == ""

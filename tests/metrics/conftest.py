@@ -1,4 +1,4 @@
-"""Fixtures for the metric tests: random smooth label maps and the real pyradiomics volumes."""
+"""Fixtures for the metric tests: random smooth label maps, the real pyradiomics volumes and the dev CT."""
 
 from __future__ import annotations
 
@@ -77,5 +77,15 @@ def pyradiomics_dir() -> Path:
     fetch = _load_fetch_module()
     try:
         return fetch.fetch_pyradiomics()
+    except fetch.RegistryUnreachableError as err:
+        pytest.skip(f"package registry unreachable, real data not available: {err}")
+
+
+@pytest.fixture(scope="session")
+def dev_ct_dir() -> Path:
+    """Folder of the TotalSegmentator development CT; fetched once, skipped only when pip is offline."""
+    fetch = _load_fetch_module()
+    try:
+        return fetch.fetch_dev_ct()
     except fetch.RegistryUnreachableError as err:
         pytest.skip(f"package registry unreachable, real data not available: {err}")
