@@ -216,7 +216,7 @@ def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tm
     capsys.readouterr()
     odd = tmp_path / "m48.safetensors"
     assert main(["finetune", *common, "--out", str(odd), "--img-size", "48"]) == 2
-    assert "multiple of 32" in capsys.readouterr().err and not odd.exists()
+    assert "argument --img-size: needs a positive multiple of 32" in capsys.readouterr().err and not odd.exists()
     again = tmp_path / "again.safetensors"
     assert main(["finetune", *common, "--out", str(again), "--init", str(ckpt), "--img-size", "96"]) == 2
     assert "--init keeps the architecture" in capsys.readouterr().err and not again.exists()
@@ -225,3 +225,18 @@ def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tm
     model, config = load_checkpoint(plain)
     assert not config.use_memory and model.memory_modules() == []
     assert load_checkpoint(ckpt)[0].memory_modules() != []  # the default keeps the bank
+
+
+def test_cli_messages_name_what_a_cli_user_can_do(tmp_path):
+    """No message advises a Python keyword (allow_nan=True) to someone at a shell prompt."""
+    image = np.random.default_rng(0).random((6, 20, 24)).astype(np.float32)
+    image[2, 3, 4] = np.nan
+    img, lab = _save(tmp_path / "nan.nii.gz", image), _save(tmp_path / "lab.nii.gz", _labels())
+    for args in (["segment", str(img), "--checkpoint", str(tmp_path / "m.safetensors"), "--out",
+                  str(tmp_path / "s.nii.gz")],
+                 ["finetune", str(img), str(lab), "--out", str(tmp_path / "m.safetensors")],
+                 ["pretrain", str(img), "--out", str(tmp_path / "p.safetensors")]):
+        proc = _run(*args)
+        assert proc.returncode == 2, proc.stderr
+        assert "has 1 NaN voxels; fill them" in proc.stderr and "allow_nan" not in proc.stderr
+        assert "save the volume again" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["main", "build_parser"]
 
@@ -19,7 +20,24 @@ def _slices(text: str) -> list[int]:
     try:
         return [int(s) for s in text.replace(" ", "").split(",") if s]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--slices takes comma-separated integers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"takes comma-separated integers, got {text!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr (the contract of every user error here)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
+def _img_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = -1
+    if size < 32 or size % 32:  # five stride-2 stages in both presets
+        raise argparse.ArgumentTypeError(f"needs a positive multiple of 32 (128, 192, ...), got {text!r}")
+    return size
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:
@@ -35,7 +53,7 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
     """The settings of a new model: input side, and the memory-bank switch."""
     p.add_argument(
         "--img-size",
-        type=int,
+        type=_img_size,
         help=f"{whose} input side in pixels, a multiple of 32 (default: the preset's, lite 128, paper 256); "
         "slices are resized to it, so a larger side keeps thin structures at a higher cost per step",
     )
@@ -78,11 +96,11 @@ def _add_run(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-smp",
         description="Similarity Memory Prior segmentation (Sim-MPNet) for CT/MR volumes.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("segment", help="segment a volume with a checkpoint")
     p.add_argument("image", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
@@ -170,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # -h, or a usage mistake already reported in one line
+        return int(done.code or 0)
     from . import commands
 
     try:

@@ -98,8 +98,8 @@ def _check_voxels(data: np.ndarray, p: Path, allow_nan: bool) -> np.ndarray:
         n_nan = int(np.count_nonzero(np.isnan(data)))
         if n_nan and not allow_nan:
             raise VolumeError(
-                f"{p} has {n_nan} NaN voxels; fill them (e.g. with the background value) "
-                "or pass allow_nan=True."
+                f"{p} has {n_nan} NaN voxels; fill them (e.g. with the background value) and save the "
+                "volume again."
             )
     return data
 
