@@ -72,6 +72,9 @@ class ModelConfig:
     img_size: int | None = None  # network input side; None -> preset default (paper 256, lite 128)
     lite_width: int = 32  # channels of the lite encoder's first stage (doubles per stage)
     lite_depths: tuple[int, int, int, int] = (1, 1, 2, 1)  # DMW-LA modules per lite encoder stage
+    # lite: decode on to the input size through skips from a shallow 1/1 and 1/2 path (a fifth head);
+    # checkpoints written before this field existed decode to 1/4 (see from_dict)
+    lite_full_res: bool = True
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
     use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
@@ -108,7 +111,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        return _from_dict(cls, d)
+        # a config without the key comes from a checkpoint made before the full-resolution decoder
+        return _from_dict(cls, {"lite_full_res": False, **d})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

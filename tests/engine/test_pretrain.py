@@ -31,7 +31,9 @@ def volumes() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def supercl_run(volumes):
-    return pretrain(volumes, tiny_config(), "supercl", steps=24, batch_size=8, lr=0.05, seed=0)
+    # fp32: where the CPU has fast bf16, autocast rounds the loss to a few bits and a 24-step run of
+    # this tiny model may stall on a higher plateau for one seed (seen: 8.5 against 7.4 in fp32)
+    return pretrain(volumes, tiny_config(), "supercl", steps=24, batch_size=8, lr=0.05, seed=0, amp=False)
 
 
 def test_slice_bank_drops_empty_slices_and_records_positions(volumes):

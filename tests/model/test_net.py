@@ -41,11 +41,34 @@ def _train(model: SimMPNet, steps: int, batch: int = 2) -> list[dict[str, object
 
 
 @pytest.mark.parametrize("batch", [1, 2, 3])
-def test_lite_outputs_four_logit_maps_at_input_size(batch: int) -> None:
+def test_lite_outputs_five_logit_maps_at_input_size(batch: int) -> None:
     model = _model().eval()
     out = model(_x(batch))
-    assert isinstance(out, tuple) and len(out) == 4
+    assert isinstance(out, tuple) and len(out) == 5  # four decoder stages (1/32..1/4), one at 1/1
     assert all(o.shape == (batch, 3, 64, 64) for o in out)
+
+
+def test_a_config_from_before_the_full_resolution_decoder_rebuilds_its_network() -> None:
+    old = _config().to_dict()
+    del old["lite_full_res"]  # what checkpoints written before the field hold
+    config = ModelConfig.from_dict(old)
+    assert config.lite_full_res is False
+    model = build_model(config).eval()
+    assert model.fine_encoder is None and len(model(_x(1))) == 4
+    assert ModelConfig.from_dict(_config().to_dict()).lite_full_res is True
+
+
+def test_the_fine_path_leaves_the_rest_of_the_initialisation_unchanged() -> None:
+    torch.manual_seed(3)
+    quarter = build_model(replace(_config(), lite_full_res=False))
+    after_quarter = torch.rand(3)
+    torch.manual_seed(3)
+    full = build_model(_config())
+    assert torch.equal(torch.rand(3), after_quarter)
+    shared = quarter.state_dict()
+    for name, value in full.state_dict().items():
+        if not name.startswith(("fine_", "heads.4")):
+            torch.testing.assert_close(value, shared[name], rtol=0, atol=0, equal_nan=True, msg=name)
 
 
 def test_wrong_input_size_is_a_clear_error() -> None:
@@ -211,5 +234,5 @@ def test_use_memory_off_is_the_plain_network():
     n_plain = sum(p.numel() for p in plain.parameters())
     assert n_plain < sum(p.numel() for p in with_mem.parameters())
     outs = plain.train()(torch.rand(2, 1, 32, 32))
-    assert len(outs) == 4 and outs[0].shape == (2, 3, 32, 32)
+    assert len(outs) == 5 and outs[0].shape == (2, 3, 32, 32)
     assert plain.memory_step(1.0)["warming_up"] is False

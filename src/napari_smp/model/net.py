@@ -5,7 +5,9 @@ the image that the DMW-LA encoder sees at 224x224; the two encoders' maps are su
 decoded by the CA/SA decoder with DMW-LA; four heads give logits at the input size.
 
 ``lite``: the same DMW-LA encoder stages, DS-GIM and decoder on a small CNN downsampler at the input
-size, without the MaxxViT branch, for CPU fine-tuning.
+size, without the MaxxViT branch, for CPU fine-tuning. With ``lite_full_res`` (new models) a shallow
+path at 1/1 and 1/2 feeds two more decoder stages through skips, and a fifth head decodes at the input
+size (model/fine.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..config import MemoryConfig, ModelConfig
 from .blocks import ChannelAdapter, ImageInjection, InputGate
 from .decoder import MemoryDecoder
 from .encoder import MemoryEncoder, conv_downsamplers, patch_embed_downsamplers
+from .fine import FineDecoder, FineEncoder
 from .memory_bank import DMWLA
 from .wld import next_k
 
@@ -93,6 +96,16 @@ class SimMPNet(nn.Module):
             _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory),
         )
         self.heads = nn.ModuleList(nn.Conv2d(c, config.num_classes, 1) for c in channels[::-1])
+        self.fine_encoder: FineEncoder | None = None
+        self.fine_decoder: FineDecoder | None = None
+        if config.preset == "lite" and config.lite_full_res:
+            widths = (max(8, channels[0] // 2), channels[0])
+            # its own random stream: the rest of the network, and every draw after it, start as without it
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(mem.seed + 7919)
+                self.fine_encoder = FineEncoder(config.in_channels, widths)
+                self.fine_decoder = FineDecoder(channels[0], widths)
+                self.heads.append(nn.Conv2d(widths[0], config.num_classes, 1))
         k0 = mem.slots // 2 if mem.k_init is None else mem.k_init
         self.register_buffer("k_state", torch.tensor(k0, dtype=torch.long))
         self.register_buffer("prev_loss", torch.tensor(math.nan, dtype=torch.float64))
@@ -110,7 +123,8 @@ class SimMPNet(nn.Module):
             x: images, shape (B, in_channels, S, S) with S = ``config.img_size``.
 
         Returns:
-            Four logit maps, deepest head first, each (B, num_classes, S, S); their sum is the prediction.
+            Logit maps, deepest head first, each (B, num_classes, S, S); their sum is the prediction.
+            Four (decoder stages 1/32 to 1/4), and a fifth at 1/1 for lite with ``lite_full_res``.
         """
         self._check_input(x)
         size = x.shape[-2:]
@@ -120,6 +134,8 @@ class SimMPNet(nn.Module):
         else:
             fused = self.encoder(image)
         decoded = self.decoder(fused)
+        if self.fine_encoder is not None and self.fine_decoder is not None:
+            decoded.append(self.fine_decoder(decoded[-1], self.fine_encoder(image)))
         return tuple(
             F.interpolate(head(d), size=size, mode="bilinear", align_corners=False)
             for head, d in zip(self.heads, decoded, strict=True)
