@@ -13,6 +13,7 @@ import pytest
 
 # tests use tiny tensors: one thread avoids OpenMP spin-waiting when the 2 cores are shared
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NAPARI_SMP_THREADS", "1")  # what the engine reads when a config names no count
 try:
     import torch
 

@@ -74,8 +74,15 @@ def _add_run(
     supervised: bool = True,
 ) -> None:
     """The options every training command shares (``supervised``: also those of finetune and train)."""
-    p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default {steps})")
-    p.add_argument("--time-budget", type=float, help="stop after this many seconds")
+    if supervised:  # the time budget governs when one is given
+        p.add_argument(
+            "--steps", type=int, help=f"most optimiser steps (default: no cap with --time-budget, else {steps})"
+        )
+        p.add_argument("--time-budget", type=float, help="train for this many seconds (then --steps only caps the run)")
+        p.set_defaults(step_default=steps)
+    else:
+        p.add_argument("--steps", type=int, default=steps, help=f"optimiser steps (default {steps})")
+        p.add_argument("--time-budget", type=float, help="stop after this many seconds")
     p.add_argument("--batch-size", type=int, default=8, help="slices per optimiser step")
     p.add_argument("--lr", type=float, default=lr, help=f"{lr_help} (default {lr:g})")
     if supervised:
@@ -86,12 +93,13 @@ def _add_run(
             help="poly: decay to 0 over the steps or the time budget (default); constant: the paper's",
         )
         p.add_argument(
-            "--no-rot-flip",
-            dest="rot_flip",
-            action="store_false",
-            help="leave out the paper's right-angle rotations and flips from the augmentation (they swap "
-            "left and right organs)",
+            "--rot-flip",
+            action="store_true",
+            help="add the paper's right-angle rotations and mirror flips to the augmentation (off by default: "
+            "they swap left and right organs)",
         )
+        # the default since the flips went off; still accepted so scripts written for 0.1 keep running
+        p.add_argument("--no-rot-flip", dest="rot_flip", action="store_false", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .config import InferConfig, ModelConfig, NormConfig, TrainConfig
+from .config import UNCAPPED_STEPS, InferConfig, ModelConfig, NormConfig, TrainConfig
 
 __all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_pretrain", "run_demo", "check_output"]
 
@@ -38,8 +38,10 @@ def _check_device(args: argparse.Namespace) -> None:
 
 def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
     """The run options ``cli._add_run`` defines, as a ``TrainConfig``."""
+    # no --steps: a time budget alone governs the run; without one, the command's default count
+    steps = args.steps if args.steps is not None or args.time_budget else args.step_default
     return TrainConfig(
-        steps=args.steps,
+        steps=steps,
         time_budget=args.time_budget,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -51,7 +53,7 @@ def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
     )
 
 
-def _progress(total: int, desc: str, unit: str):
+def _progress(total: int | None, desc: str, unit: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
@@ -107,7 +109,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     )
     train = _train_config(args)
     _check_device(args)
-    with _progress(args.steps, "fine-tuning", "step") as bar:
+    with _progress(None if train.step_cap == UNCAPPED_STEPS else train.step_cap, "fine-tuning", "step") as bar:
 
         def report(r) -> None:
             bar.update(1)

@@ -124,17 +124,22 @@ def test_augmentation_keeps_left_and_right_without_rot_flip():
     assert int((left_share(True) < 0.5).sum()) >= 5  # 180-degree turns and flips: about 1 in 8
 
 
-def test_configure_threads_leaves_a_core_free(monkeypatch):
+def test_configure_threads_uses_every_core_unless_told(monkeypatch):
     import torch
 
+    from napari_smp._widgets._finetune_config import viewer_threads
     from napari_smp.engine.device import configure_threads
 
     before = torch.get_num_threads()
     try:
-        monkeypatch.setattr("os.cpu_count", lambda: 4)
-        assert configure_threads() == 3 and torch.get_num_threads() == 3
-        monkeypatch.setattr("os.cpu_count", lambda: 1)
-        assert configure_threads() == 1
-        assert configure_threads(2) == 2 and torch.get_num_threads() == 2
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+        monkeypatch.delenv("NAPARI_SMP_THREADS", raising=False)
+        assert configure_threads() == 4 and torch.get_num_threads() == 4  # the command line: all of them
+        assert viewer_threads() == 3  # the widgets leave the viewer a core
+        monkeypatch.setenv("NAPARI_SMP_THREADS", "2")
+        assert configure_threads() == 2
+        assert configure_threads(1) == 1 and torch.get_num_threads() == 1  # an explicit count wins
+        monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+        assert viewer_threads() == 1
     finally:
         torch.set_num_threads(before)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .._cpu import cpu_cores
 from ..config import ModelConfig, NormConfig, TrainConfig
 
 __all__ = [
     "WLDSettings",
     "model_config_for",
     "train_config_for",
+    "viewer_threads",
     "free_checkpoint_path",
     "suggest_checkpoint_path",
     "parse_background_slices",
@@ -82,10 +84,21 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
                    use_memory=use_memory and base.use_memory)
 
 
+def viewer_threads() -> int:
+    """CPU threads for work started from the viewer: every core but one, which the viewer keeps.
+
+    Without the spare core, two OpenMP threads spin-wait on each other whenever the viewer draws and
+    a training step takes up to 25x longer (measured on 2 cores; docs/benchmarks.md).
+    """
+    return max(1, cpu_cores() - 1)
+
+
 def train_config_for(steps: int, time_budget: float, device: str, base: TrainConfig | None = None) -> TrainConfig:
-    """``base`` (defaults when None) with the widget's steps, time budget (seconds, 0 = none) and device."""
+    """``base`` (defaults when None) with the widget's steps (0 = until the time budget), time budget
+    (seconds, 0 = none), device, and the threads that leave the viewer a core."""
     base = base or TrainConfig()
-    return replace(base, steps=int(steps), time_budget=float(time_budget) or None, device=device)
+    return replace(base, steps=int(steps) or None, time_budget=float(time_budget) or None, device=device,
+                   threads=base.threads or viewer_threads())
 
 
 def free_checkpoint_path(path: str | Path) -> Path:

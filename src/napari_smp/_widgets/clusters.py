@@ -22,6 +22,7 @@ from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox
 
 from ._base import JobWidget, section
 from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, ModelChoice, ModelPicker
+from ._finetune_config import viewer_threads
 from ._geometry import class_names_of, derived_layer_kwargs, unique_name
 from ._jobs import EngineJob, JobContext
 from ._summaries import Box, cluster_class_table, cluster_shares, receptive_field_boxes
@@ -114,7 +115,8 @@ class ClustersWidget(JobWidget):
             from ..config import InferConfig
             from ..engine.predictor import Predictor
 
-            infer = InferConfig(device=device, batch_size=1)  # one slice per pass: Cancel answers fast
+            # one slice per pass: Cancel answers fast
+            infer = InferConfig(device=device, batch_size=1, threads=viewer_threads())
             if choice.kind == "session" and choice.session is not None:
                 return Predictor(choice.session.model, choice.session.config, infer)
             return Predictor.from_checkpoint(choice.path, infer)

@@ -78,10 +78,13 @@ class FinetuneWidget(JobWidget):
         self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels)
         self.summary_label = PaintedSlicesLabel()
         self.start_picker = ModelPicker(presets=("lite", "paper"))
-        self.steps_spin = _spin(QSpinBox(), 1, 100_000, 300)
+        # the time budget governs by default; steps only cap a run when set
+        self.steps_spin = _spin(QSpinBox(), 0, 100_000, 0)
+        self.steps_spin.setSpecialValueText("no cap")
+        self.steps_spin.setToolTip("most optimiser steps; no cap = train until the time budget (300 without one)")
         self.budget_spin = _spin(QDoubleSpinBox(), 0, 86_400, 120)
         self.budget_spin.setSuffix(" s")
-        self.budget_spin.setToolTip("wall-clock limit; 0 = run all steps")
+        self.budget_spin.setToolTip("wall-clock training time; 0 = no limit (then the steps end the run)")
         self.k_spin = _spin(QSpinBox(), 0, 100_000, 0)
         self.k_spin.setSpecialValueText("auto (M/2)")
         self.k_low_spin = _spin(QDoubleSpinBox(), 0.0, 1.0, 0.25, step=0.05)
@@ -277,7 +280,8 @@ class FinetuneWidget(JobWidget):
                 from ..config import InferConfig
                 from ..engine.predictor import Predictor
 
-                predictor = Predictor(result.model, result.config, InferConfig(device=train.device, batch_size=2))
+                infer = InferConfig(device=train.device, batch_size=2, threads=train.threads)
+                predictor = Predictor(result.model, result.config, infer)
                 pred = predictor.predict(volume, progress=ctx.progress, cancel=ctx.cancelled).labels
                 result.model.cpu()
             return FinetuneResult(result, path, requested, pred)

@@ -229,6 +229,7 @@ class _Job:
         from ..engine.data import guess_norm
         from ..engine.pretrain import pretrain, save_pretrained_result
         from ..io import read_volume
+        from ._finetune_config import viewer_threads
 
         try:
             volumes = self.arrays + [read_volume(p)[0] for p in self.files]
@@ -239,6 +240,7 @@ class _Job:
                 self.method,
                 steps=self.steps,
                 time_budget=self.budget,
+                threads=viewer_threads(),
                 callback=self.callback,
                 cancel=self.cancel,
             )

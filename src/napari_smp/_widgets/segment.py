@@ -14,6 +14,7 @@ from qtpy.QtWidgets import QSpinBox
 
 from ._base import JobWidget
 from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
+from ._finetune_config import viewer_threads
 from ._geometry import derived_layer_kwargs, layer_spacing, unique_name
 from ._jobs import EngineJob, JobContext
 from ._volume import volume_of
@@ -29,7 +30,7 @@ def predict_job(choice: ModelChoice, volume: np.ndarray, spacing: tuple[float, .
         from ..config import InferConfig
         from ..engine.predictor import Predictor
 
-        infer = InferConfig(device=device, batch_size=batch)
+        infer = InferConfig(device=device, batch_size=batch, threads=viewer_threads())
         if choice.kind == "session" and choice.session is not None:
             predictor = Predictor(choice.session.model, choice.session.config, infer)
         else:

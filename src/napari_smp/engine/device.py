@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import torch
 
+from .._cpu import cpu_cores
 from .errors import EngineError
 
-__all__ = ["available_devices", "resolve_device", "autocast_dtype", "autocast", "configure_threads"]
+__all__ = ["available_devices", "resolve_device", "autocast_dtype", "autocast", "configure_threads", "cpu_cores"]
 
 
 def available_devices() -> list[str]:
@@ -78,13 +79,15 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
 
 
 def configure_threads(threads: int | None = None) -> int:
-    """Set torch's CPU thread count: ``threads``, or one fewer than the cores (at least 1).
+    """Set torch's CPU thread count: ``threads``, else ``$NAPARI_SMP_THREADS``, else every core.
 
-    Measured here (2 cores, docs/benchmarks.md): when another process holds one core, two OpenMP
-    threads spin-wait on each other and a training step takes 25x longer than with one thread.
-    The napari viewer (or any other work) always needs a core, so we leave one free by default.
+    The command line has the machine to itself, so it uses every core (2 threads: a lite step
+    0.43 s against 0.68 s on one, docs/benchmarks.md). The widgets pass one fewer, because the
+    viewer needs a core: when another process holds one core, two OpenMP threads spin-wait on each
+    other and a training step takes 25x longer than with one thread (measured on 2 cores).
     """
-    n = threads if threads and threads > 0 else max(1, (os.cpu_count() or 1) - 1)
+    env = os.environ.get("NAPARI_SMP_THREADS", "")
+    n = threads if threads and threads > 0 else int(env) if env.isdigit() and int(env) > 0 else cpu_cores()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

@@ -112,6 +112,7 @@ def pretrain(
     position_threshold: float | None = 0.1,
     n_segments: int | None = None,
     amp: bool = True,
+    threads: int | None = None,
     callback: Callable[[PretrainReport], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> PretrainResult:
@@ -127,6 +128,7 @@ def pretrain(
         position_threshold: slices closer than this in relative position are positives (None: the same
             slice only, for volumes that do not cover the same anatomy).
         n_segments: SLIC superpixels per slice (default: the papers' density for the input size).
+        threads: CPU threads (default: every core, or ``$NAPARI_SMP_THREADS``; the widget leaves one free).
         callback: called with a :class:`PretrainReport` after every step.
         cancel: polled before every step; True ends the run, keeping the last completed step.
     """
@@ -138,7 +140,7 @@ def pretrain(
     torch.manual_seed(seed)
     dev = resolve_device(device)
     if dev.type == "cpu":
-        configure_threads()
+        configure_threads(threads)
     model = build_model(config).to(dev)
     channels = tuple(config.lite_width * 2**i for i in range(4))
     objective: torch.nn.Module

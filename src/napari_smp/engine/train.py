@@ -155,7 +155,7 @@ def train_dataset(
             config = replace(config, num_classes=n_cls, class_names=[names[i] for i in range(n_cls)])
         else:
             config = replace(config, num_classes=n_cls)
-        config = short_run_warmup(config, train.steps)
+        config = short_run_warmup(config, train.step_cap)
         data = SliceSet.concat(
             [SliceSet.from_volume(img, lab, annotated_slices(lab), config) for img, lab, _ in loaded]
         )

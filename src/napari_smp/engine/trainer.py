@@ -103,7 +103,7 @@ def scheduled_lr(train: TrainConfig, step: int, elapsed: float) -> float:
         return train.lr
     if train.lr_schedule != "poly":
         raise EngineError(f"unknown lr_schedule {train.lr_schedule!r}; choose 'poly' or 'constant'")
-    progress = (step - 1) / train.steps
+    progress = (step - 1) / train.step_cap
     if train.time_budget:
         progress = max(progress, elapsed / train.time_budget)
     return train.lr * (1.0 - min(progress, 1.0)) ** 0.9
@@ -138,7 +138,7 @@ def fit(
     reports: list[StepReport] = []
     start, stopped = time.perf_counter(), "steps"
     clock = clock or (lambda: time.perf_counter() - start)
-    for step in range(1, train.steps + 1):
+    for step in range(1, train.step_cap + 1):
         if cancel is not None and cancel():
             stopped = "cancelled"
             break
@@ -245,7 +245,7 @@ def finetune(
         n_cls = max(config.num_classes, int(labels[index].max()) + 1)
         if n_cls != config.num_classes:
             config = replace(config, num_classes=n_cls, class_names=None)
-        config = short_run_warmup(config, train.steps)
+        config = short_run_warmup(config, train.step_cap)
         if init is not None:
             model = init_from_pretrained(config, init)
             config = model.config
