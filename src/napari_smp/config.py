@@ -77,6 +77,9 @@ class ModelConfig:
     # lite: decode on to the input size through skips from a shallow 1/1 and 1/2 path (a fifth head);
     # checkpoints written before this field existed decode to 1/4 (see from_dict)
     lite_full_res: bool = True
+    # lite: the stages (1 = 1/4 ... 4 = 1/32) whose encoder and decoder carry DMW-LA; the others are
+    # plain convolutions. Checkpoints without the field had it at every stage (see from_dict)
+    lite_memory_stages: tuple[int, ...] = (1, 2, 3, 4)
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
     use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
@@ -84,6 +87,9 @@ class ModelConfig:
     norm: NormConfig = field(default_factory=NormConfig)
 
     def __post_init__(self) -> None:
+        self.lite_memory_stages = tuple(int(s) for s in self.lite_memory_stages)
+        if any(s not in (1, 2, 3, 4) for s in self.lite_memory_stages):
+            raise ValueError(f"lite_memory_stages takes stage numbers 1-4, got {list(self.lite_memory_stages)}")
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.num_classes < 2:
@@ -113,8 +119,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        # a config without the key comes from a checkpoint made before the full-resolution decoder
-        return _from_dict(cls, {"lite_full_res": False, **d})
+        # keys a checkpoint lacks come from before the field: rebuild the network it was trained as
+        return _from_dict(cls, {"lite_full_res": False, "lite_memory_stages": (1, 2, 3, 4), **d})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

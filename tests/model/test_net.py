@@ -236,3 +236,23 @@ def test_use_memory_off_is_the_plain_network():
     outs = plain.train()(torch.rand(2, 1, 32, 32))
     assert len(outs) == 5 and outs[0].shape == (2, 3, 32, 32)
     assert plain.memory_step(1.0)["warming_up"] is False
+
+
+def test_memory_stages_put_dmwla_only_where_asked() -> None:
+    config = replace(_config(), lite_memory_stages=(3, 4))
+    model = build_model(config)
+    names = [name for name, _ in model.memory_modules()]
+    assert names and all(n.startswith(("encoder.stage3", "encoder.stage4", "decoder.stage3", "decoder.stage4"))
+                         for n in names)
+    assert {n.split(".")[1] for n in names} == {"stage3", "stage4"}
+    full = build_model(_config())
+    assert len(full.memory_modules()) > len(names)
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in full.parameters())
+    out = model.train()(_x(2))
+    assert len(out) == 5 and all(o.shape == (2, 3, 64, 64) for o in out)
+    old = _config().to_dict()
+    del old["lite_memory_stages"]  # checkpoints from before the field had DMW-LA at every stage
+    assert ModelConfig.from_dict(old).lite_memory_stages == (1, 2, 3, 4)
+    assert ModelConfig.from_dict(config.to_dict()).lite_memory_stages == (3, 4)
+    with pytest.raises(ValueError, match="stage numbers 1-4"):
+        replace(_config(), lite_memory_stages=(0, 5))

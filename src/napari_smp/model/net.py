@@ -71,6 +71,7 @@ class SimMPNet(nn.Module):
             image_channels = 3
             enc_dim: Callable[[int], int] = lambda c: mem.dim  # noqa: E731
             dec_dim: Callable[[int], int] = lambda c: mem.decoder_dim  # noqa: E731
+            at_width: Callable[[int], bool] = lambda c: True  # noqa: E731
         else:
             w = config.lite_width
             channels, depths = (w, 2 * w, 4 * w, 8 * w), tuple(config.lite_depths)
@@ -80,6 +81,9 @@ class SimMPNet(nn.Module):
             # a narrow stage cannot use a bank wider than itself
             enc_dim = lambda c: min(mem.dim, c)  # noqa: E731
             dec_dim = lambda c: min(mem.decoder_dim, c)  # noqa: E731
+            # DMW-LA only at the stages listed (1 = 1/4 ... 4 = 1/32); a stage's width names it
+            memory_widths = {channels[s - 1] for s in config.lite_memory_stages}
+            at_width = lambda c: c in memory_widths  # noqa: E731
         enc_k = mem.clusters or config.num_classes
         dec_k = mem.decoder_clusters or config.num_classes
         seeds = itertools.count(mem.seed * 1000)
@@ -87,13 +91,13 @@ class SimMPNet(nn.Module):
             downsamplers,
             channels,
             depths,
-            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates, config.use_memory),
+            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates, config.use_memory, at_width),
             image_channels=image_channels,
             faithful_dsgim=config.faithful_dsgim,
         )
         self.decoder = MemoryDecoder(
             channels[::-1],
-            _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory),
+            _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory, at_width),
         )
         self.heads = nn.ModuleList(nn.Conv2d(c, config.num_classes, 1) for c in channels[::-1])
         self.fine_encoder: FineEncoder | None = None
@@ -273,9 +277,11 @@ def _dmwla_factory(
     seeds: Iterator[int],
     eval_updates: bool,
     use_memory: bool = True,
+    at_width: Callable[[int], bool] = lambda c: True,
 ) -> Callable[[int], nn.Module]:
     def make(channels: int) -> nn.Module:
-        if not use_memory:  # the ablation: the same network with every DMW-LA module removed
+        # the ablation (use_memory off), or a stage left without DMW-LA: the same network, an identity
+        if not use_memory or not at_width(channels):
             return nn.Identity()
         return DMWLA(
             channels,
