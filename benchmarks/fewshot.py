@@ -187,8 +187,10 @@ def run_net(
     """
     config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=method == "ours")
     if lite and method != "unet":
-        config = replace(config, **lite)
-    train = TrainConfig(steps=100_000, time_budget=budget, seed=seed, device="cpu", threads=threads)
+        config = replace(config, **{k: v for k, v in lite.items() if not k.startswith("train.")})
+    train = TrainConfig(time_budget=budget, seed=seed, device="cpu", threads=threads)
+    if lite and method != "unet":
+        train = replace(train, **{k[len("train."):]: v for k, v in lite.items() if k.startswith("train.")})
     if method == "unet":  # the same config (normalisation, input side, classes) and train settings
         result = finetune_unet(image, sparse, config=config, train=train, slices=background)
     else:
@@ -422,7 +424,8 @@ def _parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="FIELD=JSON",
-        help="set a ModelConfig field for ours and plain, e.g. lite_full_res=false (repeatable): one lever at a time",
+        help="set a ModelConfig field (or train.FIELD: a TrainConfig field) for ours and plain, e.g. "
+        "lite_full_res=false or train.deep_supervision='\"heads\"' (repeatable): one lever at a time",
     )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()

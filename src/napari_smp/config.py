@@ -145,6 +145,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     ce_weight: float = 0.3
     dice_weight: float = 0.7
+    # which head sums the loss supervises: "subsets" (the paper: every non-empty subset, 31 terms for
+    # five heads) or "heads" (each head alone and all of them: n + 1 terms; engine/losses.py)
+    deep_supervision: str = "subsets"
     seed: int = 0
     augment: bool = True
     # the paper's right-angle rotations and flips on top of small rotations, scaling and intensity.

@@ -53,3 +53,24 @@ def test_loss_backpropagates_to_every_head():
     heads = [torch.randn(1, 2, 4, 4, requires_grad=True) for _ in range(4)]
     deep_supervision_loss(heads, torch.randint(0, 2, (1, 4, 4))).backward()
     assert all(h.grad is not None and h.grad.abs().sum() > 0 for h in heads)
+
+
+def test_heads_mode_supervises_each_head_and_their_sum():
+    from napari_smp.engine.losses import supervised_sums
+
+    assert supervised_sums(5, "heads") == [(0,), (1,), (2,), (3,), (4,), (0, 1, 2, 3, 4)]
+    assert len(supervised_sums(5, "subsets")) == 31
+    torch.manual_seed(1)
+    heads = [torch.randn(2, 3, 8, 8, requires_grad=True) for _ in range(5)]
+    target = torch.randint(0, 3, (2, 8, 8))
+
+    def term(logit):
+        return 0.3 * F.cross_entropy(logit, target) + 0.7 * soft_dice_loss(logit, target)
+
+    expected = sum(term(h) for h in heads) + term(sum(heads))
+    loss = deep_supervision_loss(heads, target, mode="heads")
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert all(h.grad is not None and h.grad.abs().sum() > 0 for h in heads)
+    with pytest.raises(ValueError, match="deep-supervision mode"):
+        deep_supervision_loss(heads, target, mode="pairs")

@@ -155,7 +155,7 @@ def fit(
             x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
         with autocast(device, dtype):
             heads = model(x)
-        loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight)
+        loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=train.deep_supervision)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
