@@ -16,6 +16,7 @@ def tiny_config(num_classes: int = 3, warmup: int = 3) -> ModelConfig:
         img_size=32,
         lite_width=8,
         lite_depths=(1, 1, 1, 1),
+        lite_memory_stages=(1, 2, 3, 4),  # DMW-LA at every stage, so every module kind is exercised
         memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=warmup, kmeans_iters=5),
         norm=NormConfig(mode="percentile"),
     )

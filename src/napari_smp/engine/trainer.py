@@ -131,6 +131,8 @@ def fit(
     if device.type == "cpu":
         configure_threads(train.threads)
     core = memory_owner or model
+    preset = getattr(getattr(core, "config", None), "preset", "lite")
+    supervision = train.deep_supervision or ("subsets" if preset == "paper" else "heads")
     dtype = autocast_dtype(device, train.amp)
     gen = torch.Generator().manual_seed(train.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -155,7 +157,7 @@ def fit(
             x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
         with autocast(device, dtype):
             heads = model(x)
-        loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=train.deep_supervision)
+        loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
