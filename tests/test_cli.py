@@ -240,3 +240,20 @@ def test_cli_messages_name_what_a_cli_user_can_do(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert "has 1 NaN voxels; fill them" in proc.stderr and "allow_nan" not in proc.stderr
         assert "save the volume again" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_time_budget_governs_unless_steps_are_given():
+    from napari_smp.cli import build_parser
+    from napari_smp.commands import _train_config
+    from napari_smp.config import UNCAPPED_STEPS
+
+    parse = build_parser().parse_args
+    budget = _train_config(parse(["finetune", "a.nii.gz", "b.nii.gz", "--out", "m.safetensors", "--time-budget", "9"]))
+    assert budget.steps is None and budget.step_cap == UNCAPPED_STEPS and budget.time_budget == 9
+    capped = _train_config(parse(["finetune", "a", "b", "--out", "m", "--time-budget", "9", "--steps", "40"]))
+    assert capped.step_cap == 40
+    assert _train_config(parse(["finetune", "a", "b", "--out", "m"])).step_cap == 300
+    assert _train_config(parse(["train", "d", "--out", "m"])).step_cap == 1000  # train's own default
+    flips = parse(["finetune", "a", "b", "--out", "m"])
+    assert flips.rot_flip is False and parse(["finetune", "a", "b", "--out", "m", "--rot-flip"]).rot_flip
+    assert parse(["finetune", "a", "b", "--out", "m", "--no-rot-flip"]).rot_flip is False  # old scripts run

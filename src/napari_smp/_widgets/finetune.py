@@ -100,8 +100,10 @@ class FinetuneWidget(JobWidget):
                                   "thin structures of a fine grid, at a higher cost per step")
         self.memory_check = QCheckBox("memory bank (DMW-LA + W-LD)")
         self.memory_check.setChecked(True)
-        self.memory_check.setToolTip("off: the same network without its memory bank; 1.6-1.9x the steps per "
-                                     "second on a CPU, but no clusters to show")
+        # said plainly, as measured (docs/method.md section 10): the bank does not pay for itself yet
+        self.memory_check.setToolTip("the paper's prototype memory (DMW-LA at 1/16 and 1/32) and what the Clusters "
+                                     "widget shows; off: the same network without it, about as fast, and in our "
+                                     "2-core CPU benchmarks it scored as high or higher (docs/method.md section 10)")
         self.background_edit = QLineEdit()
         self.background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
         self.background_edit.setToolTip("slices with no structure of interest, counted as painted background; "
