@@ -81,7 +81,7 @@ def run_demo(
     )
     # a step count, not a time budget, sets the run: the learning rate decays over the steps, so two
     # runs give the same model (a 50 s budget gave 72-76 steps and never-painted Dice 0.61-0.75);
-    # the budget only caps a slow machine (75 steps take about 50 s on one core of this one)
+    # the budget only caps a slow machine (75 steps take about 30 s on the 2 cores of this one)
     train = TrainConfig(steps=steps, time_budget=time_budget, device=device)
     result = finetune(ph.image, sparse, config=config, train=train)
     last = result.reports[-1]
