@@ -127,7 +127,7 @@ def test_augmentation_keeps_left_and_right_without_rot_flip():
 def test_configure_threads_uses_every_core_unless_told(monkeypatch):
     import torch
 
-    from napari_smp._widgets._finetune_config import viewer_threads
+    from napari_smp._cpu import viewer_threads
     from napari_smp.engine.device import configure_threads
 
     before = torch.get_num_threads()

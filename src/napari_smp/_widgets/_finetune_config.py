@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cpu import cpu_cores
+from .._cpu import viewer_threads
 from ..config import ModelConfig, NormConfig, TrainConfig
 
 __all__ = [
     "WLDSettings",
     "model_config_for",
     "train_config_for",
-    "viewer_threads",
     "free_checkpoint_path",
     "suggest_checkpoint_path",
     "parse_background_slices",
@@ -82,15 +81,6 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
     # the checkbox can only take the bank away: a ``base`` built without one stays without
     return replace(base, num_classes=n_cls, class_names=names, memory=memory, norm=norm,
                    use_memory=use_memory and base.use_memory)
-
-
-def viewer_threads() -> int:
-    """CPU threads for work started from the viewer: every core but one, which the viewer keeps.
-
-    Without the spare core, two OpenMP threads spin-wait on each other whenever the viewer draws and
-    a training step takes up to 25x longer (measured on 2 cores; docs/benchmarks.md).
-    """
-    return max(1, cpu_cores() - 1)
 
 
 def train_config_for(steps: int, time_budget: float, device: str, base: TrainConfig | None = None) -> TrainConfig:

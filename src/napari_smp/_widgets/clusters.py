@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
+from .._cpu import viewer_threads
 from ._base import JobWidget, section
 from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, ModelChoice, ModelPicker
-from ._finetune_config import viewer_threads
 from ._geometry import class_names_of, derived_layer_kwargs, unique_name
 from ._jobs import EngineJob, JobContext
 from ._summaries import Box, cluster_class_table, cluster_shares, receptive_field_boxes

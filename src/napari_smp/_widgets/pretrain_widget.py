@@ -226,10 +226,10 @@ class _Job:
     def run(self) -> str:
         from dataclasses import replace
 
+        from .._cpu import viewer_threads
         from ..engine.data import guess_norm
         from ..engine.pretrain import pretrain, save_pretrained_result
         from ..io import read_volume
-        from ._finetune_config import viewer_threads
 
         try:
             volumes = self.arrays + [read_volume(p)[0] for p in self.files]

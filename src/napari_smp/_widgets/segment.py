@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QSpinBox
 
+from .._cpu import viewer_threads
 from ._base import JobWidget
 from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
-from ._finetune_config import viewer_threads
 from ._geometry import derived_layer_kwargs, layer_spacing, unique_name
 from ._jobs import EngineJob, JobContext
 from ._volume import volume_of
