@@ -82,6 +82,10 @@ class ModelConfig:
     # (2 threads) and did not score higher (docs/method.md section 10). Checkpoints without the field
     # had it at every stage (see from_dict)
     lite_memory_stages: tuple[int, ...] = (3, 4)
+    # 2.5D input: the network also sees this many neighbouring slices on each side as extra channels
+    # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. Checkpoints
+    # without the field saw one slice (see from_dict)
+    slice_context: int = 0
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
     use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
@@ -90,6 +94,16 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.lite_memory_stages = tuple(int(s) for s in self.lite_memory_stages)
+        if not 0 <= self.slice_context <= 3:
+            raise ValueError(f"slice_context takes 0-3 neighbouring slices per side, got {self.slice_context}")
+        if self.slice_context:
+            stacked = 2 * self.slice_context + 1
+            if self.in_channels not in (1, stacked):
+                raise ValueError(
+                    f"slice_context={self.slice_context} feeds {stacked} slices as channels; "
+                    f"in_channels={self.in_channels} cannot hold them"
+                )
+            self.in_channels = stacked
         if any(s not in (1, 2, 3, 4) for s in self.lite_memory_stages):
             raise ValueError(f"lite_memory_stages takes stage numbers 1-4, got {list(self.lite_memory_stages)}")
         if self.preset not in PRESETS:
@@ -122,7 +136,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         # keys a checkpoint lacks come from before the field: rebuild the network it was trained as
-        return _from_dict(cls, {"lite_full_res": False, "lite_memory_stages": (1, 2, 3, 4), **d})
+        return _from_dict(cls, {"lite_full_res": False, "lite_memory_stages": (1, 2, 3, 4), "slice_context": 0, **d})
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -25,6 +25,7 @@ __all__ = [
     "annotated_slices",
     "resize_slices",
     "resize_labels",
+    "slice_stack",
 ]
 
 
@@ -107,6 +108,28 @@ def annotated_slices(labels: np.ndarray, extra: Sequence[int] | None = None) -> 
             raise EngineError(f"slice indices {bad} are outside 0..{labels.shape[0] - 1}")
         painted = np.union1d(painted, np.asarray(list(extra), dtype=np.int64))
     return painted
+
+
+def slice_stack(norm: np.ndarray, index: Sequence[int] | np.ndarray, context: int, channels: int) -> torch.Tensor:
+    """The network's input channels for slices ``index`` of a normalised volume.
+
+    Args:
+        norm: (Z, Y, X) float32, as ``normalize_volume`` returns it.
+        index: the slices wanted, (N,).
+        context: neighbouring slices per side (``ModelConfig.slice_context``); at the volume's ends the
+            edge slice stands in for the missing ones, so every slice gets the same number of channels.
+        channels: ``ModelConfig.in_channels``; with no context a grey slice is repeated to fill them.
+
+    Returns:
+        (N, channels, Y, X) float32; with context, channel ``context`` is the slice itself and the
+        others go from ``z - context`` to ``z + context``.
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if context == 0:
+        return torch.from_numpy(np.ascontiguousarray(norm[index]))[:, None].expand(-1, channels, -1, -1)
+    offsets = np.arange(-context, context + 1)
+    picks = np.clip(index[:, None] + offsets[None, :], 0, norm.shape[0] - 1)  # (N, 2 * context + 1)
+    return torch.from_numpy(np.ascontiguousarray(norm[picks]))
 
 
 def resize_slices(slices: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..config import InferConfig, ModelConfig
-from .data import check_image, normalize_volume, resize_labels, resize_slices
+from .data import check_image, normalize_volume, resize_labels, resize_slices, slice_stack
 from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import Cancelled, EngineError
 
@@ -105,10 +105,12 @@ class Predictor:
         return [range(s, min(s + bs, depth)) for s in range(0, depth, bs)]
 
     def _input(self, norm: np.ndarray, idx: range) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(norm[idx.start : idx.stop]))[:, None].to(self.device)
-        if self.config.in_channels > 1:  # a grey slice fed to a multi-channel model: repeat it
-            x = x.expand(-1, self.config.in_channels, -1, -1)
-        return resize_slices(x, self.config.img_size)
+        return self._stack(norm, np.arange(idx.start, idx.stop))
+
+    def _stack(self, norm: np.ndarray, index: np.ndarray) -> torch.Tensor:
+        """(N, in_channels, S, S) network input for slices ``index`` of the normalised (Z, Y, X) volume."""
+        x = slice_stack(norm, index, self.config.slice_context, self.config.in_channels)
+        return resize_slices(x.to(self.device), self.config.img_size)
 
     @torch.inference_mode()
     def predict(
@@ -179,9 +181,7 @@ class Predictor:
             if cancel is not None and cancel():
                 raise Cancelled("cluster computation cancelled")
             chunk = index[start : start + bs]
-            x = torch.from_numpy(np.ascontiguousarray(norm[chunk]))[:, None].to(self.device)
-            x = resize_slices(x.expand(-1, self.config.in_channels, -1, -1), self.config.img_size)
-            out = self.model.cluster_maps(x, module)
+            out = self.model.cluster_maps(self._stack(norm, chunk), module)
             stride = int(out["stride"])
             assign.append(resize_labels(out["assignment"], (h, w)).to(torch.int16).cpu().numpy())
             sims.append(resize_slices(out["similarity"].float(), (h, w)).half().cpu().numpy())

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig
-from .data import check_image, normalize_volume, resize_slices
+from .data import check_image, normalize_volume, resize_slices, slice_stack
 from .errors import EngineError
 from .pretrain_heads import PretrainBatch
 from .superpixels import COMPACTNESS, default_segments, slic_stack
@@ -63,7 +63,7 @@ class SliceBank:
             raise EngineError("no volume given: pre-training needs at least one unlabelled 3D image")
         size = int(config.img_size)
         segments = n_segments or default_segments(size)
-        images, positions, owners = [], [], []
+        images, inputs, positions, owners = [], [], [], []
         for v, vol in enumerate(volumes):
             vol = np.asarray(vol)
             check_image(vol, what=f"volume {v + 1}")
@@ -72,6 +72,9 @@ class SliceBank:
             keep = small.flatten(1).std(dim=1) > MIN_SLICE_STD
             depth = vol.shape[0]
             images.append(small[keep])
+            # the network's channels (neighbouring slices with slice_context), before empty slices go
+            kept = np.flatnonzero(keep.numpy())
+            inputs.append(slice_stack(small.numpy(), kept, config.slice_context, config.in_channels))
             positions.append(((torch.arange(depth, dtype=torch.float32) + 1) / depth)[keep])
             owners.append(torch.full((int(keep.sum()),), v, dtype=torch.long))
         stack = torch.cat(images)
@@ -83,7 +86,7 @@ class SliceBank:
             sp = slic_stack(stack.numpy(), segments, COMPACTNESS, progress)
         else:
             sp = np.zeros(stack.shape, np.int32)
-        x = stack[:, None].expand(-1, config.in_channels, -1, -1).contiguous()
+        x = torch.cat(inputs).contiguous()
         return cls(x, torch.cat(positions), torch.from_numpy(sp), torch.cat(owners))
 
     def __len__(self) -> int:

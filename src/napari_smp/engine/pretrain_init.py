@@ -72,6 +72,9 @@ def merge_pretrained_config(source: ModelConfig, task: ModelConfig) -> ModelConf
         img_size=source.img_size,
         lite_width=source.lite_width,
         lite_depths=tuple(source.lite_depths),
+        lite_full_res=source.lite_full_res,
+        lite_memory_stages=tuple(source.lite_memory_stages),
+        slice_context=source.slice_context,
         faithful_dsgim=source.faithful_dsgim,
         memory=memory,
     )

@@ -17,7 +17,15 @@ import torch
 
 from ..config import ModelConfig, TrainConfig
 from .augment import augment_batch
-from .data import annotated_slices, check_image, check_labels, normalize_volume, resize_labels, resize_slices
+from .data import (
+    annotated_slices,
+    check_image,
+    check_labels,
+    normalize_volume,
+    resize_labels,
+    resize_slices,
+    slice_stack,
+)
 from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import EngineError
 from .losses import deep_supervision_loss
@@ -76,8 +84,7 @@ class SliceSet:
     def from_volume(
         cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig
     ) -> SliceSet:
-        norm = normalize_volume(image, config.norm)[index]
-        x = torch.from_numpy(np.ascontiguousarray(norm))[:, None].expand(-1, config.in_channels, -1, -1)
+        x = slice_stack(normalize_volume(image, config.norm), index, config.slice_context, config.in_channels)
         y = torch.from_numpy(np.ascontiguousarray(labels[index]))
         return cls(resize_slices(x, config.img_size).contiguous(), resize_labels(y, config.img_size))
 
