@@ -60,6 +60,10 @@ class MemoryConfig:
     k_delay_steps: int = 0  # steps after warm-up before K follows the loss (official: 100 epochs)
     share_decoder_k: bool = True  # official: decoder banks keep K = M/2 forever
     kmeans_iters: int = 50
+    # how a bank starts at the end of the warm-up: "kmeans" (official: k-means of random phi features)
+    # or "labels" (block c from cells labelled c, prototype = their mean; needs clusters = classes);
+    # None: "labels" for lite, "kmeans" for the paper preset
+    bank_init: str | None = None
     seed: int = 0
 
 

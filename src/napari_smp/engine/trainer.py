@@ -6,6 +6,8 @@ step -> report. Progress and cancellation go through plain callables; nothing he
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 import warnings
 from collections.abc import Callable
@@ -162,7 +164,9 @@ def fit(
         x, y = x.to(device), y.to(device)
         if train.augment:
             x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
-        with autocast(device, dtype):
+        # a class-seeded bank fills its warm-up blocks from these labels (SimMPNet.labelled)
+        labelled = core.labelled(y) if hasattr(core, "labelled") else contextlib.nullcontext()
+        with autocast(device, dtype), labelled:
             heads = model(x)
         loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision)
         opt.zero_grad(set_to_none=True)

@@ -6,6 +6,9 @@ Every module owns a bank of k clusters x M slots x D features. Its life has two 
    the module is plain non-local attention, and every training forward writes randomly sampled
    ``phi`` features into the pool. When the step counter reaches ``warmup_steps`` the pool is
    clustered once by k-means and reordered so that block c holds members of cluster c.
+   With ``seed_from_labels`` and the batch's labels given (:attr:`DMWLA.targets`), block c is filled
+   instead with features of cells that hold class c, and its prototype is their mean: cluster c
+   starts as class c, with no k-means (a lite choice; the official bank starts from random features).
 2. **Main phase**: every pixel's ``theta`` is routed (hard, cosine) to its nearest prototype and reads
    the M slots of that cluster (memory attention) as well as every pixel of its image (context
    attention); the two reads are summed and projected back with a residual. Every training forward
@@ -46,6 +49,8 @@ class DMWLA(nn.Module):
         seed: seed of the bank's own randomness (initial pool, warm-up sampling, k-means).
         fused_attn: use ``F.scaled_dot_product_attention`` for the context read.
         eval_updates: also write the bank in ``eval()`` (the official behaviour; off by default).
+        seed_from_labels: during warm-up, fill block c from cells labelled c whenever
+            :attr:`targets` holds the batch's labels (needs ``clusters`` = number of classes).
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class DMWLA(nn.Module):
         seed: int = 0,
         fused_attn: bool = True,
         eval_updates: bool = False,
+        seed_from_labels: bool = False,
     ) -> None:
         super().__init__()
         if warmup_steps < 1:
@@ -73,6 +79,9 @@ class DMWLA(nn.Module):
         self.write_momentum, self.phi_momentum = write_momentum, phi_momentum
         self.kmeans_iters, self.seed = kmeans_iters, seed
         self.fused_attn, self.eval_updates = fused_attn, eval_updates
+        self.seed_from_labels = seed_from_labels
+        # (B, S, S) labels of the batch being trained on, set around a forward by SimMPNet.labelled
+        self.targets: torch.Tensor | None = None
         self.theta = nn.Conv2d(channels, dim, 1, bias=False)
         self.phi = nn.Conv2d(channels, dim, 1, bias=False)
         self.g = nn.Conv2d(channels, dim, 1, bias=False)
@@ -83,6 +92,7 @@ class DMWLA(nn.Module):
         self.register_buffer("filled", torch.zeros(clusters * slots, dtype=torch.bool))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("writes", torch.zeros((), dtype=torch.long))
+        self.register_buffer("labelled_writes", torch.zeros((), dtype=torch.long))
         self.register_buffer("k_update", torch.tensor(slots // 2 if k_init is None else k_init))
         # momentum copy of phi as a buffer: saved with the model, moved by .to(), never optimised
         self.register_buffer("phi_ema", self.phi.weight.detach().clone())
@@ -115,7 +125,7 @@ class DMWLA(nn.Module):
         # a channels-last view here would set the layout of the convs after it (model/layout.py)
         out = x + self.o(nchw(read.transpose(1, 2).reshape(b, self.dim, h, w)))
         if self.training or self.eval_updates:
-            self._write(x, phi, warming_up)
+            self._write(x, phi, warming_up, (h, w))
         return out
 
     @torch.no_grad()
@@ -169,8 +179,10 @@ class DMWLA(nn.Module):
         return torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.writes))
 
     @torch.no_grad()
-    def _write(self, x: torch.Tensor, phi: torch.Tensor, warming_up: bool) -> None:
-        if warming_up:
+    def _write(self, x: torch.Tensor, phi: torch.Tensor, warming_up: bool, grid: tuple[int, int]) -> None:
+        if warming_up and self.seed_from_labels and self.targets is not None:
+            self._fill_by_class(phi.detach(), self.targets, grid)
+        elif warming_up:
             self._fill(phi.detach())
         else:
             psi = F.conv2d(x.detach(), self.phi_ema.to(x.dtype)).flatten(2).transpose(1, 2)
@@ -203,8 +215,65 @@ class DMWLA(nn.Module):
         self.filled[slots] = True
 
     @torch.no_grad()
+    def _fill_by_class(self, phi: torch.Tensor, targets: torch.Tensor, grid: tuple[int, int]) -> None:
+        """Warm-up writes by class: block c takes phi features of cells that hold class c.
+
+        A cell is picked for class c with probability proportional to the share of its pixels labelled
+        c, so the background block takes mostly pure background and a small organ, which fills no
+        cell at 1/16, still gets the cells that hold it. Never-written slots of a block come first.
+
+        Args:
+            phi: phi features of the batch, shape (B, h * w, D).
+            targets: labels of the batch at the input size, shape (B, S, S), values in [0, clusters).
+            grid: (h, w) of the feature map.
+        """
+        b, hw, _ = phi.shape
+        k, m = self.clusters, self.slots
+        onehot = F.one_hot(targets.long().clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
+        share = F.adaptive_avg_pool2d(onehot, grid).flatten(2).transpose(1, 2).reshape(b * hw, k)
+        feats = phi.reshape(b * hw, self.dim)
+        # enough per step to fill a block in half the warm-up, then fresher features replace older ones
+        per_step = max(1, -(-2 * m // self.warmup_steps))
+        gen = self._generator()
+        filled = self.filled.view(k, m)
+        for c in range(k):  # k small draws per step, during warm-up only
+            weight = share[:, c].float().cpu()
+            if float(weight.sum()) <= 0:
+                continue
+            n = min(per_step, int((weight > 0).sum()))
+            rows = torch.multinomial(weight, n, replacement=False, generator=gen).to(phi.device)
+            key = torch.rand(m, generator=gen).to(phi.device) + filled[c].float()
+            slots = key.argsort()[:n]
+            self.pool[c, slots] = feats[rows].to(self.pool.dtype)
+            filled[c, slots] = True
+        self.labelled_writes += 1
+
+    @torch.no_grad()
+    def _init_from_classes(self) -> None:
+        """End of a class-seeded warm-up: every block keeps its own features, prototype = their mean.
+
+        A class absent from every labelled batch gets a copy of the background block, so its prototype
+        ties with background's and routing (argmax, first index wins) never picks it.
+        """
+        filled = self.filled.view(self.clusters, self.slots)
+        gen = self._generator()
+        blocks = []
+        for c in range(self.clusters):
+            members = self.pool[c][filled[c]] if bool(filled[c].any()) else blocks[0] if blocks else self.pool[c]
+            if members.shape[0] < self.slots:
+                extra = torch.randint(members.shape[0], (self.slots - members.shape[0],), generator=gen)
+                members = torch.cat([members, members[extra.to(members.device)]])
+            blocks.append(members[: self.slots])
+        self.pool.copy_(torch.stack(blocks))
+        self.prototypes.copy_(F.normalize(self.pool.mean(dim=1), dim=1))
+        self.filled.fill_(True)
+
+    @torch.no_grad()
     def _init_from_kmeans(self) -> None:
         """Cluster the filled pool once and rebuild it block by block (official ``structure_memory_bank``)."""
+        if self.seed_from_labels and int(self.labelled_writes) > 0:
+            self._init_from_classes()
+            return
         flat = self.pool.view(-1, self.dim)
         points = flat[self.filled] if bool(self.filled.any()) else flat.clone()
         centroids, labels = kmeans(points, self.clusters, self.kmeans_iters, self.seed)
@@ -225,5 +294,6 @@ class DMWLA(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"clusters={self.clusters}, slots={self.slots}, dim={self.dim}, "
-            f"warmup_steps={self.warmup_steps}, write_momentum={self.write_momentum}"
+            f"warmup_steps={self.warmup_steps}, write_momentum={self.write_momentum}, "
+            f"seed_from_labels={self.seed_from_labels}"
         )

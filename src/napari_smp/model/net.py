@@ -30,7 +30,7 @@ from .fine import FineDecoder, FineEncoder
 from .memory_bank import DMWLA
 from .wld import next_k
 
-__all__ = ["SimMPNet", "build_model", "ModelInputError", "PAPER_CHANNELS", "PAPER_DEPTHS"]
+__all__ = ["SimMPNet", "bank_init", "build_model", "ModelInputError", "PAPER_CHANNELS", "PAPER_DEPTHS"]
 
 PAPER_CHANNELS = (96, 192, 384, 768)
 PAPER_DEPTHS = (2, 2, 6, 2)
@@ -86,18 +86,25 @@ class SimMPNet(nn.Module):
             at_width = lambda c: c in memory_widths  # noqa: E731
         enc_k = mem.clusters or config.num_classes
         dec_k = mem.decoder_clusters or config.num_classes
+        by_labels = bank_init(config) == "labels"
         seeds = itertools.count(mem.seed * 1000)
         self.encoder = MemoryEncoder(
             downsamplers,
             channels,
             depths,
-            _dmwla_factory(mem, enc_k, enc_dim, seeds, config.faithful_eval_updates, config.use_memory, at_width),
+            _dmwla_factory(
+                mem, enc_k, enc_dim, seeds, config.faithful_eval_updates, config.use_memory, at_width,
+                by_labels and enc_k == config.num_classes,
+            ),
             image_channels=image_channels,
             faithful_dsgim=config.faithful_dsgim,
         )
         self.decoder = MemoryDecoder(
             channels[::-1],
-            _dmwla_factory(mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory, at_width),
+            _dmwla_factory(
+                mem, dec_k, dec_dim, seeds, config.faithful_eval_updates, config.use_memory, at_width,
+                by_labels and dec_k == config.num_classes,
+            ),
         )
         self.heads = nn.ModuleList(nn.Conv2d(c, config.num_classes, 1) for c in channels[::-1])
         self.fine_encoder: FineEncoder | None = None
@@ -114,6 +121,25 @@ class SimMPNet(nn.Module):
         self.register_buffer("k_state", torch.tensor(k0, dtype=torch.long))
         self.register_buffer("prev_loss", torch.tensor(math.nan, dtype=torch.float64))
         self.register_buffer("memory_steps", torch.zeros((), dtype=torch.long))
+
+    @contextmanager
+    def labelled(self, labels: torch.Tensor) -> Iterator[None]:
+        """Show the DMW-LA modules this batch's labels for the forward passes inside the block.
+
+        Only a class-seeded warm-up reads them (``memory.bank_init = "labels"``); the trainer wraps
+        every training forward in this, and the labels are dropped on leaving.
+
+        Args:
+            labels: (B, S, S) long labels of the batch given to the forward.
+        """
+        modules = [m for _, m in self.memory_modules()]
+        for m in modules:
+            m.targets = labels
+        try:
+            yield
+        finally:
+            for m in modules:
+                m.targets = None
 
     @property
     def k(self) -> int:
@@ -278,6 +304,7 @@ def _dmwla_factory(
     eval_updates: bool,
     use_memory: bool = True,
     at_width: Callable[[int], bool] = lambda c: True,
+    seed_from_labels: bool = False,
 ) -> Callable[[int], nn.Module]:
     def make(channels: int) -> nn.Module:
         # the ablation (use_memory off), or a stage left without DMW-LA: the same network, an identity
@@ -295,9 +322,18 @@ def _dmwla_factory(
             kmeans_iters=mem.kmeans_iters,
             seed=next(seeds),
             eval_updates=eval_updates,
+            seed_from_labels=seed_from_labels,
         )
 
     return make
+
+
+def bank_init(config: ModelConfig) -> str:
+    """How the banks start after warm-up: ``memory.bank_init``, or by preset ("labels" lite, "kmeans" paper)."""
+    choice = config.memory.bank_init or ("kmeans" if config.preset == "paper" else "labels")
+    if choice not in ("kmeans", "labels"):
+        raise ValueError(f"unknown memory.bank_init {choice!r}; choose 'kmeans' or 'labels'")
+    return choice
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
