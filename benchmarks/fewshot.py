@@ -187,7 +187,9 @@ def run_net(
     """
     config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=method == "ours")
     if lite and method != "unet":
-        config = replace(config, **{k: v for k, v in lite.items() if not k.startswith("train.")})
+        config = replace(config, **{k: v for k, v in lite.items() if not k.startswith(("train.", "unet."))})
+    if method == "unet":  # the textbook U-Net sees one slice unless --unet-context gives it neighbours
+        config = replace(config, in_channels=1, slice_context=int((lite or {}).get("unet.slice_context", 0)))
     train = TrainConfig(time_budget=budget, seed=seed, device="cpu", threads=threads)
     if lite and method != "unet":
         train = replace(train, **{k[len("train."):]: v for k, v in lite.items() if k.startswith("train.")})
@@ -361,8 +363,18 @@ def _unet_parameters(n_cls: int = 9) -> float:
     return sum(p.numel() for p in SingleOutputUNet(1, n_cls).parameters()) / 1e6
 
 
+def _unet_input(context: int) -> str:
+    return "one slice per input" if context == 0 else f"the slice and {context} neighbour(s) on each side"
+
+
 def write_table(
-    rows: list[Row], methods: list[str], budget: float, threads: int, section: str, datasets: dict[str, str]
+    rows: list[Row],
+    methods: list[str],
+    budget: float,
+    threads: int,
+    section: str,
+    datasets: dict[str, str],
+    unet_context: int = 0,
 ) -> None:
     lines = [
         "Datasets: " + "; ".join(f"{name} = {desc}" for name, desc in datasets.items()) + ".",
@@ -373,6 +385,8 @@ def write_table(
         f"lite preset, default fine-tune settings (poly learning-rate decay), {threads} torch thread(s) on an "
         "otherwise idle machine. plain = the same lite network with DMW-LA/W-LD switched off. "
         f"MONAI U-Net = monai BasicUNet, 2D, features {UNET_FEATURES} ({_unet_parameters():.1f} M parameters), "
+        f"fed {_unet_input(unet_context)} (ours and plain: the lite default, the slice and one neighbour on "
+        "each side as channels), "
         "trained by the engine's own loop on the same painted slices with the same normalisation, input size, "
         "augmentation, loss (CE + soft Dice, one output), AdamW learning rate, poly schedule, budget, threads and "
         "batch size, and applied by the same Predictor: only the network differs. "
@@ -428,9 +442,16 @@ def _parse_args() -> argparse.Namespace:
         help="set a ModelConfig field (or train.FIELD: a TrainConfig field) for ours and plain, e.g. "
         "lite_full_res=false or train.deep_supervision='\"heads\"' (repeatable): one lever at a time",
     )
+    ap.add_argument(
+        "--unet-context",
+        type=int,
+        default=0,
+        help="neighbouring slices per side fed to the U-Net peer as channels (default 0: the textbook 2D U-Net)",
+    )
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     args.lite = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.lite)}
+    args.lite["unet.slice_context"] = args.unet_context
     return args
 
 
@@ -453,7 +474,7 @@ def main() -> None:
         print(f"{ds}: {desc}")
         descriptions[ds] = desc
         if not args.no_write:  # after each dataset, so a long run leaves its results early
-            write_table(rows, methods, args.budget, args.threads, args.section, descriptions)
+            write_table(rows, methods, args.budget, args.threads, args.section, descriptions, args.unet_context)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,14 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
         "slices are resized to it, so a larger side keeps thin structures at a higher cost per step",
     )
     p.add_argument(
+        "--slice-context",
+        type=int,
+        choices=range(4),
+        metavar="N",
+        help="2.5D input: also feed N neighbouring slices on each side as channels (0-3; default: the "
+        "preset's, lite 1, paper 0)",
+    )
+    p.add_argument(
         "--no-memory",
         dest="use_memory",
         action="store_false",

@@ -89,9 +89,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init)
-    if args.init is not None and (args.img_size is not None or not args.use_memory):
+    if args.init is not None and (args.img_size is not None or not args.use_memory or args.slice_context is not None):
         raise ValueError(
-            "--img-size and --no-memory set up a new model; a run from --init keeps the architecture it was built with"
+            "--img-size, --slice-context and --no-memory set up a new model; "
+            "a run from --init keeps the architecture it was built with"
         )
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
@@ -105,6 +106,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         num_classes=max(2, int(labels.max()) + 1),
         norm=norm,
         img_size=args.img_size,
+        slice_context=args.slice_context,
         use_memory=args.use_memory,
     )
     train = _train_config(args)
@@ -176,7 +178,11 @@ def run_train(args: argparse.Namespace) -> int:
         check_output(args.out, args.overwrite)
     _check_device(args)
     config = ModelConfig(
-        preset=args.preset, norm=NormConfig(mode=args.norm), img_size=args.img_size, use_memory=args.use_memory
+        preset=args.preset,
+        norm=NormConfig(mode=args.norm),
+        img_size=args.img_size,
+        slice_context=args.slice_context,
+        use_memory=args.use_memory,
     )
     train = _train_config(args, val_fraction=args.val_fraction, val_every=args.val_every)
     summary = train_dataset(args.dataset, args.out, config, train)

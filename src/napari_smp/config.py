@@ -87,9 +87,10 @@ class ModelConfig:
     # had it at every stage (see from_dict)
     lite_memory_stages: tuple[int, ...] = (3, 4)
     # 2.5D input: the network also sees this many neighbouring slices on each side as extra channels
-    # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. Checkpoints
-    # without the field saw one slice (see from_dict)
-    slice_context: int = 0
+    # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. None: 1 for lite,
+    # 0 for the paper preset (the paper's network sees one slice). Checkpoints without the field saw
+    # one slice (see from_dict)
+    slice_context: int | None = None
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
     use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
@@ -98,6 +99,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.lite_memory_stages = tuple(int(s) for s in self.lite_memory_stages)
+        if self.slice_context is None:
+            self.slice_context = 0 if self.preset == "paper" else 1
         if not 0 <= self.slice_context <= 3:
             raise ValueError(f"slice_context takes 0-3 neighbouring slices per side, got {self.slice_context}")
         if self.slice_context:

@@ -38,7 +38,7 @@ def _trained(steps: int = 4) -> tuple[SimMPNet, ModelConfig]:
     model = build_model(config)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for i in range(steps):
-        x = torch.randn(2, 1, 64, 64, generator=torch.Generator().manual_seed(i))
+        x = torch.randn(2, config.in_channels, 64, 64, generator=torch.Generator().manual_seed(i))
         loss = sum(o.square().mean() for o in model(x))
         opt.zero_grad()
         loss.backward()
@@ -63,7 +63,7 @@ def test_round_trip_restores_logits_and_every_bank_tensor(saved: tuple[Path, Sim
     assert not loaded.training and config == model.config
     for k, v in model.state_dict().items():
         assert torch.equal(v, loaded.state_dict()[k]), k
-    x = torch.randn(2, 1, 64, 64, generator=torch.Generator().manual_seed(99))
+    x = torch.randn(2, config.in_channels, 64, 64, generator=torch.Generator().manual_seed(99))
     with torch.no_grad():
         for a, b in zip(model(x), loaded(x), strict=True):
             assert torch.equal(a, b)

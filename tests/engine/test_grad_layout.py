@@ -32,7 +32,7 @@ def test_weight_gradients_have_their_parameters_strides(two_threads, use_memory)
     model = build_model(config).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for step in range(3):  # the memory bank reads another way once warm-up has ended
-        x, y = torch.randn(2, 1, 64, 64), torch.randint(0, 3, (2, 64, 64))
+        x, y = torch.randn(2, config.in_channels, 64, 64), torch.randint(0, 3, (2, 64, 64))
         opt.zero_grad(set_to_none=True)
         loss = deep_supervision_loss(model(x), y, 1.0, 1.0)
         loss.backward()

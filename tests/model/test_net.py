@@ -14,7 +14,7 @@ from napari_smp.model import ModelInputError, SimMPNet, build_model
 def _config(**memory: object) -> ModelConfig:
     mem = {"slots": 8, "warmup_steps": 2, "kmeans_iters": 10} | memory
     return ModelConfig(
-        preset="lite", num_classes=3, in_channels=1, img_size=64, lite_width=8, memory=MemoryConfig(**mem),
+        preset="lite", num_classes=3, in_channels=1, slice_context=0, img_size=64, lite_width=8, memory=MemoryConfig(**mem),
         lite_memory_stages=(1, 2, 3, 4),  # every module kind at every stage (the default has stages 3-4)
     )
 
@@ -226,7 +226,7 @@ def test_use_memory_off_is_the_plain_network():
     from napari_smp.config import MemoryConfig, ModelConfig
     from napari_smp.model import build_model
 
-    cfg = dict(preset="lite", num_classes=3, img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1),
+    cfg = dict(preset="lite", num_classes=3, img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1), slice_context=0,
                lite_memory_stages=(1, 2, 3, 4),
                memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=2))
     with_mem = build_model(ModelConfig(**cfg))
