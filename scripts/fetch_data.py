@@ -526,8 +526,16 @@ def fetch_dev_ct(force: bool = False) -> Path:
     return target
 
 
-def main() -> int:
-    force = "--force" in sys.argv[1:]
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Fetch the real data of the tests and benchmarks (pyradiomics lesions, the MNI brain, the "
+        "TotalSegmentator dev CT) into the cache, checking every sha256; prints each folder.",
+        epilog="Cache: $NAPARI_SMP_DATA or ~/.cache/napari-smp/data.",
+    )
+    parser.add_argument("--force", action="store_true", help="download and extract again even when cached")
+    force = parser.parse_args(argv).force
     try:
         for fetch in (fetch_pyradiomics, fetch_mni_brain, fetch_dev_ct):
             print(fetch(force=force), flush=True)

@@ -14,8 +14,9 @@ from napari_smp.model import ModelInputError, SimMPNet, build_model
 def _config(**memory: object) -> ModelConfig:
     mem = {"slots": 8, "warmup_steps": 2, "kmeans_iters": 10} | memory
     return ModelConfig(
-        preset="lite", num_classes=3, in_channels=1, slice_context=0, img_size=64, lite_width=8, memory=MemoryConfig(**mem),
+        preset="lite", num_classes=3, in_channels=1, img_size=64, lite_width=8, memory=MemoryConfig(**mem),
         lite_memory_stages=(1, 2, 3, 4),  # every module kind at every stage (the default has stages 3-4)
+        slice_context=0,  # one slice: the network itself (2.5D input: tests/engine/test_slice_context.py)
     )
 
 

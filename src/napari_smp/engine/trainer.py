@@ -7,7 +7,6 @@ step -> report. Progress and cancellation go through plain callables; nothing he
 from __future__ import annotations
 
 import contextlib
-
 import time
 import warnings
 from collections.abc import Callable
