@@ -92,7 +92,8 @@ class DMWLA(nn.Module):
         self.register_buffer("filled", torch.zeros(clusters * slots, dtype=torch.bool))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
         self.register_buffer("writes", torch.zeros((), dtype=torch.long))
-        self.register_buffer("labelled_writes", torch.zeros((), dtype=torch.long))
+        # warm-up forwards that saw labels; not saved, so checkpoints written before it still load
+        self.register_buffer("labelled_writes", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("k_update", torch.tensor(slots // 2 if k_init is None else k_init))
         # momentum copy of phi as a buffer: saved with the model, moved by .to(), never optimised
         self.register_buffer("phi_ema", self.phi.weight.detach().clone())
