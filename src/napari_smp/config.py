@@ -127,6 +127,11 @@ class ModelConfig:
             raise ValueError(f"img_size must be a positive multiple of 32, got {self.img_size}")
         if isinstance(self.memory, dict):
             self.memory = _from_dict(MemoryConfig, self.memory)
+        if self.memory.bank_init is None:  # a copy: a MemoryConfig shared by two presets keeps its None
+            init = "kmeans" if self.preset == "paper" else "labels"
+            self.memory = dataclasses.replace(self.memory, bank_init=init)
+        if self.memory.bank_init not in ("kmeans", "labels"):
+            raise ValueError(f"unknown memory.bank_init {self.memory.bank_init!r}; choose 'kmeans' or 'labels'")
         if isinstance(self.norm, dict):
             self.norm = _from_dict(NormConfig, self.norm)
 

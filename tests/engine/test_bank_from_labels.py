@@ -13,7 +13,6 @@ from napari_smp.config import MemoryConfig, ModelConfig, TrainConfig
 from napari_smp.engine.trainer import finetune
 from napari_smp.model import build_model
 from napari_smp.model.memory_bank import DMWLA
-from napari_smp.model.net import bank_init
 
 
 def _module() -> DMWLA:
@@ -86,11 +85,13 @@ def test_a_class_never_painted_copies_background_and_is_never_routed() -> None:
 
 
 def test_lite_defaults_to_labels_and_paper_to_kmeans() -> None:
-    assert bank_init(ModelConfig(preset="lite")) == "labels"
-    assert bank_init(ModelConfig(preset="paper", img_size=256)) == "kmeans"
-    assert bank_init(ModelConfig(memory=MemoryConfig(bank_init="kmeans"))) == "kmeans"
+    shared = MemoryConfig()
+    assert ModelConfig(preset="lite", memory=shared).memory.bank_init == "labels"
+    assert ModelConfig(preset="paper", img_size=256, memory=shared).memory.bank_init == "kmeans"
+    assert shared.bank_init is None  # resolved on a copy
+    assert ModelConfig(memory=MemoryConfig(bank_init="kmeans")).memory.bank_init == "kmeans"
     with pytest.raises(ValueError, match="unknown memory.bank_init"):
-        bank_init(ModelConfig(memory=MemoryConfig(bank_init="random")))
+        ModelConfig(memory=MemoryConfig(bank_init="random"))
     # clusters other than the classes: nothing to seed from, k-means as before
     other = build_model(ModelConfig(num_classes=3, memory=MemoryConfig(clusters=5, dim=32, decoder_dim=32)))
     seeded = {name: m.seed_from_labels for name, m in other.memory_modules()}

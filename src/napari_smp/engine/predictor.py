@@ -104,12 +104,9 @@ class Predictor:
         bs = max(1, int(self.infer.batch_size))
         return [range(s, min(s + bs, depth)) for s in range(0, depth, bs)]
 
-    def _input(self, norm: np.ndarray, idx: range) -> torch.Tensor:
-        return self._stack(norm, np.arange(idx.start, idx.stop))
-
-    def _stack(self, norm: np.ndarray, index: np.ndarray) -> torch.Tensor:
+    def _input(self, norm: np.ndarray, index: np.ndarray | range) -> torch.Tensor:
         """(N, in_channels, S, S) network input for slices ``index`` of the normalised (Z, Y, X) volume."""
-        x = slice_stack(norm, index, self.config.slice_context, self.config.in_channels)
+        x = slice_stack(norm, np.asarray(index), self.config.slice_context, self.config.in_channels)
         return resize_slices(x.to(self.device), self.config.img_size)
 
     @torch.inference_mode()
@@ -181,7 +178,7 @@ class Predictor:
             if cancel is not None and cancel():
                 raise Cancelled("cluster computation cancelled")
             chunk = index[start : start + bs]
-            out = self.model.cluster_maps(self._stack(norm, chunk), module)
+            out = self.model.cluster_maps(self._input(norm, chunk), module)
             stride = int(out["stride"])
             assign.append(resize_labels(out["assignment"], (h, w)).to(torch.int16).cpu().numpy())
             sims.append(resize_slices(out["similarity"].float(), (h, w)).half().cpu().numpy())

@@ -171,7 +171,9 @@ class DMWLA(nn.Module):
     def step_memory(self) -> None:
         """Advance one optimiser step: count it, run k-means when warm-up ends, move the phi copy."""
         self.step += 1
-        if int(self.step) == self.warmup_steps:
+        if int(self.step) == self.warmup_steps and self.seed_from_labels and int(self.labelled_writes) > 0:
+            self._init_from_classes()
+        elif int(self.step) == self.warmup_steps:
             self._init_from_kmeans()
         self.phi_ema.mul_(self.phi_momentum).add_(self.phi.weight.detach(), alpha=1.0 - self.phi_momentum)
 
@@ -260,11 +262,10 @@ class DMWLA(nn.Module):
         gen = self._generator()
         blocks = []
         for c in range(self.clusters):
-            members = self.pool[c][filled[c]] if bool(filled[c].any()) else blocks[0] if blocks else self.pool[c]
-            if members.shape[0] < self.slots:
-                extra = torch.randint(members.shape[0], (self.slots - members.shape[0],), generator=gen)
-                members = torch.cat([members, members[extra.to(members.device)]])
-            blocks.append(members[: self.slots])
+            if bool(filled[c].any()):
+                blocks.append(self._block(self.pool[c][filled[c]], gen))
+            else:  # never painted: background's block (or, for background itself, the initial pool)
+                blocks.append(blocks[0] if blocks else self.pool[c].clone())
         self.pool.copy_(torch.stack(blocks))
         self.prototypes.copy_(F.normalize(self.pool.mean(dim=1), dim=1))
         self.filled.fill_(True)
@@ -272,9 +273,6 @@ class DMWLA(nn.Module):
     @torch.no_grad()
     def _init_from_kmeans(self) -> None:
         """Cluster the filled pool once and rebuild it block by block (official ``structure_memory_bank``)."""
-        if self.seed_from_labels and int(self.labelled_writes) > 0:
-            self._init_from_classes()
-            return
         flat = self.pool.view(-1, self.dim)
         points = flat[self.filled] if bool(self.filled.any()) else flat.clone()
         centroids, labels = kmeans(points, self.clusters, self.kmeans_iters, self.seed)
@@ -284,13 +282,17 @@ class DMWLA(nn.Module):
             members = points[labels == c]
             if members.shape[0] == 0:  # fewer distinct points than clusters
                 members = centroids[c : c + 1]
-            if members.shape[0] < self.slots:
-                extra = torch.randint(members.shape[0], (self.slots - members.shape[0],), generator=gen)
-                members = torch.cat([members, members[extra.to(members.device)]])
-            blocks.append(members[: self.slots])
+            blocks.append(self._block(members, gen))
         self.pool.copy_(torch.stack(blocks))
         self.prototypes.copy_(F.normalize(centroids, dim=1))
         self.filled.fill_(True)
+
+    def _block(self, members: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """M slots (M, D) from a cluster's members (n, D): the first M, or all plus seeded random repeats."""
+        if members.shape[0] < self.slots:
+            extra = torch.randint(members.shape[0], (self.slots - members.shape[0],), generator=gen)
+            members = torch.cat([members, members[extra.to(members.device)]])
+        return members[: self.slots]
 
     def extra_repr(self) -> str:
         return (

@@ -30,7 +30,7 @@ from .fine import FineDecoder, FineEncoder
 from .memory_bank import DMWLA
 from .wld import next_k
 
-__all__ = ["SimMPNet", "bank_init", "build_model", "ModelInputError", "PAPER_CHANNELS", "PAPER_DEPTHS"]
+__all__ = ["SimMPNet", "build_model", "ModelInputError", "PAPER_CHANNELS", "PAPER_DEPTHS"]
 
 PAPER_CHANNELS = (96, 192, 384, 768)
 PAPER_DEPTHS = (2, 2, 6, 2)
@@ -86,7 +86,7 @@ class SimMPNet(nn.Module):
             at_width = lambda c: c in memory_widths  # noqa: E731
         enc_k = mem.clusters or config.num_classes
         dec_k = mem.decoder_clusters or config.num_classes
-        by_labels = bank_init(config) == "labels"
+        by_labels = mem.bank_init == "labels"  # ModelConfig resolves None by preset
         seeds = itertools.count(mem.seed * 1000)
         self.encoder = MemoryEncoder(
             downsamplers,
@@ -326,14 +326,6 @@ def _dmwla_factory(
         )
 
     return make
-
-
-def bank_init(config: ModelConfig) -> str:
-    """How the banks start after warm-up: ``memory.bank_init``, or by preset ("labels" lite, "kmeans" paper)."""
-    choice = config.memory.bank_init or ("kmeans" if config.preset == "paper" else "labels")
-    if choice not in ("kmeans", "labels"):
-        raise ValueError(f"unknown memory.bank_init {choice!r}; choose 'kmeans' or 'labels'")
-    return choice
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
