@@ -105,7 +105,9 @@ class ModelConfig:
             raise ValueError(f"slice_context takes 0-3 neighbouring slices per side, got {self.slice_context}")
         if self.slice_context:
             stacked = 2 * self.slice_context + 1
-            if self.in_channels not in (1, stacked):
+            # 1, or the stack of any context: dataclasses.replace(config, slice_context=2) on a config
+            # whose context 1 already set in_channels = 3 must widen it, not fail
+            if self.in_channels not in (1, 3, 5, 7):
                 raise ValueError(
                     f"slice_context={self.slice_context} feeds {stacked} slices as channels; "
                     f"in_channels={self.in_channels} cannot hold them"

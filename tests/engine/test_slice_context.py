@@ -38,6 +38,8 @@ def test_config_sets_the_channels_and_old_checkpoints_see_one_slice() -> None:
     assert _context_config(1).in_channels == 3 and _context_config(2).in_channels == 5
     with pytest.raises(ValueError, match="in_channels=2 cannot hold"):
         ModelConfig(slice_context=1, in_channels=2)
+    assert replace(_context_config(1), slice_context=2).in_channels == 5  # a replace widens the stack
+    assert replace(_context_config(3), slice_context=1).in_channels == 3
     with pytest.raises(ValueError, match="0-3 neighbouring slices"):
         ModelConfig(slice_context=4)
     old = _context_config(1).to_dict()

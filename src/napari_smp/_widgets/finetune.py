@@ -103,8 +103,8 @@ class FinetuneWidget(JobWidget):
         # said plainly, as measured (docs/method.md section 10): the bank does not pay for itself yet
         self.memory_check.setToolTip("the paper's prototype memory (DMW-LA at 1/16 and 1/32) and what the Clusters "
                                      "widget shows; off: the same network without it, about as fast, and in our "
-                                     "2-core CPU benchmarks it scored as high or higher on three of four volumes "
-                                     "(docs/method.md section 10.1)")
+                                     "latest 2-core CPU benchmark it scored higher on three of four volumes "
+                                     "(docs/method.md section 10.2)")
         self.background_edit = QLineEdit()
         self.background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
         self.background_edit.setToolTip("slices with no structure of interest, counted as painted background; "
