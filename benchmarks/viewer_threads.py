@@ -52,6 +52,8 @@ def _run_once(threads: int, budget: float) -> dict[str, float]:
     from napari_smp._widgets.finetune import FinetuneWidget
     from napari_smp.config import TrainConfig
 
+    import torch  # noqa: F401  # before the widget's device probe imports it in a worker thread (see note)
+
     viewer, _ = _viewer_with_phantom()
     app = QApplication.instance()
     ticks: list[float] = []

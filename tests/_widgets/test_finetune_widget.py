@@ -178,3 +178,16 @@ def test_closing_the_viewer_stops_a_running_fine_tune(make_napari_viewer, qtbot,
     qtbot.waitUntil(lambda: not job.running, timeout=5_000)
     assert time.perf_counter() - t0 < 3.0
     assert job.cancel_requested and not list(tmp_path.iterdir())
+
+
+def test_start_with_no_step_cap_trains_until_the_budget(viewer_with_volume, qtbot, tmp_path):
+    # the widget's default: steps "no cap" (0) and a time budget; Start used to fail drawing the plot
+    w = _widget(viewer_with_volume, tmp_path, steps=0)
+    w.budget_spin.setValue(1.5)
+    w.segment_check.setChecked(False)
+    job = w.start()
+    assert job is not None
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)
+    res = w.last_result.train
+    assert res.stopped == "time" and len(res.reports) >= 1
+    assert w.plot.steps == list(range(1, len(res.reports) + 1))

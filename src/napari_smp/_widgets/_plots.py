@@ -94,8 +94,12 @@ class TrainingPlot(FigureCanvasQTAgg):
         first = self.losses[0] if self.losses and self.losses[0] > 0 else 1.0
         return [v / first for v in self.losses]
 
-    def reset(self, max_steps: int = 16, slots: int = 8) -> None:
-        """Clear the curves and draw the axes for a run of ``max_steps`` steps and ``slots`` memory slots."""
+    def reset(self, max_steps: int | None = 16, slots: int = 8) -> None:
+        """Clear the curves and draw the axes for a run of ``max_steps`` steps and ``slots`` memory slots.
+
+        ``max_steps`` None (no step cap: a time budget ends the run) starts the axis at 100 steps; it
+        grows as the steps come."""
+        max_steps = 100 if max_steps is None else max_steps
         self.steps.clear()
         self.losses.clear()
         self.ks.clear()
