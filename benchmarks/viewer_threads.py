@@ -30,31 +30,32 @@ from _report import write_section  # noqa: E402
 SECTION = "Fine-tuning from the viewer: threads"
 
 
-def _viewer_with_phantom():
+def _viewer_with_phantom():  # -> napari.Viewer
     import napari
 
     from napari_smp.engine.demo import sparse_annotation
     from napari_smp.io.phantom import make_phantom
 
     ph = make_phantom(0)
-    sparse, picks = sparse_annotation(ph.labels, 4)
+    sparse, _ = sparse_annotation(ph.labels, 4)
     viewer = napari.Viewer(show=True)
     viewer.add_image(ph.image, name="ct", scale=ph.meta.spacing, contrast_limits=(-200, 300))
     viewer.add_labels(sparse, name="annotation", scale=ph.meta.spacing)
-    return viewer, picks
+    return viewer
 
 
 def _run_once(threads: int, budget: float) -> dict[str, float]:
     """One fine-tune from the widget with ``threads`` torch threads; stalls seen while it trained."""
+    # torch first, on this thread: the device combo imports it in a worker thread, and two concurrent
+    # first imports of torch fail
+    import torch  # noqa: F401
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
     from napari_smp._widgets.finetune import FinetuneWidget
     from napari_smp.config import TrainConfig
 
-    import torch  # noqa: F401  # before the widget's device probe imports it in a worker thread (see note)
-
-    viewer, _ = _viewer_with_phantom()
+    viewer = _viewer_with_phantom()
     app = QApplication.instance()
     ticks: list[float] = []
     tick = QTimer()

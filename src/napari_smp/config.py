@@ -107,7 +107,7 @@ class ModelConfig:
             stacked = 2 * self.slice_context + 1
             # 1, or the stack of any context: dataclasses.replace(config, slice_context=2) on a config
             # whose context 1 already set in_channels = 3 must widen it, not fail
-            if self.in_channels not in (1, 3, 5, 7):
+            if self.in_channels not in {1} | {2 * c + 1 for c in range(1, 4)}:
                 raise ValueError(
                     f"slice_context={self.slice_context} feeds {stacked} slices as channels; "
                     f"in_channels={self.in_channels} cannot hold them"
