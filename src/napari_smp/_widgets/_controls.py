@@ -208,6 +208,9 @@ class DeviceCombo(QComboBox):
 
 
 def _devices() -> list[str]:
+    from ._torch import import_torch
+
+    import_torch()  # a job started meanwhile must not import torch at the same time
     from ..engine.device import available_devices
 
     return available_devices()

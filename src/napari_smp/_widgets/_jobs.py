@@ -112,8 +112,10 @@ class EngineJob(QObject):
 
     def _run(self) -> Outcome:
         from ..engine.errors import Cancelled
+        from ._torch import import_torch
 
         try:
+            import_torch()  # before the engine's imports: the device list may be importing it right now
             return Outcome("ok", self._work(JobContext(self)))
         except Cancelled:
             return Outcome("cancelled")
