@@ -301,13 +301,14 @@ def format_score(values: list[float], signed: bool = False) -> str:
     return f"{format(float(np.mean(values)), spec)} ± {np.std(values, ddof=1):.3f}"
 
 
-def _has_gap(methods: list[str]) -> bool:
-    return "ours" in methods and "unet" in methods
+def _gap_nets(methods: list[str]) -> list[str]:
+    """Our networks run beside the U-Net: each gets a "<net> - U-Net" column."""
+    return [m for m in ("ours", "plain") if m in methods] if "unet" in methods else []
 
 
-def _gaps(row: Row) -> list[float]:
-    """ours - U-Net per seed: paired (same seed, same painted slices), so its spread is the gap's own."""
-    return [o - u for o, u in zip(row.scores["ours"], row.scores["unet"], strict=True)]
+def _gaps(row: Row, net: str = "ours") -> list[float]:
+    """``net`` - U-Net per seed: paired (same seed, same painted slices), so its spread is the gap's own."""
+    return [o - u for o, u in zip(row.scores[net], row.scores["unet"], strict=True)]
 
 
 def _speed(row: Row, methods: list[str]) -> str:
@@ -331,15 +332,13 @@ def table_lines(rows: list[Row], methods: list[str]) -> list[str]:
     """The Markdown table: one column per method, ours - U-Net, steps per second, per-seed details."""
     nets = [m for m in NETWORKS if m in methods]
     head = ["dataset", "painted slices", *(METHODS[m] for m in METHODS if m in methods)]
-    if _has_gap(methods):
-        head.append("ours - U-Net")
+    head += [f"{m} - U-Net" for m in _gap_nets(methods)]
     if nets:
         head += [f"steps/s ({' / '.join(nets)})", "per seed: score (steps)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row.dataset, row.marked, *(format_score(row.scores[m]) for m in METHODS if m in methods)]
-        if _has_gap(methods):
-            cells.append(format_score(_gaps(row), signed=True))
+        cells += [format_score(_gaps(row, m), signed=True) for m in _gap_nets(methods)]
         if nets:
             cells += [_speed(row, methods), _details(row, methods)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -349,9 +348,7 @@ def table_lines(rows: list[Row], methods: list[str]) -> list[str]:
 def console_line(row: Row, methods: list[str]) -> str:
     """One progress line for the terminal."""
     scores = "  ".join(f"{m} {format_score(row.scores[m])}" for m in METHODS if m in methods)
-    gap = ""
-    if _has_gap(methods):
-        gap = "  ours-unet " + format_score(_gaps(row), signed=True)
+    gap = "".join(f"  {m}-unet " + format_score(_gaps(row, m), signed=True) for m in _gap_nets(methods))
     speed = f"  steps/s {_speed(row, methods)}" if any(m in methods for m in NETWORKS) else ""
     return f"{row.dataset:8s} {row.marked} slices: {scores}{gap}{speed}  ({_details(row, methods)})"
 
@@ -383,10 +380,12 @@ def write_table(
         "nor an exact label twin of a painted slice); "
         f"{budget:.0f} s fine-tuning budget per network run, "
         f"lite preset, default fine-tune settings (poly learning-rate decay), {threads} torch thread(s) on an "
-        "otherwise idle machine. plain = the same lite network with DMW-LA/W-LD switched off. "
+        "otherwise idle machine. ours = the lite network with its DMW-LA modules and W-LD memory bank "
+        "(`finetune --memory`); plain = the same network without them (`ModelConfig.use_memory` False, the lite "
+        "default since 2026-12-02; earlier tables ran the bank as the default). "
         f"MONAI U-Net = monai BasicUNet, 2D, features {UNET_FEATURES} ({_unet_parameters():.1f} M parameters), "
-        f"fed {_unet_input(unet_context)} (ours and plain: the lite default, the slice and one neighbour on "
-        "each side as channels), "
+        f"fed {_unet_input(unet_context)} (ours and plain: the lite default, "
+        f"{_unet_input(int(ModelConfig(preset='lite').slice_context or 0))}), "
         "trained by the engine's own loop on the same painted slices with the same normalisation, input size, "
         "augmentation, loss (CE + soft Dice, one output), AdamW learning rate, poly schedule, budget, threads and "
         "batch size, and applied by the same Predictor: only the network differs. "

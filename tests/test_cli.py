@@ -220,11 +220,19 @@ def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tm
     again = tmp_path / "again.safetensors"
     assert main(["finetune", *common, "--out", str(again), "--init", str(ckpt), "--img-size", "96"]) == 2
     assert "--init keeps the architecture" in capsys.readouterr().err and not again.exists()
+    banked = tmp_path / "banked.safetensors"
+    assert main(["finetune", *common, "--out", str(banked), "--memory"]) == 0
+    model, config = load_checkpoint(banked)
+    assert config.use_memory and model.memory_modules() != []
+    # lite's default is the network without the bank (it scored higher at equal time, method.md 10.2)
+    model, config = load_checkpoint(ckpt)
+    assert not config.use_memory and model.memory_modules() == []
     plain = tmp_path / "plain.safetensors"
     assert main(["finetune", *common, "--out", str(plain), "--no-memory"]) == 0
-    model, config = load_checkpoint(plain)
-    assert not config.use_memory and model.memory_modules() == []
-    assert load_checkpoint(ckpt)[0].memory_modules() != []  # the default keeps the bank
+    assert load_checkpoint(plain)[1].use_memory is False
+    capsys.readouterr()
+    assert main(["finetune", *common, "--out", str(again), "--init", str(ckpt), "--memory"]) == 2
+    assert "--init keeps the architecture" in capsys.readouterr().err and not again.exists()
 
 
 def test_cli_messages_name_what_a_cli_user_can_do(tmp_path):

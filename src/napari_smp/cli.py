@@ -62,15 +62,18 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
         type=int,
         choices=range(4),
         metavar="N",
-        help="2.5D input: also feed N neighbouring slices on each side as channels (0-3; default: the "
-        "preset's, lite 1, paper 0)",
+        help="2.5D input: also feed N neighbouring slices on each side as channels (0-3; default 0, one "
+        "slice: in our few-shot benchmark neighbours lowered the score, docs/method.md section 10.3)",
     )
     p.add_argument(
-        "--no-memory",
+        "--memory",
         dest="use_memory",
-        action="store_false",
-        help="build the network without its DMW-LA modules and W-LD memory bank (the plain U-Net ablation: "
-        "1.6-1.9x the steps per second on a CPU, no cluster views; docs/method.md section 9)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build the network with (--memory) or without (--no-memory) its DMW-LA modules and W-LD "
+        "memory bank (default: the preset's: paper with, lite without, because the lite network scored "
+        "higher without it on three of four volumes at equal time, docs/method.md section 10.2; "
+        "the Clusters views need a model with the bank)",
     )
 
 

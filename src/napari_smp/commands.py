@@ -89,9 +89,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init)
-    if args.init is not None and (args.img_size is not None or not args.use_memory or args.slice_context is not None):
+    new_model_only = (args.img_size, args.use_memory, args.slice_context)
+    if args.init is not None and any(v is not None for v in new_model_only):
         raise ValueError(
-            "--img-size, --slice-context and --no-memory set up a new model; "
+            "--img-size, --slice-context and --memory/--no-memory set up a new model; "
             "a run from --init keeps the architecture it was built with"
         )
     image, meta = read_volume(args.image)

@@ -87,20 +87,24 @@ class ModelConfig:
     # had it at every stage (see from_dict)
     lite_memory_stages: tuple[int, ...] = (3, 4)
     # 2.5D input: the network also sees this many neighbouring slices on each side as extra channels
-    # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. None: 1 for lite,
-    # 0 for the paper preset (the paper's network sees one slice). Checkpoints without the field saw
-    # one slice (see from_dict)
+    # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. None: 0, one slice,
+    # for both presets (the paper's network sees one slice; lite saw 1 neighbour per side until it
+    # scored lower with them at about 500 steps on the phantom and the MR lesion, docs/method.md
+    # section 10.3). Checkpoints without the field saw one slice (see from_dict)
     slice_context: int | None = None
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
-    use_memory: bool = True  # False: every DMW-LA module is an identity (the plain U-Net ablation)
+    # False: every DMW-LA module is an identity (the plain ablation). None: True for the paper preset
+    # (the faithful Sim-MPNet), False for lite, because at equal time on a 2-core CPU the lite network
+    # without its bank scored higher on three of four volumes (docs/method.md section 10.2)
+    use_memory: bool | None = None
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     norm: NormConfig = field(default_factory=NormConfig)
 
     def __post_init__(self) -> None:
         self.lite_memory_stages = tuple(int(s) for s in self.lite_memory_stages)
         if self.slice_context is None:
-            self.slice_context = 0 if self.preset == "paper" else 1
+            self.slice_context = 0
         if not 0 <= self.slice_context <= 3:
             raise ValueError(f"slice_context takes 0-3 neighbouring slices per side, got {self.slice_context}")
         if self.slice_context:
@@ -123,6 +127,8 @@ class ModelConfig:
             )
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
+        if self.use_memory is None:
+            self.use_memory = self.preset == "paper"
         if self.img_size is None:
             self.img_size = 256 if self.preset == "paper" else 128
         if self.img_size < 32 or self.img_size % 32:  # five stride-2 stages in both presets
@@ -150,7 +156,16 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         # keys a checkpoint lacks come from before the field: rebuild the network it was trained as
-        return _from_dict(cls, {"lite_full_res": False, "lite_memory_stages": (1, 2, 3, 4), "slice_context": 0, **d})
+        return _from_dict(
+            cls,
+            {
+                "lite_full_res": False,
+                "lite_memory_stages": (1, 2, 3, 4),
+                "slice_context": 0,
+                "use_memory": True,  # the bank was always on before the field existed
+                **d,
+            },
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

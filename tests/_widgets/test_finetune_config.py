@@ -19,7 +19,7 @@ from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
 def test_model_config_takes_classes_from_labels_and_wld_from_controls():
     labels = np.zeros((3, 4, 4), np.uint8)
     labels[1, 0, 0] = 3
-    base = ModelConfig(preset="lite", img_size=32, memory=MemoryConfig(slots=8, dim=16))
+    base = ModelConfig(preset="lite", img_size=32, memory=MemoryConfig(slots=8, dim=16), use_memory=True)
     cfg = model_config_for("lite", labels, WLDSettings(4, 0.25, 0.75, "clamp"), NormConfig(mode="ct"),
                            {1: "liver", 3: "spleen"}, base)
     assert cfg.num_classes == 4 and cfg.img_size == 32
@@ -34,6 +34,9 @@ def test_model_config_takes_classes_from_labels_and_wld_from_controls():
         model_config_for("lite", labels, WLDSettings(), NormConfig(), img_size=100)
     assert cfg.use_memory and not model_config_for("lite", labels, WLDSettings(), NormConfig(),
                                                    use_memory=False).use_memory
+    # each preset's own default unless the box says otherwise: lite without the bank, paper with it
+    assert not model_config_for("lite", labels, WLDSettings(), NormConfig()).use_memory
+    assert auto.use_memory and model_config_for("lite", labels, WLDSettings(), NormConfig(), use_memory=True).use_memory
 
 
 @pytest.mark.parametrize("wld, msg", [(WLDSettings(0, 0.8, 0.5), "low < high"),

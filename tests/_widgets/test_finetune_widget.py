@@ -19,6 +19,7 @@ def _widget(viewer, tmp_path, steps=6):
     w.image_combo.set_layer("ct")
     w.labels_combo.set_layer("annotation")
     w.model_config_override = tiny_config()
+    w.memory_check.setChecked(True)  # these runs show the bank's K curve (lite's default is without it)
     w.train_config_override = tiny_train()
     w.device_combo.setCurrentText("cpu")
     w.steps_spin.setValue(steps)
@@ -191,3 +192,21 @@ def test_start_with_no_step_cap_trains_until_the_budget(viewer_with_volume, qtbo
     res = w.last_result.train
     assert res.stopped == "time" and len(res.reports) >= 1
     assert w.plot.steps == list(range(1, len(res.reports) + 1))
+
+
+def test_memory_box_follows_the_preset(make_napari_viewer):
+    """A new lite model starts without the bank (it scored lower at equal time), a paper model with it."""
+    from napari_smp._widgets.finetune import FinetuneWidget
+
+    w = FinetuneWidget(make_napari_viewer())
+    assert w.start_picker.combo.currentText() == "new lite model" and not w.memory_check.isChecked()
+    w.start_picker.select("new paper model")
+    assert w.memory_check.isChecked()
+    w.memory_check.setChecked(False)  # the user's choice stands while the preset stays
+    w.start_picker.select("new paper model")
+    assert not w.memory_check.isChecked()
+    w.start_picker.select("new lite model")
+    assert not w.memory_check.isChecked()
+    w.memory_check.setChecked(True)
+    w.start_picker.select("new paper model")
+    assert w.memory_check.isChecked()

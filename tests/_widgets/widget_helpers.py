@@ -17,6 +17,7 @@ NAMES = ["background", "liver", "spleen"]
 def tiny_config() -> ModelConfig:
     return ModelConfig(preset="lite", num_classes=3, class_names=list(NAMES), img_size=32, lite_width=8,
                        lite_depths=(1, 1, 1, 1), lite_memory_stages=(1, 2, 3, 4), norm=NormConfig(mode="percentile"),
+                       use_memory=True,  # the bank and its K curve are what these widgets show
                        memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=3))
 
 

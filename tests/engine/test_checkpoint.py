@@ -29,6 +29,7 @@ def _config(num_classes: int = 3) -> ModelConfig:
         lite_width=8,
         class_names=["background", "liver", "spleen"][:num_classes] if num_classes == 3 else None,
         memory=MemoryConfig(slots=8, warmup_steps=2, kmeans_iters=5),
+        use_memory=True,  # the banks' tensors must round-trip too (lite's default is without them)
     )
 
 

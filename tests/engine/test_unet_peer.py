@@ -70,4 +70,9 @@ def test_table_keeps_only_the_methods_run() -> None:
     assert cells[2] == "0.750 ± 0.071" and cells[3] == "0.625 ± 0.035"
     assert cells[4] == "+0.125 ± 0.106"  # the per-seed gaps 0.2 and 0.05
     assert cells[5] == "1.10 / 2.10"
+    # with the plain network too: a gap column for each of ours, paired per seed
+    row.scores["plain"], row.steps["plain"], row.rates["plain"] = [0.5, 0.7], [12, 13], [1.5, 1.5]
+    head, _, line = table_lines([row], ["ours", "plain", "unet"])
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert "ours - U-Net | plain - U-Net" in head and cells[5:7] == ["+0.125 ± 0.106", "-0.025 ± 0.106"]
     assert format_score([0.5]) == "0.500" and format_score([-0.25], signed=True) == "-0.250"

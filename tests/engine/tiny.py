@@ -18,6 +18,7 @@ def tiny_config(num_classes: int = 3, warmup: int = 3) -> ModelConfig:
         lite_depths=(1, 1, 1, 1),
         lite_memory_stages=(1, 2, 3, 4),  # DMW-LA at every stage, so every module kind is exercised
         slice_context=0,  # one slice per input; 2.5D has its own tests (test_slice_context.py)
+        use_memory=True,  # the bank under test (lite's default is without it)
         memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=warmup, kmeans_iters=5),
         norm=NormConfig(mode="percentile"),
     )

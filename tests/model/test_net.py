@@ -17,6 +17,7 @@ def _config(**memory: object) -> ModelConfig:
         preset="lite", num_classes=3, in_channels=1, img_size=64, lite_width=8, memory=MemoryConfig(**mem),
         lite_memory_stages=(1, 2, 3, 4),  # every module kind at every stage (the default has stages 3-4)
         slice_context=0,  # one slice: the network itself (2.5D input: tests/engine/test_slice_context.py)
+        use_memory=True,  # the bank under test (lite's default is without it)
     )
 
 
@@ -230,7 +231,7 @@ def test_use_memory_off_is_the_plain_network():
     cfg = dict(preset="lite", num_classes=3, img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1), slice_context=0,
                lite_memory_stages=(1, 2, 3, 4),
                memory=MemoryConfig(slots=8, dim=16, decoder_dim=16, warmup_steps=2))
-    with_mem = build_model(ModelConfig(**cfg))
+    with_mem = build_model(ModelConfig(**cfg, use_memory=True))
     plain = build_model(ModelConfig(**cfg, use_memory=False))
     assert plain.memory_modules() == [] and len(with_mem.memory_modules()) == 8
     assert not any("pool" in name for name, _ in plain.named_buffers())

@@ -58,7 +58,7 @@ def parse_background_slices(text: str, depth: int) -> list[int]:
 
 def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: NormConfig,
                      class_names: dict[int, str] | None = None, base: ModelConfig | None = None,
-                     img_size: int = 0, use_memory: bool = True) -> ModelConfig:
+                     img_size: int = 0, use_memory: bool | None = None) -> ModelConfig:
     """The config of a new model: preset (or ``base``), classes from the labels, W-LD from the controls.
 
     Args:
@@ -66,7 +66,8 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
             or the number of named classes when more names are known.
         class_names: label -> name from the labels layer; gaps are named ``class i``.
         img_size: network input side (a multiple of 32); 0 keeps the preset's (or ``base``'s).
-        use_memory: False builds the network without DMW-LA and its memory bank (the plain ablation).
+        use_memory: True builds the network with DMW-LA and its memory bank, False without (the plain
+            ablation); None keeps the preset's (or ``base``'s) choice.
     """
     base = base or ModelConfig(preset=preset)
     if img_size:
@@ -78,9 +79,8 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
     wld.check(base.memory.slots)
     memory = replace(base.memory, k_init=wld.k_init or None, k_low=wld.k_low, k_high=wld.k_high,
                      k_policy=wld.k_policy)
-    # the checkbox can only take the bank away: a ``base`` built without one stays without
     return replace(base, num_classes=n_cls, class_names=names, memory=memory, norm=norm,
-                   use_memory=use_memory and base.use_memory)
+                   use_memory=base.use_memory if use_memory is None else use_memory)
 
 
 def train_config_for(steps: int, time_budget: float, device: str, base: TrainConfig | None = None) -> TrainConfig:

@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..config import MemoryConfig
+from ..config import MemoryConfig, ModelConfig
 from ..io.meta import META_KEY
 from ._base import JobWidget, section
 from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
@@ -99,12 +99,13 @@ class FinetuneWidget(JobWidget):
         self.size_spin.setToolTip("side slices are resized to for the network, a multiple of 32; larger keeps "
                                   "thin structures of a fine grid, at a higher cost per step")
         self.memory_check = QCheckBox("memory bank (DMW-LA + W-LD)")
-        self.memory_check.setChecked(True)
-        # said plainly, as measured (docs/method.md section 10): the bank does not pay for itself yet
-        self.memory_check.setToolTip("the paper's prototype memory (DMW-LA at 1/16 and 1/32) and what the Clusters "
-                                     "widget shows; off: the same network without it, about as fast, and in our "
-                                     "latest 2-core CPU benchmark it scored higher on three of four volumes "
-                                     "(docs/method.md section 10.2)")
+        self._memory_preset = "lite"  # the preset whose default the box shows; it follows "start from"
+        self.memory_check.setChecked(bool(ModelConfig(preset="lite").use_memory))
+        # said plainly, as measured (docs/method.md section 10.2): the bank does not pay for itself yet
+        self.memory_check.setToolTip("the paper's prototype memory (DMW-LA at 1/16 and 1/32): needed for the "
+                                     "Clusters widget and the K curve. Off by default for lite: in our 2-core CPU "
+                                     "benchmark the same network without it scored higher on three of four "
+                                     "volumes at equal time (docs/method.md section 10.2); on for paper")
         self.background_edit = QLineEdit()
         self.background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
         self.background_edit.setToolTip("slices with no structure of interest, counted as painted background; "
@@ -164,7 +165,12 @@ class FinetuneWidget(JobWidget):
 
     # ---- controls
     def _on_start_choice(self, *_: Any) -> None:
-        new_model = self.start_picker.combo.currentText().startswith("new ")
+        text = self.start_picker.combo.currentText()
+        new_model = text.startswith("new ")
+        preset = text.split()[1] if new_model else self._memory_preset
+        if preset != self._memory_preset:  # another preset: show its default (paper with the bank, lite without)
+            self._memory_preset = preset
+            self.memory_check.setChecked(bool(ModelConfig(preset=preset).use_memory))
         for w, tip in self._new_model_fields:
             w.setEnabled(new_model)
             w.setToolTip(tip if new_model else "a checkpoint keeps the architecture and W-LD settings it was "

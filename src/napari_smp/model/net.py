@@ -256,7 +256,10 @@ class SimMPNet(nn.Module):
         """
         modules = dict(self.memory_modules())
         if not modules:
-            raise ValueError("this model was trained without its memory bank: it has no clusters to show")
+            raise ValueError(
+                "this model was trained without its memory bank: it has no clusters to show; fine-tune one "
+                "with it (Fine-tune's 'memory bank' box, or finetune --memory)"
+            )
         if module not in modules:
             raise ValueError(f"no DMW-LA module named {module!r}; choose one of {', '.join(modules)}")
         target, seen = modules[module], {}
