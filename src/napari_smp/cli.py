@@ -72,7 +72,7 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
         default=None,
         help="build the network with (--memory) or without (--no-memory) its DMW-LA modules and W-LD "
         "memory bank (default: the preset's: paper with, lite without, because the lite network scored "
-        "higher without it on three of four volumes at equal time, docs/method.md section 10.2; "
+        "as high or higher without it on all four volumes at equal time, docs/method.md section 10.3; "
         "the Clusters views need a model with the bank)",
     )
 

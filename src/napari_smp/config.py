@@ -96,7 +96,7 @@ class ModelConfig:
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
     # False: every DMW-LA module is an identity (the plain ablation). None: True for the paper preset
     # (the faithful Sim-MPNet), False for lite, because at equal time on a 2-core CPU the lite network
-    # without its bank scored higher on three of four volumes (docs/method.md section 10.2)
+    # without its bank scored as high or higher on all four volumes (docs/method.md section 10.3)
     use_memory: bool | None = None
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     norm: NormConfig = field(default_factory=NormConfig)

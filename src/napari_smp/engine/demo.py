@@ -79,7 +79,7 @@ def run_demo(
         class_names=list(ph.class_names),
         norm=NormConfig(mode="ct"),
         # the bank on, unlike lite's default: the demo docks Clusters with this model, and on this
-        # phantom the bank scored level with the network without it (docs/method.md section 10.2)
+        # phantom the bank scored level with the network without it (docs/method.md section 10.3)
         use_memory=True,
     )
     # a step count, not a time budget, sets the run: the learning rate decays over the steps, so two
