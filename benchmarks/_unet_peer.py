@@ -85,6 +85,6 @@ def finetune_unet(
         raise EngineError(f"the annotation uses label {int(labels[index].max())}; config has {config.num_classes}")
     torch.manual_seed(train.seed)  # the weights' init, seeded where finetune seeds ours
     model = SingleOutputUNet(config.in_channels, config.num_classes).to(resolve_device(train.device))
-    data = SliceSet.from_volume(image, labels, index, config)
+    data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels)
     reports, stopped = fit(model, data, train)
     return TrainResult(model.cpu(), config, reports, stopped, index)

@@ -265,3 +265,5 @@ def test_a_time_budget_governs_unless_steps_are_given():
     flips = parse(["finetune", "a", "b", "--out", "m"])
     assert flips.rot_flip is False and parse(["finetune", "a", "b", "--out", "m", "--rot-flip"]).rot_flip
     assert parse(["finetune", "a", "b", "--out", "m", "--no-rot-flip"]).rot_flip is False  # old scripts run
+    assert _train_config(flips).soft_labels is True
+    assert _train_config(parse(["train", "d", "--out", "m", "--no-soft-labels"])).soft_labels is False

@@ -111,6 +111,15 @@ def _add_run(
         )
         # the default since the flips went off; still accepted so scripts written for 0.1 keep running
         p.add_argument("--no-rot-flip", dest="rot_flip", action="store_false", help=argparse.SUPPRESS)
+        p.add_argument(
+            "--soft-labels",
+            dest="soft_labels",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="train on each class's share of every model pixel (default), or with --no-soft-labels on "
+            "labels resized by nearest neighbour, which drops thin structures of a fine grid "
+            "(docs/method.md section 10.4)",
+        )
     p.add_argument("--seed", type=int, default=0)
 
 

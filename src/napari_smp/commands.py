@@ -47,6 +47,7 @@ def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
         lr=args.lr,
         lr_schedule=args.lr_schedule,
         rot_flip=args.rot_flip,
+        soft_labels=args.soft_labels,
         seed=args.seed,
         device=args.device,
         **extra,

@@ -200,6 +200,10 @@ class TrainConfig:
     # They map the left kidney onto the right one: off by default (a real abdominal CT, 6 painted
     # slices, 180 s: mean Dice 0.593-0.662 with them, 0.688 without; kidney_left 0.42 with them)
     rot_flip: bool = False
+    # train on each class's share of every model pixel (the painted map filtered like the image)
+    # rather than on one pixel in four-by-four kept by nearest neighbour: thin organs keep their
+    # extent at 128 (engine/data.resize_soft_labels; docs/method.md section 10.4)
+    soft_labels: bool = True
     device: str = "auto"
     amp: bool = True  # bf16/fp16 autocast where the device gains from it
     val_fraction: float = 0.2  # full-dataset training: share of cases held out for validation

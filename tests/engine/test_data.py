@@ -12,6 +12,7 @@ from napari_smp.engine.data import (
     normalize_volume,
     resize_labels,
     resize_slices,
+    resize_soft_labels,
 )
 from napari_smp.engine.errors import EngineError
 
@@ -84,6 +85,42 @@ def test_resizing_keeps_label_values_and_shapes():
     img = torch.rand(3, 1, 37, 51)
     assert resize_slices(img, (64, 64)).shape == (3, 1, 64, 64)
     assert resize_slices(img, (37, 51)) is img
+
+
+def test_soft_labels_keep_a_thin_structure_that_nearest_drops():
+    # a 2-pixel stripe at columns 4k + 2, 4k + 3 of a 512 slice: nearest-neighbour to 128 samples one
+    # column in four and misses it entirely; the class fractions keep its area (2 x 512 / 16 = 64 model
+    # pixels' worth) and each model pixel's fractions sum to 1
+    lab = torch.zeros(1, 512, 512, dtype=torch.long)
+    lab[0, :, 256:258] = 1
+    nearest = resize_labels(lab, 128)
+    soft = resize_soft_labels(lab, 2, 128)
+    assert soft.shape == (1, 2, 128, 128) and soft.dtype == torch.float32
+    assert int(nearest.sum()) == 0 or int(nearest.sum()) == 128  # all or nothing, by where it falls
+    assert float(soft[:, 1].sum()) == pytest.approx(64.0, rel=1e-4)
+    torch.testing.assert_close(soft.sum(1), torch.ones(1, 128, 128))
+    assert float(soft.min()) >= 0 and float(soft.max()) <= 1
+    # at the native size the fractions are the one-hot map itself
+    same = resize_soft_labels(lab[:, :64, :64], 2, 64)
+    assert torch.equal(same.argmax(1), lab[:, :64, :64]) and set(same.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_augmented_fractions_stay_fractions_and_follow_the_image():
+    imgs = torch.zeros(16, 1, 32, 32)
+    imgs[:, :, 8:20, 10:18] = 1
+    labs = torch.nn.functional.one_hot((imgs[:, 0] > 0.5).long(), 3).permute(0, 3, 1, 2).float()
+    out_img, out_lab = augment_batch(imgs, labs, torch.Generator().manual_seed(0))
+    assert out_lab.shape == labs.shape and out_lab.is_floating_point()
+    # what rotates or shrinks in from outside the slice counts as background
+    torch.testing.assert_close(out_lab.sum(1), torch.ones(16, 32, 32))
+    assert float(out_lab.min()) >= 0 and float(out_lab[:, 2].abs().max()) == 0  # no class appears
+    # the same geometry as the image: where the square landed, class 1 holds the pixel
+    bright = out_img[:, 0] > 0.8
+    assert float(out_lab[:, 1][bright].mean()) > 0.9
+    # a draw with the same seed on the index labels gives their argmax, where the fractions are decided
+    _, hard = augment_batch(imgs, labs.argmax(1), torch.Generator().manual_seed(0))
+    decided = out_lab.max(1).values > 0.9
+    assert (hard[decided] == out_lab.argmax(1)[decided]).float().mean() > 0.99
 
 
 def test_augmentation_is_seeded_and_keeps_labels_integral():

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from tiny import tiny_config, toy_volume
 
 from napari_smp.config import TrainConfig
@@ -14,7 +15,8 @@ def _sparse(labels, keep):
     return sparse
 
 
-def test_finetune_learns_painted_classes_on_unpainted_slices():
+@pytest.mark.parametrize("soft_labels", [True, False], ids=["fractions", "indices"])
+def test_finetune_learns_painted_classes_on_unpainted_slices(soft_labels: bool):
     image, labels = toy_volume(depth=12)
     painted = [2, 6, 9]
     cfg = tiny_config(warmup=10)
@@ -23,7 +25,7 @@ def test_finetune_learns_painted_classes_on_unpainted_slices():
         image,
         _sparse(labels, painted),
         config=cfg,
-        train=TrainConfig(steps=120, batch_size=6, lr=3e-3, device="cpu", amp=False),
+        train=TrainConfig(steps=120, batch_size=6, lr=3e-3, device="cpu", amp=False, soft_labels=soft_labels),
         callback=reports.append,
     )
     assert result.stopped == "steps" and len(reports) == 120
@@ -165,3 +167,21 @@ def test_more_classes_than_checkpoint_and_absent_classes(tmp_path):
             image, only_one, init=ckpt, train=TrainConfig(steps=1, batch_size=2, device="cpu", amp=False)
         )
     assert res.notes and "class 2" in res.notes[0]
+
+
+def test_slice_set_stores_class_fractions_compactly():
+    from napari_smp.engine.trainer import SliceSet
+
+    image, labels = toy_volume(depth=6)  # 40 x 40 slices, a 32 x 32 model: a real resize
+    cfg = tiny_config()
+    hard = SliceSet.from_volume(image, labels, np.array([1, 4]), cfg)
+    soft = SliceSet.from_volume(image, labels, np.array([1, 4]), cfg, soft=True)
+    assert hard.labels.dtype == torch.long and hard.labels.shape == (2, 32, 32)
+    assert soft.labels.dtype == torch.uint8 and soft.labels.shape == (2, 3, 32, 32)
+    x, y = soft.sample(4, torch.Generator().manual_seed(0))
+    assert x.shape == (4, cfg.in_channels, 32, 32) and y.dtype == torch.float32 and y.shape == (4, 3, 32, 32)
+    torch.testing.assert_close(y.sum(1), torch.ones(4, 32, 32))
+    # the discs' interiors agree with nearest neighbour; only their rims are shared between classes
+    assert (soft.labels.argmax(1) == hard.labels).float().mean() > 0.95
+    rim = (soft.labels.max(1).values < 252).float().mean()
+    assert 0.02 < rim < 0.3

@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 import torch
@@ -74,3 +75,28 @@ def test_heads_mode_supervises_each_head_and_their_sum():
     assert all(h.grad is not None and h.grad.abs().sum() > 0 for h in heads)
     with pytest.raises(ValueError, match="deep-supervision mode"):
         deep_supervision_loss(heads, target, mode="pairs")
+
+
+def test_one_hot_fractions_give_the_index_loss_exactly():
+    torch.manual_seed(2)
+    heads = [torch.randn(2, 4, 8, 8) for _ in range(5)]
+    target = torch.randint(0, 4, (2, 8, 8))
+    onehot = F.one_hot(target, 4).permute(0, 3, 1, 2).float()
+    for mode in ("heads", "subsets"):
+        hard = deep_supervision_loss(heads, target, mode=mode).item()
+        assert deep_supervision_loss(heads, onehot, mode=mode).item() == pytest.approx(hard, rel=1e-6)
+
+
+def test_soft_target_loss_is_the_cross_entropy_against_the_fractions():
+    # one pixel, two classes, target (0.25, 0.75): CE = -(0.25 log p0 + 0.75 log p1), and the loss is
+    # smallest where the prediction equals the fractions, not at the hard answer
+    target = torch.tensor([0.25, 0.75]).view(1, 2, 1, 1)
+
+    def loss(p1: float, dice: float = 0.0) -> float:
+        logits = torch.log(torch.tensor([1 - p1, p1])).view(1, 2, 1, 1)
+        return deep_supervision_loss([logits], target, ce_weight=1.0, dice_weight=dice).item()
+
+    assert loss(0.6) == pytest.approx(-(0.25 * math.log(0.4) + 0.75 * math.log(0.6)), rel=1e-5)
+    assert loss(0.75) < loss(0.6) and loss(0.75) < loss(0.9) and loss(0.75) < loss(0.999)
+    # the Dice term: with the prediction equal to the fractions, 2 sum(p g) = sum(p^2) + sum(g^2)
+    assert loss(0.75, dice=1.0) - loss(0.75) == pytest.approx(0.0, abs=1e-4)

@@ -3,7 +3,8 @@
 The official recipe (research/paper.md §4) draws rot90 + flip with probability 0.5, otherwise a
 rotation of up to 20 degrees. We keep that and add mild scaling and intensity changes, which help
 most when only a few slices are painted. Geometry is applied with one ``grid_sample`` per batch:
-bilinear for images, nearest for labels, so labels never get fractional values.
+bilinear for images and for class fractions (soft labels), nearest for class indices, so those never
+get fractional values.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def augment_batch(
 
     Args:
         images: (B, C, H, W) float in [0, 1].
-        labels: (B, H, W) long.
+        labels: (B, H, W) long, or (B, K, H, W) class fractions (channel 0 the background).
         generator: a CPU generator, so runs with one seed are identical.
         rot_flip: also the paper's right-angle rotations and mirror flips (they map the right
             kidney onto where the left one was; ``False`` keeps every image's orientation).
@@ -57,10 +58,15 @@ def augment_batch(
     theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    labels = F.grid_sample(
-        labels[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
-    )
-    labels = labels[:, 0].round().long()
+    if labels.is_floating_point():
+        labels = F.grid_sample(labels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # what rotates in from outside the slice is background, as the zero class index is below
+        labels[:, 0] += (1.0 - labels.sum(1)).clamp_(min=0.0)
+    else:
+        labels = F.grid_sample(
+            labels[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
+        )
+        labels = labels[:, 0].round().long()
 
     # intensity: gamma, contrast/brightness, then a little noise; images stay in [0, 1]
     gamma = torch.exp((rand(b, 1, 1, 1) * 2 - 1) * 0.3)

@@ -5,6 +5,10 @@ For every non-empty subset S of the four heads the logits are summed, and the lo
 terms are summed, not averaged, as in the official code: the W-LD rule for K reads loss
 differences at that scale. ``mode="heads"`` is the cheaper variant: each head alone and the sum of
 all (the prediction), n + 1 terms instead of 2^n - 1 (6 against 31 for the full-resolution lite).
+
+The target is class indices or class fractions (soft labels, ``resize_soft_labels``): CE is then the
+cross-entropy against the fractions and the Dice overlap uses them in place of the one-hot map; for
+a one-hot target both equal the index form exactly.
 """
 
 from __future__ import annotations
@@ -79,12 +83,17 @@ def deep_supervision_loss(
 
     Args:
         outputs: the model's heads, each (B, C, H, W).
-        target: (B, H, W) class indices.
+        target: (B, H, W) class indices, or (B, C, H, W) class fractions summing to 1 per pixel.
         mode: which head sums are supervised (:func:`supervised_sums`).
     """
     total = outputs[0].new_zeros((), dtype=torch.float32)
-    onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
-    target_sq = onehot.sum((0, 2, 3))
+    soft = target.is_floating_point()
+    if soft:
+        onehot = target.float()
+        target_sq = onehot.square().sum((0, 2, 3))
+    else:
+        onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
+        target_sq = onehot.sum((0, 2, 3))
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in supervised_sums(len(outputs), mode):
         head = outputs[subset[-1]].float()
@@ -97,5 +106,6 @@ def deep_supervision_loss(
         sums[subset] = logits
         logp = logits.log_softmax(dim=1)
         dice = _dice_from_probs(logp.exp(), onehot, target_sq, eps)
-        total = total + ce_weight * F.nll_loss(logp, target) + dice_weight * dice
+        ce = -(onehot * logp).sum(1).mean() if soft else F.nll_loss(logp, target)
+        total = total + ce_weight * ce + dice_weight * dice
     return total

@@ -157,7 +157,10 @@ def train_dataset(
             config = replace(config, num_classes=n_cls)
         config = short_run_warmup(config, train.step_cap)
         data = SliceSet.concat(
-            [SliceSet.from_volume(img, lab, annotated_slices(lab), config) for img, lab, _ in loaded]
+            [
+                SliceSet.from_volume(img, lab, annotated_slices(lab), config, soft=train.soft_labels)
+                for img, lab, _ in loaded
+            ]
         )
         torch.manual_seed(train.seed)  # identical initial weights on every rank
         core = build_model(config).to(device)

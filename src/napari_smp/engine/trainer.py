@@ -25,6 +25,7 @@ from .data import (
     normalize_volume,
     resize_labels,
     resize_slices,
+    resize_soft_labels,
     slice_stack,
 )
 from .device import autocast, autocast_dtype, configure_threads, resolve_device
@@ -73,21 +74,32 @@ class SliceSet:
 
     Args:
         images: (N, C, S, S) float32 in [0, 1].
-        labels: (N, S, S) long.
+        labels: (N, S, S) long class indices, or (N, K, S, S) class fractions (``resize_soft_labels``),
+            kept in steps of 1/255 as uint8: an eighth of float32, and less than int64 indices for up
+            to 8 classes, which matters when ``train`` holds a whole dataset's slices.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         if len(images) == 0:
             raise EngineError("no annotated slice: paint at least one axial slice")
-        self.images, self.labels = images, labels
+        self.images = images
+        self.labels = labels.mul(255).round_().to(torch.uint8) if labels.is_floating_point() else labels
 
     @classmethod
     def from_volume(
-        cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig
+        cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig, soft: bool = False
     ) -> SliceSet:
+        """The slices ``index`` of a volume; ``soft``: targets as class fractions (``TrainConfig.soft_labels``)."""
         x = slice_stack(normalize_volume(image, config.norm), index, config.slice_context, config.in_channels)
         y = torch.from_numpy(np.ascontiguousarray(labels[index]))
-        return cls(resize_slices(x, config.img_size).contiguous(), resize_labels(y, config.img_size))
+        if not soft:
+            return cls(resize_slices(x, config.img_size).contiguous(), resize_labels(y, config.img_size))
+        # a few slices at a time: the one-hot map at the source size is K float32 images per slice
+        parts = [
+            resize_soft_labels(y[i : i + 16], config.num_classes, config.img_size).mul_(255).round_().to(torch.uint8)
+            for i in range(0, len(y), 16)
+        ]
+        return cls(resize_slices(x, config.img_size).contiguous(), torch.cat(parts))
 
     @classmethod
     def concat(cls, parts: list[SliceSet]) -> SliceSet:
@@ -97,8 +109,13 @@ class SliceSet:
         return len(self.images)
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, S, S) images and their (B, S, S) labels or (B, K, S, S) float32 class fractions."""
         pick = torch.randint(0, len(self), (batch,), generator=generator)
-        return self.images[pick], self.labels[pick]
+        y = self.labels[pick]
+        if y.dim() == 4:  # undo the 1/255 rounding's drift so that every pixel sums to 1 again
+            y = y.float()
+            y = y / y.sum(1, keepdim=True).clamp_(min=1.0)
+        return self.images[pick], y
 
 
 def scheduled_lr(train: TrainConfig, step: int, elapsed: float) -> float:
@@ -164,7 +181,8 @@ def fit(
         if train.augment:
             x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
         # a class-seeded bank fills its warm-up blocks from these labels (SimMPNet.labelled)
-        labelled = core.labelled(y) if hasattr(core, "labelled") else contextlib.nullcontext()
+        hard = y.argmax(1) if y.is_floating_point() else y
+        labelled = core.labelled(hard) if hasattr(core, "labelled") else contextlib.nullcontext()
         with autocast(device, dtype), labelled:
             heads = model(x)
         loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision)
@@ -269,6 +287,6 @@ def finetune(
     for note in notes:
         warnings.warn(note, stacklevel=2)
     model.to(resolve_device(train.device))
-    data = SliceSet.from_volume(image, labels, index, config)
+    data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels)
     reports, stopped = fit(model, data, train, callback, cancel)
     return TrainResult(model.cpu(), config, reports, stopped, index, notes)
