@@ -40,10 +40,10 @@ def round_trip(labels: np.ndarray, size: int, kind: str = "nearest") -> np.ndarr
     for z0 in range(0, labels.shape[0], 16):  # a few slices at a time: bounded memory
         y = torch.from_numpy(labels[z0 : z0 + 16].astype(np.int64))
         if kind == "fractions":
-            onehot = resize_soft_labels(y, n, size)
+            target = resize_soft_labels(y, n, size)
         else:
-            onehot = F.one_hot(resize_labels(y, size), n).permute(0, 3, 1, 2).float()
-        back = resize_slices(onehot, labels.shape[1:])  # the predictor's way back
+            target = F.one_hot(resize_labels(y, size), n).permute(0, 3, 1, 2).float()
+        back = resize_slices(target, labels.shape[1:])  # the predictor's way back
         out[z0 : z0 + 16] = back.argmax(1).numpy()
     return out
 

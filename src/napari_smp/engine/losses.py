@@ -88,12 +88,13 @@ def deep_supervision_loss(
     """
     total = outputs[0].new_zeros((), dtype=torch.float32)
     soft = target.is_floating_point()
+    # truth: (B, C, H, W), the fractions themselves or the one-hot map of the indices
     if soft:
-        onehot = target.float()
-        target_sq = onehot.square().sum((0, 2, 3))
+        truth = target.float()
+        target_sq = truth.square().sum((0, 2, 3))
     else:
-        onehot = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
-        target_sq = onehot.sum((0, 2, 3))
+        truth = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
+        target_sq = truth.sum((0, 2, 3))
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in supervised_sums(len(outputs), mode):
         head = outputs[subset[-1]].float()
@@ -105,7 +106,7 @@ def deep_supervision_loss(
             logits = torch.stack([outputs[i].float() for i in subset]).sum(0)
         sums[subset] = logits
         logp = logits.log_softmax(dim=1)
-        dice = _dice_from_probs(logp.exp(), onehot, target_sq, eps)
-        ce = -(onehot * logp).sum(1).mean() if soft else F.nll_loss(logp, target)
+        dice = _dice_from_probs(logp.exp(), truth, target_sq, eps)
+        ce = -(truth * logp).sum(1).mean() if soft else F.nll_loss(logp, target)
         total = total + ce_weight * ce + dice_weight * dice
     return total

@@ -69,6 +69,11 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
 
+def _fractions_u8(fractions: torch.Tensor) -> torch.Tensor:
+    """(N, K, S, S) class fractions in [0, 1] -> uint8 in steps of 1/255 (``SliceSet.sample`` undoes it)."""
+    return fractions.mul(255).round_().to(torch.uint8)
+
+
 class SliceSet:
     """Annotated slices, normalised and resized once, sampled into batches.
 
@@ -83,7 +88,7 @@ class SliceSet:
         if len(images) == 0:
             raise EngineError("no annotated slice: paint at least one axial slice")
         self.images = images
-        self.labels = labels.mul(255).round_().to(torch.uint8) if labels.is_floating_point() else labels
+        self.labels = _fractions_u8(labels) if labels.is_floating_point() else labels
 
     @classmethod
     def from_volume(
@@ -91,15 +96,17 @@ class SliceSet:
     ) -> SliceSet:
         """The slices ``index`` of a volume; ``soft``: targets as class fractions (``TrainConfig.soft_labels``)."""
         x = slice_stack(normalize_volume(image, config.norm), index, config.slice_context, config.in_channels)
+        x = resize_slices(x, config.img_size).contiguous()
         y = torch.from_numpy(np.ascontiguousarray(labels[index]))
         if not soft:
-            return cls(resize_slices(x, config.img_size).contiguous(), resize_labels(y, config.img_size))
+            return cls(x, resize_labels(y, config.img_size))
         # a few slices at a time: the one-hot map at the source size is K float32 images per slice
+        step = 16
         parts = [
-            resize_soft_labels(y[i : i + 16], config.num_classes, config.img_size).mul_(255).round_().to(torch.uint8)
-            for i in range(0, len(y), 16)
+            _fractions_u8(resize_soft_labels(y[i : i + step], config.num_classes, config.img_size))
+            for i in range(0, len(y), step)
         ]
-        return cls(resize_slices(x, config.img_size).contiguous(), torch.cat(parts))
+        return cls(x, torch.cat(parts))
 
     @classmethod
     def concat(cls, parts: list[SliceSet]) -> SliceSet:
