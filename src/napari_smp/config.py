@@ -86,6 +86,11 @@ class ModelConfig:
     # (2 threads) and did not score higher (docs/method.md section 10). Checkpoints without the field
     # had it at every stage (see from_dict)
     lite_memory_stages: tuple[int, ...] = (3, 4)
+    # lite: what the prediction is: the "sum" of every head's logits (the paper) or the "finest" head
+    # alone, the coarser heads being training-only auxiliaries (nnU-Net's deep supervision); the sum
+    # adds the 1/32 head's blur to thin organs (docs/method.md section 10.5). Checkpoints without
+    # the field predicted the sum (see from_dict)
+    lite_prediction: str = "finest"
     # 2.5D input: the network also sees this many neighbouring slices on each side as extra channels
     # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. None: 0, one slice,
     # for both presets (the paper's network sees one slice; lite saw 1 neighbour per side until it
@@ -119,6 +124,8 @@ class ModelConfig:
             self.in_channels = stacked
         if any(s not in (1, 2, 3, 4) for s in self.lite_memory_stages):
             raise ValueError(f"lite_memory_stages takes stage numbers 1-4, got {list(self.lite_memory_stages)}")
+        if self.lite_prediction not in ("sum", "finest"):
+            raise ValueError(f"unknown lite_prediction {self.lite_prediction!r}; choose 'sum' or 'finest'")
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.num_classes < 2:
@@ -161,6 +168,7 @@ class ModelConfig:
             {
                 "lite_full_res": False,
                 "lite_memory_stages": (1, 2, 3, 4),
+                "lite_prediction": "sum",
                 "slice_context": 0,
                 "use_memory": True,  # the bank was always on before the field existed
                 **d,
@@ -191,8 +199,9 @@ class TrainConfig:
     ce_weight: float = 0.3
     dice_weight: float = 0.7
     # which head sums the loss supervises: "subsets" (the paper: every non-empty subset, 31 terms for
-    # five heads) or "heads" (each head alone and all of them: n + 1 terms; engine/losses.py);
-    # None: "subsets" for the paper preset, "heads" for lite (0.23 s of a 0.93 s step saved)
+    # five heads), "heads" (each head alone and all of them: n + 1 terms) or "auxiliary" (each head
+    # alone, weights 1, 1/2, 1/4 ... from the finest; engine/losses.py). None: "subsets" for the
+    # paper preset; for lite "auxiliary" when it predicts from its finest head, else "heads"
     deep_supervision: str | None = None
     seed: int = 0
     augment: bool = True

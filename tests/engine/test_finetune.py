@@ -15,11 +15,17 @@ def _sparse(labels, keep):
     return sparse
 
 
-@pytest.mark.parametrize("soft_labels", [True, False], ids=["fractions", "indices"])
-def test_finetune_learns_painted_classes_on_unpainted_slices(soft_labels: bool):
+@pytest.mark.parametrize(
+    ("soft_labels", "prediction"),
+    [(True, "finest"), (False, "finest"), (True, "sum")],
+    ids=["fractions", "indices", "sum-of-heads"],
+)
+def test_finetune_learns_painted_classes_on_unpainted_slices(soft_labels: bool, prediction: str):
+    from dataclasses import replace
+
     image, labels = toy_volume(depth=12)
     painted = [2, 6, 9]
-    cfg = tiny_config(warmup=10)
+    cfg = replace(tiny_config(warmup=10), lite_prediction=prediction)
     reports = []
     result = finetune(
         image,
@@ -42,6 +48,35 @@ def test_finetune_learns_painted_classes_on_unpainted_slices(soft_labels: bool):
         p, g = pred[unpainted] == c, labels[unpainted] == c
         dice = 2 * (p & g).sum() / (p.sum() + g.sum())
         assert dice > 0.7, (c, dice)  # chance level for these discs is below 0.1
+
+
+def test_the_loss_supervises_what_the_network_predicts(monkeypatch):
+    from dataclasses import replace
+
+    from napari_smp.config import ModelConfig
+    from napari_smp.engine import trainer
+
+    assert trainer.default_supervision(ModelConfig()) == "auxiliary"  # lite predicts from its finest head
+    assert trainer.default_supervision(ModelConfig(lite_prediction="sum")) == "heads"
+    assert trainer.default_supervision(ModelConfig(preset="paper")) == "subsets"
+    assert trainer.default_supervision(None) == "heads"
+    seen, loss = [], trainer.deep_supervision_loss
+
+    def spy(heads, target, *args, mode, **kwargs):
+        seen.append((len(heads), mode))
+        return loss(heads, target, *args, mode=mode, **kwargs)
+
+    monkeypatch.setattr(trainer, "deep_supervision_loss", spy)
+    image, labels = toy_volume(depth=6)
+    for prediction, mode in (("finest", "auxiliary"), ("sum", "heads")):
+        seen.clear()
+        finetune(image, _sparse(labels, [2, 4]), config=replace(tiny_config(warmup=2), lite_prediction=prediction),
+                 train=TrainConfig(steps=2, batch_size=2, device="cpu", amp=False))
+        assert seen == [(5, mode)] * 2, prediction
+    seen.clear()
+    finetune(image, _sparse(labels, [2, 4]), config=tiny_config(warmup=2),
+             train=TrainConfig(steps=1, batch_size=2, device="cpu", amp=False, deep_supervision="heads"))
+    assert seen == [(5, "heads")]  # a mode given by the user wins
 
 
 def test_a_model_without_memory_bank_reports_no_k():

@@ -77,6 +77,33 @@ def test_heads_mode_supervises_each_head_and_their_sum():
         deep_supervision_loss(heads, target, mode="pairs")
 
 
+def test_auxiliary_mode_halves_the_weight_of_each_coarser_head():
+    from napari_smp.engine.losses import subset_weight, supervised_sums
+
+    assert supervised_sums(5, "auxiliary") == [(0,), (1,), (2,), (3,), (4,)]
+    assert [subset_weight((i,), 5, "auxiliary") for i in range(5)] == [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1]
+    assert subset_weight((0, 1), 5, "heads") == 1.0
+    torch.manual_seed(2)
+    heads = [torch.randn(2, 3, 8, 8, requires_grad=True) for _ in range(5)]
+    target = torch.randint(0, 3, (2, 8, 8))
+
+    def term(logit):
+        return 0.3 * F.cross_entropy(logit, target) + 0.7 * soft_dice_loss(logit, target)
+
+    expected = sum(2.0 ** (i - 4) * term(h) for i, h in enumerate(heads))
+    loss = deep_supervision_loss(heads, target, mode="auxiliary")
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    # the same logits in the deepest and the finest head: the finest gets 16 times the gradient
+    same = torch.randn(1, 3, 4, 4)
+    pair = [same.clone().requires_grad_() for _ in range(5)]
+    deep_supervision_loss(pair, torch.randint(0, 3, (1, 4, 4)), mode="auxiliary").backward()
+    torch.testing.assert_close(pair[4].grad, 16 * pair[0].grad)
+    # one head (a network with a single output): the plain CE + Dice of it
+    one = deep_supervision_loss(heads[-1:], target, mode="auxiliary")
+    assert one.item() == pytest.approx(term(heads[-1]).item(), rel=1e-5)
+
+
 def test_one_hot_fractions_give_the_index_loss_exactly():
     torch.manual_seed(2)
     heads = [torch.randn(2, 4, 8, 8) for _ in range(5)]

@@ -45,15 +45,45 @@ def _train(model: SimMPNet, steps: int, batch: int = 2) -> list[dict[str, object
 
 @pytest.mark.parametrize("batch", [1, 2, 3])
 def test_lite_outputs_five_logit_maps_at_input_size(batch: int) -> None:
-    model = _model().eval()
+    model = _model().train()
     out = model(_x(batch))
     assert isinstance(out, tuple) and len(out) == 5  # four decoder stages (1/32..1/4), one at 1/1
     assert all(o.shape == (batch, 3, 64, 64) for o in out)
 
 
+def test_finest_prediction_is_the_last_training_head_and_the_sum_keeps_every_head() -> None:
+    torch.manual_seed(4)
+    finest = build_model(_config())
+    torch.manual_seed(4)
+    summed = build_model(replace(_config(), lite_prediction="sum"))
+    assert finest.config.lite_prediction == "finest"  # the lite default
+    x = _x(2, seed=5)
+    with torch.no_grad():
+        train_heads = finest.train()(x)
+        assert len(train_heads) == 5  # the coarser heads are trained as auxiliaries
+        finest.eval()
+        summed.load_state_dict(finest.state_dict())  # the field changes no parameter, only the answer
+        only = finest(x)
+        every = summed.eval()(x)
+    assert len(only) == 1 and len(every) == 5
+    torch.testing.assert_close(only[0], every[-1], rtol=0, atol=0)
+    assert not torch.allclose(sum(every), every[-1])  # the sum is another answer
+    with pytest.raises(ValueError, match="lite_prediction"):
+        replace(_config(), lite_prediction="mean")
+
+
+def test_a_config_from_before_lite_prediction_predicts_the_sum() -> None:
+    old = _config().to_dict()
+    del old["lite_prediction"]  # checkpoints written before the field summed every head
+    config = ModelConfig.from_dict(old)
+    assert config.lite_prediction == "sum"
+    assert len(build_model(config).eval()(_x(1))) == 5
+    assert ModelConfig.from_dict(_config().to_dict()).lite_prediction == "finest"
+
+
 def test_a_config_from_before_the_full_resolution_decoder_rebuilds_its_network() -> None:
     old = _config().to_dict()
-    del old["lite_full_res"]  # what checkpoints written before the field hold
+    del old["lite_full_res"], old["lite_prediction"]  # what checkpoints written before the fields hold
     config = ModelConfig.from_dict(old)
     assert config.lite_full_res is False
     model = build_model(config).eval()

@@ -5,6 +5,9 @@ For every non-empty subset S of the four heads the logits are summed, and the lo
 terms are summed, not averaged, as in the official code: the W-LD rule for K reads loss
 differences at that scale. ``mode="heads"`` is the cheaper variant: each head alone and the sum of
 all (the prediction), n + 1 terms instead of 2^n - 1 (6 against 31 for the full-resolution lite).
+``mode="auxiliary"`` is for a network that predicts from its finest head alone (nnU-Net's deep
+supervision): each head alone, the finest with weight 1 and every coarser one with half the weight
+of the next finer (1, 1/2, 1/4, ...), so the coarse heads shape the features without being the answer.
 
 The target is class indices or class fractions (soft labels, ``resize_soft_labels``): CE is then the
 cross-entropy against the fractions and the Dice overlap uses them in place of the one-hot map; for
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["soft_dice_loss", "deep_supervision_loss", "head_subsets", "supervised_sums"]
+__all__ = ["soft_dice_loss", "deep_supervision_loss", "head_subsets", "supervised_sums", "subset_weight"]
 
 
 def soft_dice_loss(
@@ -56,14 +59,25 @@ def head_subsets(n_heads: int = 4) -> list[tuple[int, ...]]:
 def supervised_sums(n_heads: int, mode: str = "subsets") -> list[tuple[int, ...]]:
     """The head subsets whose summed logits the loss supervises.
 
-    ``subsets``: every non-empty subset (the paper's); ``heads``: each head alone, then all of them.
+    ``subsets``: every non-empty subset (the paper's); ``heads``: each head alone, then all of them;
+    ``auxiliary``: each head alone (weighted by :func:`subset_weight`).
     """
     if mode == "subsets":
         return head_subsets(n_heads)
+    if mode == "auxiliary":
+        return [(i,) for i in range(n_heads)]
     if mode == "heads":
         singles = [(i,) for i in range(n_heads)]
         return singles + [tuple(range(n_heads))] if n_heads > 1 else singles
-    raise ValueError(f"unknown deep-supervision mode {mode!r}; choose 'subsets' or 'heads'")
+    raise ValueError(f"unknown deep-supervision mode {mode!r}; choose 'subsets', 'heads' or 'auxiliary'")
+
+
+def subset_weight(subset: tuple[int, ...], n_heads: int, mode: str) -> float:
+    """Weight of one supervised sum: ``2^-(distance from the finest head)`` in ``auxiliary`` mode, else 1.
+
+    Heads are ordered deepest first, so the finest is ``n_heads - 1``.
+    """
+    return 2.0 ** (subset[-1] - n_heads + 1) if mode == "auxiliary" else 1.0
 
 
 def deep_supervision_loss(
@@ -74,7 +88,7 @@ def deep_supervision_loss(
     eps: float = 1e-5,
     mode: str = "subsets",
 ) -> torch.Tensor:
-    """Sum over head subsets of CE + soft Dice on the summed logits.
+    """Sum over head subsets of CE + soft Dice on the summed logits (weighted in ``auxiliary`` mode).
 
     Equal to summing ``F.cross_entropy`` and :func:`soft_dice_loss` over the subsets; the loop shares
     what the 15 terms have in common (one log-softmax per subset gives both CE and the probabilities,
@@ -97,6 +111,7 @@ def deep_supervision_loss(
         target_sq = truth.sum((0, 2, 3))
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in supervised_sums(len(outputs), mode):
+        weight = subset_weight(subset, len(outputs), mode)
         head = outputs[subset[-1]].float()
         if len(subset) == 1:
             logits = head
@@ -108,5 +123,5 @@ def deep_supervision_loss(
         logp = logits.log_softmax(dim=1)
         dice = _dice_from_probs(logp.exp(), truth, target_sq, eps)
         ce = -(truth * logp).sum(1).mean() if soft else F.nll_loss(logp, target)
-        total = total + ce_weight * ce + dice_weight * dice
+        total = total + weight * (ce_weight * ce + dice_weight * dice)
     return total

@@ -32,7 +32,16 @@ from .device import autocast, autocast_dtype, configure_threads, resolve_device
 from .errors import EngineError
 from .losses import deep_supervision_loss
 
-__all__ = ["StepReport", "TrainResult", "SliceSet", "fit", "finetune", "short_run_warmup", "scheduled_lr"]
+__all__ = [
+    "StepReport",
+    "TrainResult",
+    "SliceSet",
+    "fit",
+    "finetune",
+    "default_supervision",
+    "short_run_warmup",
+    "scheduled_lr",
+]
 
 
 @dataclass
@@ -163,8 +172,7 @@ def fit(
     if device.type == "cpu":
         configure_threads(train.threads)
     core = memory_owner or model
-    preset = getattr(getattr(core, "config", None), "preset", "lite")
-    supervision = train.deep_supervision or ("subsets" if preset == "paper" else "heads")
+    supervision = train.deep_supervision or default_supervision(getattr(core, "config", None))
     dtype = autocast_dtype(device, train.amp)
     gen = torch.Generator().manual_seed(train.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -212,6 +220,19 @@ def fit(
             callback(reports[-1])
     model.eval()
     return reports, stopped
+
+
+def default_supervision(config: ModelConfig | None) -> str:
+    """The deep-supervision mode that matches what a network predicts (``TrainConfig.deep_supervision``).
+
+    The paper's subsets for the paper preset; for lite, the weighted auxiliaries when it predicts from
+    its finest head (the sum is then never the answer), else each head and their sum.
+    """
+    if config is None:  # a network without a ModelConfig (the benchmarks' U-Net): one head, one term
+        return "heads"
+    if config.preset == "paper":
+        return "subsets"
+    return "auxiliary" if config.lite_prediction == "finest" else "heads"
 
 
 def short_run_warmup(config: ModelConfig, steps: int, cap: int = 30) -> ModelConfig:

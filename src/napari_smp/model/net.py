@@ -155,6 +155,8 @@ class SimMPNet(nn.Module):
         Returns:
             Logit maps, deepest head first, each (B, num_classes, S, S); their sum is the prediction.
             Four (decoder stages 1/32 to 1/4), and a fifth at 1/1 for lite with ``lite_full_res``.
+            A lite network with ``lite_prediction="finest"`` gives every head in training and only
+            its finest in eval mode: the coarser heads are training-only auxiliaries.
         """
         self._check_input(x)
         size = x.shape[-2:]
@@ -166,10 +168,10 @@ class SimMPNet(nn.Module):
         decoded = self.decoder(fused)
         if self.fine_encoder is not None and self.fine_decoder is not None:
             decoded.append(self.fine_decoder(decoded[-1], self.fine_encoder(image)))
-        return tuple(
-            F.interpolate(head(d), size=size, mode="bilinear", align_corners=False)
-            for head, d in zip(self.heads, decoded, strict=True)
-        )
+        pairs = list(zip(self.heads, decoded, strict=True))
+        if not self.training and self.config.preset == "lite" and self.config.lite_prediction == "finest":
+            pairs = pairs[-1:]  # the answer; the coarser heads only shaped the features in training
+        return tuple(F.interpolate(head(d), size=size, mode="bilinear", align_corners=False) for head, d in pairs)
 
     def _dual_encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         a_in = _resize(image, BACKBONE_SIZE)
