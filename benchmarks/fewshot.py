@@ -364,6 +364,15 @@ def _unet_input(context: int) -> str:
     return "one slice per input" if context == 0 else f"the slice and {context} neighbour(s) on each side"
 
 
+def _lite_answer() -> str:
+    if ModelConfig(preset="lite").lite_prediction == "finest":
+        return (
+            "their finest head, the four coarser heads being training-only auxiliaries "
+            "(`ModelConfig.lite_prediction`, the lite default since 2026-12-03; earlier tables summed all five)"
+        )
+    return "the sum of their five heads"
+
+
 def write_table(
     rows: list[Row],
     methods: list[str],
@@ -383,6 +392,7 @@ def write_table(
         "otherwise idle machine. ours = the lite network with its DMW-LA modules and W-LD memory bank "
         "(`finetune --memory`); plain = the same network without them (`ModelConfig.use_memory` False, the lite "
         "default since 2026-12-02; earlier tables ran the bank as the default). "
+        f"Both answer with {_lite_answer()}. "
         f"MONAI U-Net = monai BasicUNet, 2D, features {UNET_FEATURES} ({_unet_parameters():.1f} M parameters), "
         f"fed {_unet_input(unet_context)} (ours and plain: the lite default, "
         f"{_unet_input(int(ModelConfig(preset='lite').slice_context or 0))}), "
