@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate")
     p.add_argument("--out", type=Path, default=Path("demo_output"))
-    p.add_argument("--steps", type=int, default=150, help="fine-tuning steps (default 150; about 65 s on 2 cores)")
+    p.add_argument("--steps", type=int, help="fine-tuning steps (default 150; about 65 s on 2 cores)")
     p.add_argument(
         "--time-budget", type=float, default=120.0, help="stop fine-tuning after this many seconds (default 120)"
     )

@@ -243,5 +243,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from .engine.demo import run_demo as demo
 
-    demo(args.out, steps=args.steps, time_budget=args.time_budget, device=args.device, gui=args.gui)
+    steps = {} if args.steps is None else {"steps": args.steps}  # run_demo holds the default
+    demo(args.out, **steps, time_budget=args.time_budget, device=args.device, gui=args.gui)
     return 0

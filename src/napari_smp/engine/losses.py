@@ -64,10 +64,10 @@ def supervised_sums(n_heads: int, mode: str = "subsets") -> list[tuple[int, ...]
     """
     if mode == "subsets":
         return head_subsets(n_heads)
+    singles = [(i,) for i in range(n_heads)]
     if mode == "auxiliary":
-        return [(i,) for i in range(n_heads)]
+        return singles
     if mode == "heads":
-        singles = [(i,) for i in range(n_heads)]
         return singles + [tuple(range(n_heads))] if n_heads > 1 else singles
     raise ValueError(f"unknown deep-supervision mode {mode!r}; choose 'subsets', 'heads' or 'auxiliary'")
 
