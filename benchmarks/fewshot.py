@@ -159,6 +159,7 @@ class NetRun:
     labels: np.ndarray
     steps: int
     seconds: float
+    answer: str = ""  # lite: the answer kept after training (engine/answer.py), "" for the U-Net
 
     @property
     def steps_per_second(self) -> float:
@@ -176,6 +177,7 @@ def run_net(
     threads: int,
     background: list[int],
     lite: dict[str, object] | None = None,
+    shared: dict[str, object] | None = None,
 ) -> NetRun:
     """Train network ``method`` (ours, plain or unet) on the painted slices of ``sparse`` and segment ``image``.
 
@@ -184,13 +186,18 @@ def run_net(
         sparse: (Z, Y, X) labels on the painted slices, 0 elsewhere.
         background: label-free slices marked as background (trained on as well).
         lite: ModelConfig fields set for ours and plain (``--lite``), to measure one lever at a time.
+        shared: ModelConfig / ``train.`` fields set for every network, the U-Net too (``--shared``):
+            settings of the recipe rather than of our network, such as the input side or the batch.
     """
-    config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=method == "ours")
+    shared = shared or {}
+    model_fields = {k: v for k, v in shared.items() if not k.startswith("train.")}
+    config = ModelConfig(preset="lite", num_classes=n_cls, norm=norm, use_memory=method == "ours", **model_fields)
     if lite and method != "unet":
         config = replace(config, **{k: v for k, v in lite.items() if not k.startswith(("train.", "unet."))})
     if method == "unet":  # the textbook U-Net sees one slice unless --unet-context gives it neighbours
         config = replace(config, in_channels=1, slice_context=int((lite or {}).get("unet.slice_context", 0)))
     train = TrainConfig(time_budget=budget, seed=seed, device="cpu", threads=threads)
+    train = replace(train, **{k[len("train."):]: v for k, v in shared.items() if k.startswith("train.")})
     if lite and method != "unet":
         train = replace(train, **{k[len("train."):]: v for k, v in lite.items() if k.startswith("train.")})
     if method == "unet":  # the same config (normalisation, input side, classes) and train settings
@@ -200,7 +207,8 @@ def run_net(
     infer = InferConfig(device="cpu", threads=threads)
     labels = Predictor(result.model, result.config, infer).predict(image).labels
     seconds = result.reports[-1].elapsed if result.reports else 0.0
-    return NetRun(labels, len(result.reports), seconds)
+    answer = result.config.lite_prediction if result.answers else ""
+    return NetRun(labels, len(result.reports), seconds, answer)
 
 
 def twins(labels: np.ndarray, painted: list[int]) -> list[int]:
@@ -252,6 +260,7 @@ class Row:
     scores: dict[str, list[float]] = field(default_factory=dict)
     steps: dict[str, list[int]] = field(default_factory=dict)
     rates: dict[str, list[float]] = field(default_factory=dict)
+    answers: dict[str, list[str]] = field(default_factory=dict)
     rf_seconds: float | None = None
 
 
@@ -267,6 +276,7 @@ def evaluate_count(
     n_background: int,
     dataset: str,
     lite: dict[str, object] | None = None,
+    shared: dict[str, object] | None = None,
 ) -> Row:
     """Paint ``count`` slices of ``labels`` (Z, Y, X), run ``methods`` and score them on the unpainted slices."""
     n_cls = int(labels.max()) + 1
@@ -283,9 +293,10 @@ def evaluate_count(
         row.scores["rf"] = [mean_foreground_dice(rf_pred[unpainted], labels[unpainted])]
     for seed in seeds:
         for method in (m for m in NETWORKS if m in methods):
-            run = run_net(method, image, sparse, norm, n_cls, budget, seed, threads, background, lite)
+            run = run_net(method, image, sparse, norm, n_cls, budget, seed, threads, background, lite, shared)
             row.scores.setdefault(method, []).append(mean_foreground_dice(run.labels[unpainted], labels[unpainted]))
             row.steps.setdefault(method, []).append(run.steps)
+            row.answers.setdefault(method, []).append(run.answer)
             row.rates.setdefault(method, []).append(run.steps_per_second)
     return row
 
@@ -321,11 +332,17 @@ def _details(row: Row, methods: list[str]) -> str:
     nets = [m for m in NETWORKS if m in methods]
     parts = []
     for i, seed in enumerate(row.seeds):
-        cells = ", ".join(f"{m} {row.scores[m][i]:.3f} ({row.steps[m][i]} steps)" for m in nets)
+        cells = ", ".join(f"{m} {row.scores[m][i]:.3f} ({row.steps[m][i]} steps{_answer(row, m, i)})" for m in nets)
         parts.append(f"seed {seed}: {cells}")
     if row.rf_seconds is not None:
         parts.append(f"RF {row.rf_seconds:.0f} s")
     return "; ".join(parts)
+
+
+def _answer(row: Row, method: str, i: int) -> str:
+    """``, sum of heads`` when a lite run kept the sum (engine/answer.py); the finest head goes unsaid."""
+    kept = row.answers.get(method, [""] * (i + 1))[i]
+    return ", sum of heads" if kept == "sum" else ""
 
 
 def table_lines(rows: list[Row], methods: list[str]) -> list[str]:
@@ -392,7 +409,8 @@ def write_table(
         "otherwise idle machine. ours = the lite network with its DMW-LA modules and W-LD memory bank "
         "(`finetune --memory`); plain = the same network without them (`ModelConfig.use_memory` False, the lite "
         "default since 2026-12-02; earlier tables ran the bank as the default). "
-        f"Both answer with {_lite_answer()}. "
+        f"Both answer with {_lite_answer()}, unless the sum of their heads scores higher on the painted slices "
+        "after training (engine/answer.py; the per-seed details say so when it did). "
         f"MONAI U-Net = monai BasicUNet, 2D, features {UNET_FEATURES} ({_unet_parameters():.1f} M parameters), "
         f"fed {_unet_input(unet_context)} (ours and plain: the lite default, "
         f"{_unet_input(int(ModelConfig(preset='lite').slice_context or 0))}), "
@@ -452,6 +470,14 @@ def _parse_args() -> argparse.Namespace:
         "lite_full_res=false or train.deep_supervision='\"heads\"' (repeatable): one lever at a time",
     )
     ap.add_argument(
+        "--shared",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="set a ModelConfig field (or train.FIELD) for every network, the U-Net too, e.g. img_size=256 "
+        "train.batch_size=2: a change of the recipe, not of our network (repeatable)",
+    )
+    ap.add_argument(
         "--unet-context",
         type=int,
         default=0,
@@ -461,6 +487,7 @@ def _parse_args() -> argparse.Namespace:
     args = ap.parse_args()
     args.lite = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.lite)}
     args.lite["unet.slice_context"] = args.unet_context
+    args.shared = {k: json.loads(v) for k, _, v in (item.partition("=") for item in args.shared)}
     return args
 
 
@@ -476,7 +503,7 @@ def main() -> None:
         for count in args.counts:
             row = evaluate_count(
                 image, labels, norm, count, seeds, methods, args.budget, args.threads, args.background, ds,
-                args.lite,
+                args.lite, args.shared,
             )
             rows.append(row)
             print(console_line(row, methods), flush=True)

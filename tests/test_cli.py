@@ -213,7 +213,9 @@ def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tm
     assert main(["finetune", *common, "--out", str(ckpt), "--img-size", "64"]) == 0
     model, config = load_checkpoint(ckpt)
     assert config.img_size == 64 and model.config.img_size == 64
-    capsys.readouterr()
+    # the answer kept (engine/answer.py) is said, and is the one the checkpoint predicts with
+    kept = {"finest": "finest head", "sum": "sum of heads"}[config.lite_prediction]
+    assert f"answers with its {kept} (Dice on the painted slices" in capsys.readouterr().out
     odd = tmp_path / "m48.safetensors"
     assert main(["finetune", *common, "--out", str(odd), "--img-size", "48"]) == 2
     assert "argument --img-size: needs a positive multiple of 32" in capsys.readouterr().err and not odd.exists()

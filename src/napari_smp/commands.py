@@ -137,9 +137,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    answer = f"; {result.answer()}" if result.answer() else ""
     print(
         f"wrote {args.out}: {len(result.reports)} steps on {len(result.slices)} annotated slices "
-        f"(stopped: {result.stopped}); final {last.summary()}"
+        f"(stopped: {result.stopped}); final {last.summary()}{answer}"
         if last
         else f"wrote {args.out} without training (stopped: {result.stopped})"
     )

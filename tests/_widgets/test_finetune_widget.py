@@ -69,7 +69,8 @@ def test_finetune_end_to_end_stays_responsive(viewer_with_volume, qtbot, tmp_pat
     # tiny_checkpoint trained in this process already: torch's one-time lazy set-up (which holds the
     # GIL for a few hundred ms on the first step of a fresh process) is not what this test measures
     from napari_smp._widgets._session import SESSION
-    from napari_smp.engine.checkpoint import read_checkpoint_info
+    from napari_smp.engine.answer import ANSWERS
+    from napari_smp.engine.checkpoint import load_checkpoint, read_checkpoint_info
 
     viewer = viewer_with_volume
     annotation = viewer.layers["annotation"]
@@ -96,6 +97,9 @@ def test_finetune_end_to_end_stays_responsive(viewer_with_volume, qtbot, tmp_pat
     assert res.path == tmp_path / "model.safetensors" and res.path.is_file()
     assert read_checkpoint_info(res.path)["num_classes"] in (3, "3")
     assert SESSION.names() == ["model"]
+    kept = res.train.config.lite_prediction  # the answer scored best on the painted slices, and said so
+    assert f"the model answers with its {ANSWERS[kept]}" in w.status.text(), w.status.text()
+    assert load_checkpoint(res.path)[1].lite_prediction == kept
     seg = w.result_layer
     assert seg.name == "ct segmentation" and seg.data.shape == (6, 32, 32)
     np.testing.assert_allclose(seg.scale, SPACING)

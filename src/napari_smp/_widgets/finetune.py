@@ -310,6 +310,8 @@ class FinetuneWidget(JobWidget):
         if last is not None:
             text += f", {last.summary()}"
         text += f"; saved {res.path}"
+        if tr.answer():
+            text += f"\nthe model {tr.answer()}"
         wanted = res.requested if res.requested.suffix == ".safetensors" else \
             res.requested.with_name(res.requested.name + ".safetensors")
         if res.path.name != wanted.name:

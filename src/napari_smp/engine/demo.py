@@ -91,6 +91,7 @@ def run_demo(
     result = finetune(ph.image, sparse, config=config, train=train)
     last = result.reports[-1]
     log(f"fine-tuned {len(result.reports)} steps in {last.elapsed:.0f} s: {last.summary()}")
+    log(f"the model {result.answer()}")
     ckpt = save_checkpoint(out / "model.safetensors", result.model, result.config, slices=painted)
 
     pred = Predictor.from_checkpoint(ckpt).predict(ph.image, ph.meta.spacing).labels

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..config import ModelConfig, TrainConfig
+from .answer import choose_answer, describe_answer
 from .augment import augment_batch
 from .data import (
     annotated_slices,
@@ -68,6 +69,8 @@ class TrainResult:
         stopped: ``steps`` (all steps done), ``time`` (budget used) or ``cancelled``.
         slices: the annotated slice indices that were trained on.
         notes: things the user should know (e.g. classes of the checkpoint absent from the annotation).
+        answers: lite: the Dice of each answer on the painted slices, by ``lite_prediction`` value;
+            ``config`` keeps the better one (``engine/answer.choose_answer``).
     """
 
     model: torch.nn.Module
@@ -76,6 +79,11 @@ class TrainResult:
     stopped: str
     slices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     notes: list[str] = field(default_factory=list)
+    answers: dict[str, float] = field(default_factory=dict)
+
+    def answer(self) -> str:
+        """Which answer the model kept and why (``engine/answer.describe_answer``); '' if none was chosen."""
+        return describe_answer(self.config, self.answers)
 
 
 def _fractions_u8(fractions: torch.Tensor) -> torch.Tensor:
@@ -175,6 +183,8 @@ def fit(
     supervision = train.deep_supervision or default_supervision(getattr(core, "config", None))
     dtype = autocast_dtype(device, train.amp)
     gen = torch.Generator().manual_seed(train.seed)
+    modules = core.memory_modules() if hasattr(core, "memory_modules") else []
+    label_readers = [m for _, m in modules if getattr(m, "seed_from_labels", False)]
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     model.train()
     reports: list[StepReport] = []
@@ -195,9 +205,11 @@ def fit(
         x, y = x.to(device), y.to(device)
         if train.augment:
             x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
-        # a class-seeded bank fills its warm-up blocks from these labels (SimMPNet.labelled)
-        hard = y.argmax(1) if y.is_floating_point() else y
-        labelled = core.labelled(hard) if hasattr(core, "labelled") else contextlib.nullcontext()
+        # a class-seeded bank fills its warm-up blocks from these labels (SimMPNet.labelled); nothing
+        # else reads them, and the argmax of a batch of fractions costs 13 ms of a 390 ms step
+        labelled: contextlib.AbstractContextManager = contextlib.nullcontext()
+        if any(m.warming_up for m in label_readers):
+            labelled = core.labelled(y.argmax(1) if y.is_floating_point() else y)
         with autocast(device, dtype), labelled:
             heads = model(x)
         loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision)
@@ -317,4 +329,7 @@ def finetune(
     model.to(resolve_device(train.device))
     data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels)
     reports, stopped = fit(model, data, train, callback, cancel)
-    return TrainResult(model.cpu(), config, reports, stopped, index, notes)
+    scores: dict[str, float] = {}
+    if reports and stopped != "cancelled":  # a short run answers with the sum of heads (engine/answer.py)
+        config, scores = choose_answer(model, data)
+    return TrainResult(model.cpu(), config, reports, stopped, index, notes, scores)

@@ -1,0 +1,93 @@
+"""Which answer a fine-tuned lite network keeps: its finest head, or the sum of all its heads.
+
+The finest head is the better answer once it has learned (docs/method.md §10.5: +0.02-0.03 mean Dice
+after about 450 steps), but it sits behind a full-resolution path that starts from random weights,
+so for the first 150-250 steps the sum of the five heads is better (§10.6, phantom, 150 steps: 0.854
+against 0.747 on the slices never painted). A short run, such as the Fine-tune widget's default
+(120 s on one thread, about 130 steps), must not hand the user the weaker one. Both answers are scored
+on the painted slices, which ranked them as the unpainted slices did at every step count measured
+(§10.6), and the better one is written into the model's config, so its checkpoint predicts with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..config import ModelConfig
+
+if TYPE_CHECKING:  # the trainer calls this module; a runtime import would be circular
+    from .trainer import SliceSet
+
+__all__ = ["ANSWERS", "answer_scores", "choose_answer", "describe_answer"]
+
+#: ``ModelConfig.lite_prediction`` value -> what the user reads
+ANSWERS = {"finest": "finest head", "sum": "sum of heads"}
+
+
+@torch.inference_mode()
+def answer_scores(model: torch.nn.Module, data: SliceSet, batch: int = 8) -> dict[str, float]:
+    """Mean foreground Dice of each answer on the training slices, on the model grid.
+
+    Args:
+        model: a lite ``SimMPNet`` (its mode and config are restored afterwards).
+        data: the slices it was trained on: (N, C, S, S) images and their labels or class fractions.
+    Returns:
+        ``{"finest": dice, "sum": dice}``, Dice pooled over all slices per class, then averaged over
+        the painted foreground classes.
+    """
+    config, was_training = model.config, model.training
+    device = next(model.parameters()).device
+    n_cls = config.num_classes
+    counts = {a: torch.zeros(3, n_cls, dtype=torch.float64) for a in ANSWERS}  # overlap, predicted, truth
+    model.config = replace(config, lite_prediction="sum")  # in eval mode, every head comes back
+    model.eval()
+    try:
+        for start in range(0, len(data), batch):
+            heads = model(data.images[start : start + batch].to(device))
+            labels = data.labels[start : start + batch].to(device)
+            truth = (labels.argmax(1) if labels.dim() == 4 else labels).long()  # fractions: the majority
+            for name, logits in (("finest", heads[-1]), ("sum", torch.stack(heads).sum(0))):
+                pred = logits.argmax(1)
+                overlap = torch.bincount(truth[pred == truth].flatten(), minlength=n_cls)
+                made = torch.bincount(pred.flatten(), minlength=n_cls)
+                real = torch.bincount(truth.flatten(), minlength=n_cls)
+                counts[name] += torch.stack([overlap, made, real]).cpu().double()
+    finally:
+        model.config = config
+        model.train(was_training)
+    scores = {}
+    for name, (overlap, made, real) in counts.items():
+        painted = real[1:] > 0
+        dice = 2 * overlap[1:] / (made[1:] + real[1:]).clamp(min=1)
+        scores[name] = float(dice[painted].mean()) if painted.any() else float("nan")
+    return scores
+
+
+def choose_answer(model: torch.nn.Module, data: SliceSet) -> tuple[ModelConfig, dict[str, float]]:
+    """Keep the answer that scores better on the painted slices; the finest head wins a tie.
+
+    Returns the model's (possibly updated) config, also set on ``model.config``, and the scores; the
+    paper preset always sums its heads and is returned as it is, with no scores.
+    """
+    config = model.config
+    if config.preset != "lite":
+        return config, {}
+    scores = answer_scores(model, data)
+    best = "sum" if scores["sum"] > scores["finest"] else "finest"
+    model.config = replace(config, lite_prediction=best)
+    return model.config, scores
+
+
+def describe_answer(config: ModelConfig, scores: dict[str, float]) -> str:
+    """``answers with its finest head (Dice on the painted slices 0.938; sum of heads 0.918)``; '' without scores."""
+    if not scores:
+        return ""
+    chosen = config.lite_prediction
+    other = next(a for a in ANSWERS if a != chosen)
+    return (
+        f"answers with its {ANSWERS[chosen]} (Dice on the painted slices {scores[chosen]:.3f}; "
+        f"{ANSWERS[other]} {scores[other]:.3f})"
+    )
