@@ -213,6 +213,10 @@ class TrainConfig:
     # rather than on one pixel in four-by-four kept by nearest neighbour: thin organs keep their
     # extent at 128 (engine/data.resize_soft_labels; docs/method.md section 10.4)
     soft_labels: bool = True
+    # lite fine-tunes: after training, score the finest head and the sum of heads on the painted
+    # slices and keep the better one as ModelConfig.lite_prediction (engine/answer.py); False keeps
+    # the config's choice. After ~150 steps the sum is better, after ~250 the finest head
+    choose_answer: bool = True
     device: str = "auto"
     amp: bool = True  # bf16/fp16 autocast where the device gains from it
     val_fraction: float = 0.2  # full-dataset training: share of cases held out for validation

@@ -77,13 +77,25 @@ def test_a_tie_keeps_the_finest_head() -> None:
     assert choose_answer(model, data)[0].lite_prediction == "finest"
 
 
-def test_the_paper_preset_is_not_asked() -> None:
+def test_the_paper_preset_and_eval_writing_banks_are_not_asked() -> None:
     data, labels = _data()
     logits = _onehot_logits(labels, 3)
-    config = ModelConfig(preset="paper", num_classes=3)
-    model = _TwoAnswers(config, logits, logits)
-    assert choose_answer(model, data) == (config, {})
+    for config in (ModelConfig(preset="paper", num_classes=3), replace(tiny_config(), faithful_eval_updates=True)):
+        model = _TwoAnswers(config, _onehot_logits(torch.zeros_like(labels), 3), logits)  # the sum is better
+        assert choose_answer(model, data) == (config, {})
+        assert model.config is config
     assert describe_answer(config, {}) == ""
+
+
+def test_a_fine_tune_can_keep_the_configs_answer() -> None:
+    image, labels = toy_volume(depth=6)
+    sparse = np.zeros_like(labels)
+    sparse[[1, 4]] = labels[[1, 4]]
+    for prediction in ("sum", "finest"):
+        config = replace(tiny_config(), lite_prediction=prediction)
+        train = TrainConfig(steps=3, batch_size=2, device="cpu", threads=1, choose_answer=False)
+        result = finetune(image, sparse, config=config, train=train)
+        assert result.config.lite_prediction == prediction and result.answers == {} and result.answer() == ""
 
 
 def test_finetune_predicts_with_the_answer_it_reports() -> None:

@@ -69,11 +69,12 @@ def answer_scores(model: torch.nn.Module, data: SliceSet, batch: int = 8) -> dic
 def choose_answer(model: torch.nn.Module, data: SliceSet) -> tuple[ModelConfig, dict[str, float]]:
     """Keep the answer that scores better on the painted slices; the finest head wins a tie.
 
-    Returns the model's (possibly updated) config, also set on ``model.config``, and the scores; the
-    paper preset always sums its heads and is returned as it is, with no scores.
+    Returns the model's (possibly updated) config, also set on ``model.config``, and the scores. The
+    paper preset always sums its heads, and a model built with ``faithful_eval_updates`` writes its
+    bank in every eval forward, which scoring would do too: both are returned as they are, no scores.
     """
     config = model.config
-    if config.preset != "lite":
+    if config.preset != "lite" or config.faithful_eval_updates:
         return config, {}
     scores = answer_scores(model, data)
     best = "sum" if scores["sum"] > scores["finest"] else "finest"

@@ -330,6 +330,6 @@ def finetune(
     data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels)
     reports, stopped = fit(model, data, train, callback, cancel)
     scores: dict[str, float] = {}
-    if reports and stopped != "cancelled":  # a short run answers with the sum of heads (engine/answer.py)
+    if train.choose_answer and reports and stopped != "cancelled":  # short runs keep the sum (engine/answer.py)
         config, scores = choose_answer(model, data)
     return TrainResult(model.cpu(), config, reports, stopped, index, notes, scores)
