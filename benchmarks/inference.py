@@ -75,8 +75,9 @@ def main() -> None:
         return
     lines = [
         "Random-initialised networks, 9 classes, batches of 8 slices, including normalisation, resizing to the "
-        "model size and back, and the argmax, with each preset's default input (lite: 2.5D, three slices as "
-        "channels); peak = max RSS of a fresh process; the engine's default threads (every core) and precision "
+        "model size and back, and the argmax, with each preset's default input and answer "
+        f"(lite: {_lite_input()}); peak = max RSS of a fresh process; the engine's default threads (every core) "
+        "and precision "
         "(bf16 autocast only where the CPU or GPU has native bf16). Target: a 512 x 512 x 100 CT within 15 s on 2 "
         "cores.",
         "",
@@ -85,6 +86,16 @@ def main() -> None:
         *rows,
     ]
     write_section("Inference", "\n".join(lines), packages=("torch", "numpy"), script="benchmarks/inference.py")
+
+
+def _lite_input() -> str:
+    """What the lite default sees and answers with, from its config (so the note cannot go stale)."""
+    from napari_smp.config import ModelConfig
+
+    cfg = ModelConfig(preset="lite")
+    seen = "one slice" if not cfg.slice_context else f"{2 * cfg.slice_context + 1} slices as channels"
+    answer = "its finest head" if cfg.lite_prediction == "finest" else "the sum of its heads"
+    return f"{seen}, {cfg.img_size} x {cfg.img_size}, answering with {answer}"
 
 
 if __name__ == "__main__":
