@@ -86,7 +86,9 @@ def run_demo(
     # runs give the same model (a 50 s budget gave 72-76 steps and never-painted Dice 0.61-0.75);
     # the budget only caps a slow machine (150 steps take about 65 s on the 2 cores of this one).
     # A network that answers from its finest head needs them: on this phantom it scored 0.67 after
-    # 75 steps and 0.885 after 150, where the summed heads scored 0.84 and 0.880 (method.md 10.5)
+    # 75 steps and 0.885 after 150, where the summed heads scored 0.84 and 0.880 (method.md 10.5).
+    # The fine-tune keeps whichever answer scores better on the painted slices (engine/answer.py);
+    # after 150 steps that is the finest head (0.877 against 0.771 for the sum, method.md 10.6)
     train = TrainConfig(steps=steps, time_budget=time_budget, device=device)
     result = finetune(ph.image, sparse, config=config, train=train)
     last = result.reports[-1]
