@@ -341,8 +341,7 @@ def _details(row: Row, methods: list[str]) -> str:
 
 def _answer(row: Row, method: str, i: int) -> str:
     """``, sum of heads`` when a lite run kept the sum (engine/answer.py); the finest head goes unsaid."""
-    kept = row.answers.get(method, [""] * (i + 1))[i]
-    return ", sum of heads" if kept == "sum" else ""
+    return ", sum of heads" if row.answers.get(method, [])[i : i + 1] == ["sum"] else ""
 
 
 def table_lines(rows: list[Row], methods: list[str]) -> list[str]:

@@ -91,11 +91,11 @@ def main() -> None:
 def _lite_input() -> str:
     """What the lite default sees and answers with, from its config (so the note cannot go stale)."""
     from napari_smp.config import ModelConfig
+    from napari_smp.engine.answer import ANSWERS
 
     cfg = ModelConfig(preset="lite")
     seen = "one slice" if not cfg.slice_context else f"{2 * cfg.slice_context + 1} slices as channels"
-    answer = "its finest head" if cfg.lite_prediction == "finest" else "the sum of its heads"
-    return f"{seen}, {cfg.img_size} x {cfg.img_size}, answering with {answer}"
+    return f"{seen}, {cfg.img_size} x {cfg.img_size}, answering with its {ANSWERS[cfg.lite_prediction]}"
 
 
 if __name__ == "__main__":

@@ -113,3 +113,14 @@ def test_finetune_seeds_every_bank_from_the_painted_slices(tiny_cfg, toy) -> Non
     assert not any(k.endswith("labelled_writes") for k in result.model.state_dict())
     for _, m in modules:  # three classes painted: three distinct prototypes
         assert torch.cdist(m.prototypes, m.prototypes).fill_diagonal_(1.0).min() > 1e-4
+
+
+def test_the_model_asks_for_labels_only_while_a_class_seeded_bank_warms_up(tiny_cfg) -> None:
+    seeded = build_model(replace(tiny_cfg, memory=replace(tiny_cfg.memory, bank_init="labels")))
+    assert seeded.reads_labels  # warm-up: the trainer hands it every batch's labels
+    for _ in range(tiny_cfg.memory.warmup_steps):
+        seeded.memory_step(1.0)
+    assert not seeded.reads_labels  # after it, no forward reads them, so fit skips the argmax
+    kmeans = build_model(replace(tiny_cfg, memory=replace(tiny_cfg.memory, bank_init="kmeans")))
+    assert not kmeans.reads_labels
+    assert not build_model(replace(tiny_cfg, use_memory=False)).reads_labels

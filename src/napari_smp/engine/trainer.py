@@ -183,8 +183,6 @@ def fit(
     supervision = train.deep_supervision or default_supervision(getattr(core, "config", None))
     dtype = autocast_dtype(device, train.amp)
     gen = torch.Generator().manual_seed(train.seed)
-    modules = core.memory_modules() if hasattr(core, "memory_modules") else []
-    label_readers = [m for _, m in modules if getattr(m, "seed_from_labels", False)]
     opt = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     model.train()
     reports: list[StepReport] = []
@@ -208,7 +206,7 @@ def fit(
         # a class-seeded bank fills its warm-up blocks from these labels (SimMPNet.labelled); nothing
         # else reads them, and the argmax of a batch of fractions costs 13 ms of a 390 ms step
         labelled: contextlib.AbstractContextManager = contextlib.nullcontext()
-        if any(m.warming_up for m in label_readers):
+        if getattr(core, "reads_labels", False):
             labelled = core.labelled(y.argmax(1) if y.is_floating_point() else y)
         with autocast(device, dtype), labelled:
             heads = model(x)

@@ -122,6 +122,11 @@ class SimMPNet(nn.Module):
         self.register_buffer("prev_loss", torch.tensor(math.nan, dtype=torch.float64))
         self.register_buffer("memory_steps", torch.zeros((), dtype=torch.long))
 
+    @property
+    def reads_labels(self) -> bool:
+        """True while a class-seeded bank warms up: only then do forwards read ``labelled``'s labels."""
+        return any(m.seed_from_labels and m.warming_up for _, m in self.memory_modules())
+
     @contextmanager
     def labelled(self, labels: torch.Tensor) -> Iterator[None]:
         """Show the DMW-LA modules this batch's labels for the forward passes inside the block.
