@@ -127,3 +127,38 @@ def test_soft_target_loss_is_the_cross_entropy_against_the_fractions():
     assert loss(0.75) < loss(0.6) and loss(0.75) < loss(0.9) and loss(0.75) < loss(0.999)
     # the Dice term: with the prediction equal to the fractions, 2 sum(p g) = sum(p^2) + sum(g^2)
     assert loss(0.75, dice=1.0) - loss(0.75) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_a_coarse_head_is_supervised_against_the_class_fractions_of_its_cells():
+    # a 4 x 4 target, one 2 x 2 head: each head cell covers 4 target pixels; a cell with 3 pixels of
+    # class 1 and 1 of class 0 has the fractions (0.25, 0.75), known by hand
+    target = torch.tensor([[[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1]]])
+    fractions = torch.tensor([[[0.25, 1.0], [0.0, 0.0]], [[0.75, 0.0], [1.0, 1.0]]])[None]  # (1, 2, 2, 2)
+    coarse = torch.randn(1, 2, 2, 2, requires_grad=True)
+    finest = torch.randn(1, 2, 4, 4, requires_grad=True)
+    logp = coarse.log_softmax(1)
+    p = logp.exp()
+    ce = -(fractions * logp).sum(1).mean()
+    dice = (1 - (2 * (p * fractions).sum((0, 2, 3)) + 1e-5)
+            / (p.square().sum((0, 2, 3)) + fractions.square().sum((0, 2, 3)) + 1e-5)).mean()
+    fine_term = 0.3 * F.cross_entropy(finest, target) + 0.7 * soft_dice_loss(finest, target)
+    expected = 0.5 * (0.3 * ce + 0.7 * dice) + fine_term
+    onehot = F.one_hot(target, 2).permute(0, 3, 1, 2).float()
+    for tgt in (target, onehot):  # class indices and one-hot fractions pool alike
+        loss = deep_supervision_loss([coarse, finest], tgt, mode="auxiliary")
+        assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert coarse.grad is not None and coarse.grad.abs().sum() > 0
+
+
+def test_a_coarse_head_in_a_sum_is_upsampled_first():
+    torch.manual_seed(3)
+    coarse, finest = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8))
+    up = F.interpolate(coarse, size=(8, 8), mode="bilinear", align_corners=False)
+    lone = deep_supervision_loss([coarse], target).item() - deep_supervision_loss([up], target).item()
+    for mode in ("heads", "subsets"):
+        # only the lone coarse head's term differs (pooled targets); every sum and the finest match
+        mixed = deep_supervision_loss([coarse, finest], target, mode=mode).item()
+        sized = deep_supervision_loss([up, finest], target, mode=mode).item()
+        assert mixed - sized == pytest.approx(lone, rel=1e-5)

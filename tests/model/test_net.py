@@ -45,10 +45,27 @@ def _train(model: SimMPNet, steps: int, batch: int = 2) -> list[dict[str, object
 
 @pytest.mark.parametrize("batch", [1, 2, 3])
 def test_lite_outputs_five_logit_maps_at_input_size(batch: int) -> None:
-    model = _model().train()
-    out = model(_x(batch))
+    model = _model()
+    model.config = replace(model.config, lite_prediction="sum")  # every head is then an answer
+    out = model.train()(_x(batch))
     assert isinstance(out, tuple) and len(out) == 5  # four decoder stages (1/32..1/4), one at 1/1
     assert all(o.shape == (batch, 3, 64, 64) for o in out)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_auxiliary_heads_train_at_their_own_scale_and_equal_the_upsampled_sum_heads(batch: int) -> None:
+    model = _model()  # lite_prediction "finest", the default: the coarser heads are auxiliaries
+    x = _x(batch)
+    with torch.no_grad():
+        native = model.train()(x)
+        model.config = replace(model.config, lite_prediction="sum")
+        upsampled = model(x)  # the same weights, the same batch statistics
+    assert [o.shape[-1] for o in native] == [2, 4, 8, 16, 64]  # 1/32 .. 1/4, then the answer at 1/1
+    assert all(o.shape[:2] == (batch, 3) for o in native)
+    for coarse, full in zip(native, upsampled, strict=True):
+        torch.testing.assert_close(
+            torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear", align_corners=False), full
+        )
 
 
 def test_finest_prediction_is_the_last_training_head_and_the_sum_keeps_every_head() -> None:
@@ -267,8 +284,8 @@ def test_use_memory_off_is_the_plain_network():
     assert not any("pool" in name for name, _ in plain.named_buffers())
     n_plain = sum(p.numel() for p in plain.parameters())
     assert n_plain < sum(p.numel() for p in with_mem.parameters())
-    outs = plain.train()(torch.rand(2, 1, 32, 32))
-    assert len(outs) == 5 and outs[0].shape == (2, 3, 32, 32)
+    outs = plain.train()(torch.rand(2, 1, 32, 32))  # the 1/32 auxiliary head at its own scale, the answer at 1/1
+    assert len(outs) == 5 and outs[0].shape == (2, 3, 1, 1) and outs[-1].shape == (2, 3, 32, 32)
     assert plain.memory_step(1.0)["warming_up"] is False
 
 
@@ -282,8 +299,8 @@ def test_memory_stages_put_dmwla_only_where_asked() -> None:
     full = build_model(_config())
     assert len(full.memory_modules()) > len(names)
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in full.parameters())
-    out = model.train()(_x(2))
-    assert len(out) == 5 and all(o.shape == (2, 3, 64, 64) for o in out)
+    out = model.eval()(_x(2))
+    assert len(out) == 1 and out[0].shape == (2, 3, 64, 64)
     old = _config().to_dict()
     del old["lite_memory_stages"]  # checkpoints from before the field had DMW-LA at every stage
     assert ModelConfig.from_dict(old).lite_memory_stages == (1, 2, 3, 4)

@@ -8,6 +8,7 @@ all (the prediction), n + 1 terms instead of 2^n - 1 (6 against 31 for the full-
 ``mode="auxiliary"`` is for a network that predicts from its finest head alone (nnU-Net's deep
 supervision): each head alone, the finest with weight 1 and every coarser one with half the weight
 of the next finer (1, 1/2, 1/4, ...), so the coarse heads shape the features without being the answer.
+Such heads may come at their own scale; their targets are then pooled to it (class fractions).
 
 The target is class indices or class fractions (soft labels, ``resize_soft_labels``): CE is then the
 cross-entropy against the fractions and the Dice overlap uses them in place of the one-hot map; for
@@ -95,8 +96,12 @@ def deep_supervision_loss(
     the one-hot target and its class sums are built once, each subset's sum extends a smaller one),
     which makes the loss about a third cheaper on CPU.
 
+    A head alone may come at a coarser scale (B, C, h, w) that divides (H, W): it is then
+    supervised against the targets' average over each of its cells, the class fractions there; a head
+    in a sum is bilinearly upsampled to (H, W) first.
+
     Args:
-        outputs: the model's heads, each (B, C, H, W).
+        outputs: the model's heads, each (B, C, H, W) or, alone in its term, (B, C, h, w).
         target: (B, H, W) class indices, or (B, C, H, W) class fractions summing to 1 per pixel.
         mode: which head sums are supervised (:func:`supervised_sums`).
     """
@@ -109,19 +114,40 @@ def deep_supervision_loss(
     else:
         truth = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
         target_sq = truth.sum((0, 2, 3))
+    full = truth.shape[-2:]
+    pooled: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in supervised_sums(len(outputs), mode):
         weight = subset_weight(subset, len(outputs), mode)
         head = outputs[subset[-1]].float()
+        if len(subset) == 1 and head.shape[-2:] != full:
+            # a head at its own scale: the class fractions of its cells (averages of the targets)
+            size = (int(head.shape[-2]), int(head.shape[-1]))
+            if size not in pooled:
+                small = F.adaptive_avg_pool2d(truth, size)
+                pooled[size] = (small, small.square().sum((0, 2, 3)))
+            small, small_sq = pooled[size]
+            logp = head.log_softmax(dim=1)
+            dice = _dice_from_probs(logp.exp(), small, small_sq, eps)
+            ce = -(small * logp).sum(1).mean()
+            total = total + weight * (ce_weight * ce + dice_weight * dice)
+            continue
         if len(subset) == 1:
             logits = head
         elif subset[:-1] in sums:  # extend a smaller sum already made
-            logits = sums[subset[:-1]] + head
+            logits = sums[subset[:-1]] + _at(head, full)
         else:
-            logits = torch.stack([outputs[i].float() for i in subset]).sum(0)
+            logits = torch.stack([_at(outputs[i].float(), full) for i in subset]).sum(0)
         sums[subset] = logits
         logp = logits.log_softmax(dim=1)
         dice = _dice_from_probs(logp.exp(), truth, target_sq, eps)
         ce = -(truth * logp).sum(1).mean() if soft else F.nll_loss(logp, target)
         total = total + weight * (ce_weight * ce + dice_weight * dice)
     return total
+
+
+def _at(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """``logits`` (B, C, h, w) bilinearly resized to ``size`` (no copy when already there)."""
+    if logits.shape[-2:] == size:
+        return logits
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

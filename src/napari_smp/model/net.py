@@ -160,8 +160,9 @@ class SimMPNet(nn.Module):
         Returns:
             Logit maps, deepest head first, each (B, num_classes, S, S); their sum is the prediction.
             Four (decoder stages 1/32 to 1/4), and a fifth at 1/1 for lite with ``lite_full_res``.
-            A lite network with ``lite_prediction="finest"`` gives every head in training and only
-            its finest in eval mode: the coarser heads are training-only auxiliaries.
+            A lite network with ``lite_prediction="finest"`` gives only its finest head in eval mode;
+            in training it gives every head, the coarser ones at their own scale, (B, num_classes,
+            S / 32, S / 32) up to (B, num_classes, S / 4, S / 4): they are training-only auxiliaries.
         """
         self._check_input(x)
         size = x.shape[-2:]
@@ -174,9 +175,17 @@ class SimMPNet(nn.Module):
         if self.fine_encoder is not None and self.fine_decoder is not None:
             decoded.append(self.fine_decoder(decoded[-1], self.fine_encoder(image)))
         pairs = list(zip(self.heads, decoded, strict=True))
-        if not self.training and self.config.preset == "lite" and self.config.lite_prediction == "finest":
+        auxiliary = self.config.preset == "lite" and self.config.lite_prediction == "finest"
+        if not self.training and auxiliary:
             pairs = pairs[-1:]  # the answer; the coarser heads only shaped the features in training
-        return tuple(F.interpolate(head(d), size=size, mode="bilinear", align_corners=False) for head, d in pairs)
+        logits = [head(d) for head, d in pairs]
+        # training-only auxiliaries stay at their own scale; the loss pools the targets to meet them
+        # (nnU-Net's way): upsampling four heads and their loss terms to S x S cost a fifth of a step
+        keep = len(logits) - 1 if self.training and auxiliary else 0
+        return tuple(
+            out if i < keep else F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+            for i, out in enumerate(logits)
+        )
 
     def _dual_encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         a_in = _resize(image, BACKBONE_SIZE)
