@@ -115,33 +115,27 @@ def deep_supervision_loss(
         truth = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
         target_sq = truth.sum((0, 2, 3))
     full = truth.shape[-2:]
-    pooled: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+    # per logit size: the targets there (at a coarser head's size, the class fractions of its cells)
+    targets = {tuple(full): (truth, target_sq)}
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in supervised_sums(len(outputs), mode):
         weight = subset_weight(subset, len(outputs), mode)
         head = outputs[subset[-1]].float()
-        if len(subset) == 1 and head.shape[-2:] != full:
-            # a head at its own scale: the class fractions of its cells (averages of the targets)
-            size = (int(head.shape[-2]), int(head.shape[-1]))
-            if size not in pooled:
-                small = F.adaptive_avg_pool2d(truth, size)
-                pooled[size] = (small, small.square().sum((0, 2, 3)))
-            small, small_sq = pooled[size]
-            logp = head.log_softmax(dim=1)
-            dice = _dice_from_probs(logp.exp(), small, small_sq, eps)
-            ce = -(small * logp).sum(1).mean()
-            total = total + weight * (ce_weight * ce + dice_weight * dice)
-            continue
         if len(subset) == 1:
-            logits = head
+            logits = head  # alone, a head keeps its own scale
         elif subset[:-1] in sums:  # extend a smaller sum already made
-            logits = sums[subset[:-1]] + _at(head, full)
+            logits = _at(sums[subset[:-1]], full) + _at(head, full)
         else:
             logits = torch.stack([_at(outputs[i].float(), full) for i in subset]).sum(0)
         sums[subset] = logits
+        size = tuple(logits.shape[-2:])
+        if size not in targets:
+            small = F.adaptive_avg_pool2d(truth, size)
+            targets[size] = (small, small.square().sum((0, 2, 3)))
+        goal, goal_sq = targets[size]
         logp = logits.log_softmax(dim=1)
-        dice = _dice_from_probs(logp.exp(), truth, target_sq, eps)
-        ce = -(truth * logp).sum(1).mean() if soft else F.nll_loss(logp, target)
+        dice = _dice_from_probs(logp.exp(), goal, goal_sq, eps)
+        ce = F.nll_loss(logp, target) if not soft and size == tuple(full) else -(goal * logp).sum(1).mean()
         total = total + weight * (ce_weight * ce + dice_weight * dice)
     return total
 
