@@ -101,12 +101,12 @@ class FinetuneWidget(JobWidget):
         self.memory_check = QCheckBox("memory bank (DMW-LA + W-LD)")
         self._memory_preset = "lite"  # the preset whose default the box shows; it follows "start from"
         self.memory_check.setChecked(bool(ModelConfig(preset="lite").use_memory))
-        # said plainly, as measured (docs/method.md sections 10.6-10.7): the bank does not pay on average
+        # said plainly, as measured (docs/method.md sections 10.7-10.8): the bank does not pay on average
         self.memory_check.setToolTip("the paper's prototype memory (DMW-LA at 1/16 and 1/32): needed for the "
                                      "Clusters widget and the K curve. Off by default for lite: in our 2-core CPU "
                                      "benchmark, at equal time, it scored -0.005 (abdominal CT), 0.000 (phantom), "
-                                     "-0.064 (CT lung lesion) and +0.059 (MR brain lesion) against the same network "
-                                     "without it, with 8-18 % fewer steps (docs/method.md sections 10.6-10.7); "
+                                     "+0.027 (CT lung lesion) and -0.046 (MR brain lesion) against the same network "
+                                     "without it, with 10-20 % fewer steps (docs/method.md sections 10.7-10.8); "
                                      "on for paper")
         self.background_edit = QLineEdit()
         self.background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
