@@ -1,7 +1,10 @@
 """Training step time of the ``lite`` preset: with the memory bank (DMW-LA + W-LD) and without it.
 
-One step = forward, the 15-subset deep-supervision loss, backward, AdamW and ``memory_step``, batch 8
-at 128 x 128, 8 classes, after the bank's warm-up (so the memory read and the W-LD write are in it).
+One step is the fine-tune's (``engine/trainer.fit``): forward under the trainer's autocast (bf16 on a CPU
+with fast bf16, else fp32), the deep-supervision loss the trainer picks for the model
+(``default_supervision``: a new lite model's weighted auxiliary heads, coarse heads at their own scale)
+on class-fraction targets, backward, AdamW and ``memory_step``; batch 8 at 128 x 128, 8 classes, after
+the bank's warm-up (so the memory read and the W-LD write are in it). Model defaults, bank on or off.
 The context read is also timed alone at the lite stage-1 size with the fused kernel and with the
 explicit reference, the two paths ``DMWLA(fused_attn=...)`` chooses between.
 
@@ -24,24 +27,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_section  # noqa: E402
 
 from napari_smp.config import ModelConfig  # noqa: E402
+from napari_smp.engine.device import autocast, autocast_dtype  # noqa: E402
 from napari_smp.engine.losses import deep_supervision_loss  # noqa: E402
+from napari_smp.engine.trainer import default_supervision  # noqa: E402
 from napari_smp.model import build_model  # noqa: E402
 from napari_smp.model.attention import context_attention  # noqa: E402
 
 
-def step_seconds(use_memory: bool, repeats: int) -> float:
+def step_seconds(use_memory: bool, repeats: int, amp: bool = True) -> float:
     """Median seconds per training step after a 3-step warm-up of the bank."""
     config = ModelConfig(preset="lite", num_classes=8, use_memory=use_memory)
     config = replace(config, memory=replace(config.memory, warmup_steps=3))
     torch.manual_seed(0)
     model = build_model(config).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    mode = default_supervision(config)
+    dtype = autocast_dtype(torch.device("cpu"), amp)
     x = torch.rand(8, 1, config.img_size, config.img_size)
     y = torch.randint(0, 8, (8, config.img_size, config.img_size))
+    y = torch.nn.functional.one_hot(y, 8).permute(0, 3, 1, 2).float()  # the trainer's fraction targets
     times = []
     for i in range(5 + repeats):
         start = time.perf_counter()
-        loss = deep_supervision_loss(model(x), y)
+        with autocast(torch.device("cpu"), dtype):
+            heads = model(x)
+        loss = deep_supervision_loss(heads, y, mode=mode)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -74,25 +84,30 @@ def main() -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         ours, plain = step_seconds(True, args.repeats), step_seconds(False, args.repeats)
+        plain32 = step_seconds(False, args.repeats, amp=False)
         fused, ref = context_seconds(True, args.repeats), context_seconds(False, args.repeats)
-        rows.append((threads, ours, plain, fused, ref))
+        rows.append((threads, ours, plain, plain32, fused, ref))
         print(
-            f"{threads} thread(s): step ours {ours:.3f} s, plain {plain:.3f} s; "
+            f"{threads} thread(s): step ours {ours:.3f} s, plain {plain:.3f} s (fp32 {plain32:.3f} s); "
             f"stage-1 context read fused {fused * 1e3:.0f} ms, reference {ref * 1e3:.0f} ms",
             flush=True,
         )
+    precision = autocast_dtype(torch.device("cpu"))
     lines = [
-        "lite preset, batch 8, 128 x 128, 8 classes, fp32; median of "
-        f"{args.repeats} steps after the bank's warm-up. Context read = forward + backward of one "
-        "stage-1 context attention (8 images x 1024 tokens x D 32).",
+        "The fine-tune's step (`engine/trainer.fit`): lite defaults, batch 8, 128 x 128, 8 classes, "
+        f"the trainer's loss for the model (`{default_supervision(ModelConfig(preset='lite'))}`) on class-fraction "
+        f"targets, under the trainer's autocast ({'bf16' if precision is not None else 'fp32: no fast bf16 here'}); "
+        f"median of {args.repeats} steps after the bank's warm-up. plain fp32: the same step without autocast. "
+        "Context read = forward + backward of one stage-1 context attention (8 images x 1024 tokens x D 32), "
+        "fp32; the lite default runs DMW-LA at stages 3-4 only.",
         "",
-        "| threads | step, ours (DMW-LA + W-LD) | step, plain (no memory) | ours / plain "
-        "| context read, fused | context read, reference |",
-        "|---|---|---|---|---|---|",
+        "| threads | step, ours (DMW-LA + W-LD) | step, plain (no memory, the lite default) | ours / plain "
+        "| step, plain fp32 | context read, fused | context read, reference |",
+        "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {t} | {o:.3f} s | {p:.3f} s | {o / p:.2f} | {f * 1e3:.0f} ms | {r * 1e3:.0f} ms |"
-        for t, o, p, f, r in rows
+        f"| {t} | {o:.3f} s | {p:.3f} s | {o / p:.2f} | {p32:.3f} s | {f * 1e3:.0f} ms | {r * 1e3:.0f} ms |"
+        for t, o, p, p32, f, r in rows
     ]
     if not args.no_write:
         write_section("Training step", "\n".join(lines), packages=("torch",), script="benchmarks/train_step.py")
