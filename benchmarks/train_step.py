@@ -1,10 +1,10 @@
 """Training step time of the ``lite`` preset: with the memory bank (DMW-LA + W-LD) and without it.
 
-One step is the fine-tune's (``engine/trainer.fit``): forward under the trainer's autocast (bf16 on a CPU
-with fast bf16, else fp32), the deep-supervision loss the trainer picks for the model
-(``default_supervision``: a new lite model's weighted auxiliary heads, coarse heads at their own scale)
-on class-fraction targets, backward, AdamW and ``memory_step``; batch 8 at 128 x 128, 8 classes, after
-the bank's warm-up (so the memory read and the W-LD write are in it). Model defaults, bank on or off.
+One step is timed inside ``engine/trainer.fit`` itself, with its defaults: batch sampling, augmentation,
+forward under the trainer's autocast (bf16 on a CPU with fast bf16, else fp32), the deep-supervision loss
+the trainer picks for the model (a new lite model's weighted auxiliary heads, coarse heads at their own
+scale) on class-fraction targets, backward, AdamW and ``memory_step``; batch 8 at 128 x 128, 8 classes,
+after the bank's warm-up (so the memory read and the W-LD write are in it). Bank on or off.
 The context read is also timed alone at the lite stage-1 size with the fused kernel and with the
 explicit reference, the two paths ``DMWLA(fused_attn=...)`` chooses between.
 
@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -26,39 +27,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import write_section  # noqa: E402
 
-from napari_smp.config import ModelConfig  # noqa: E402
-from napari_smp.engine.device import autocast, autocast_dtype  # noqa: E402
-from napari_smp.engine.losses import deep_supervision_loss  # noqa: E402
-from napari_smp.engine.trainer import default_supervision  # noqa: E402
+from napari_smp.config import ModelConfig, TrainConfig  # noqa: E402
+from napari_smp.engine.device import autocast_dtype  # noqa: E402
+from napari_smp.engine.trainer import SliceSet, default_supervision, fit  # noqa: E402
 from napari_smp.model import build_model  # noqa: E402
 from napari_smp.model.attention import context_attention  # noqa: E402
 
 
-def step_seconds(use_memory: bool, repeats: int, amp: bool = True) -> float:
-    """Median seconds per training step after a 3-step warm-up of the bank."""
+def step_seconds(use_memory: bool, repeats: int, threads: int, amp: bool = True) -> float:
+    """Median seconds between two of ``fit``'s steps, after 5 steps (the bank's 3-step warm-up among them)."""
     config = ModelConfig(preset="lite", num_classes=8, use_memory=use_memory)
     config = replace(config, memory=replace(config.memory, warmup_steps=3))
     torch.manual_seed(0)
-    model = build_model(config).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    mode = default_supervision(config)
-    dtype = autocast_dtype(torch.device("cpu"), amp)
-    x = torch.rand(8, 1, config.img_size, config.img_size)
-    y = torch.randint(0, 8, (8, config.img_size, config.img_size))
+    model = build_model(config)
+    x = torch.rand(16, 1, config.img_size, config.img_size)
+    y = torch.randint(0, 8, (16, config.img_size, config.img_size))
     y = torch.nn.functional.one_hot(y, 8).permute(0, 3, 1, 2).float()  # the trainer's fraction targets
-    times = []
-    for i in range(5 + repeats):
-        start = time.perf_counter()
-        with autocast(torch.device("cpu"), dtype):
-            heads = model(x)
-        loss = deep_supervision_loss(heads, y, mode=mode)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        model.memory_step(loss.item())
-        if i >= 5:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    train = TrainConfig(steps=5 + repeats, device="cpu", threads=threads, amp=amp)
+    reports, _ = fit(model, SliceSet(x, y), train)
+    ends = [r.elapsed for r in reports]
+    return statistics.median(b - a for a, b in pairwise(ends[4:]))
 
 
 def context_seconds(fused: bool, repeats: int) -> float:
@@ -77,14 +65,14 @@ def context_seconds(fused: bool, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     rows = []
     for threads in args.threads:
-        torch.set_num_threads(threads)
-        ours, plain = step_seconds(True, args.repeats), step_seconds(False, args.repeats)
-        plain32 = step_seconds(False, args.repeats, amp=False)
+        ours, plain = step_seconds(True, args.repeats, threads), step_seconds(False, args.repeats, threads)
+        plain32 = step_seconds(False, args.repeats, threads, amp=False)
+        torch.set_num_threads(threads)  # for the context reads, which run outside fit
         fused, ref = context_seconds(True, args.repeats), context_seconds(False, args.repeats)
         rows.append((threads, ours, plain, plain32, fused, ref))
         print(
@@ -94,7 +82,8 @@ def main() -> None:
         )
     precision = autocast_dtype(torch.device("cpu"))
     lines = [
-        "The fine-tune's step (`engine/trainer.fit`): lite defaults, batch 8, 128 x 128, 8 classes, "
+        "The fine-tune's step, timed inside `engine/trainer.fit` (batch sampling and augmentation included): "
+        "lite defaults, batch 8, 128 x 128, 8 classes, "
         f"the trainer's loss for the model (`{default_supervision(ModelConfig(preset='lite'))}`) on class-fraction "
         f"targets, under the trainer's autocast ({'bf16' if precision is not None else 'fp32: no fast bf16 here'}); "
         f"median of {args.repeats} steps after the bank's warm-up. plain fp32: the same step without autocast. "
