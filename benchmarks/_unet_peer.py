@@ -21,10 +21,12 @@ import torch
 from torch import nn
 
 from napari_smp.config import ModelConfig, TrainConfig
-from napari_smp.engine.data import annotated_slices, check_image, check_labels
 from napari_smp.engine.device import resolve_device
 from napari_smp.engine.errors import EngineError
-from napari_smp.engine.trainer import SliceSet, TrainResult, fit
+from napari_smp.engine.training.finetune import TrainResult
+from napari_smp.engine.training.loop import fit
+from napari_smp.engine.training.slice_set import SliceSet
+from napari_smp.engine.volumes import annotated_slices, check_image, check_labels
 
 __all__ = ["UNET_FEATURES", "SingleOutputUNet", "finetune_unet"]
 

@@ -42,8 +42,8 @@ from _unet_peer import UNET_FEATURES, finetune_unet  # noqa: E402
 
 from napari_smp.config import InferConfig, ModelConfig, NormConfig, TrainConfig  # noqa: E402
 from napari_smp.engine.demo import sparse_annotation  # noqa: E402
-from napari_smp.engine.predictor import Predictor  # noqa: E402
-from napari_smp.engine.trainer import finetune  # noqa: E402
+from napari_smp.engine.inference.predictor import Predictor  # noqa: E402
+from napari_smp.engine.training.finetune import finetune  # noqa: E402
 from napari_smp.metrics import dice  # noqa: E402
 
 __all__ = [
@@ -228,7 +228,7 @@ def run_rf(image, sparse, norm, painted, seed, max_pixels: int = 60_000) -> np.n
     from skimage.feature import multiscale_basic_features
     from sklearn.ensemble import RandomForestClassifier
 
-    from napari_smp.engine.data import normalize_volume
+    from napari_smp.engine.volumes import normalize_volume
 
     vol = normalize_volume(image, norm)
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from _report import write_section  # noqa: E402
 from fewshot import load_dataset, mean_foreground_dice  # noqa: E402
 
-from napari_smp.engine.data import resize_labels, resize_slices, resize_soft_labels  # noqa: E402
+from napari_smp.engine.slices import resize_labels, resize_slices, resize_soft_labels  # noqa: E402
 
 KINDS = ("nearest", "fractions")
 

@@ -22,7 +22,7 @@ _CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from napari_smp.config import InferConfig, ModelConfig
-from napari_smp.engine.predictor import Predictor
+from napari_smp.engine.inference.predictor import Predictor
 from napari_smp.model import build_model
 preset, depth, amp, predict = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4] == "1"
 rng = np.random.default_rng(0)
@@ -91,7 +91,7 @@ def main() -> None:
 def _lite_input() -> str:
     """What the lite default sees and answers with, from its config (so the note cannot go stale)."""
     from napari_smp.config import ModelConfig
-    from napari_smp.engine.answer import ANSWERS
+    from napari_smp.engine.training.answer import ANSWERS
 
     cfg = ModelConfig(preset="lite")
     seen = "one slice" if not cfg.slice_context else f"{2 * cfg.slice_context + 1} slices as channels"

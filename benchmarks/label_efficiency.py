@@ -26,10 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from napari_smp.config import ModelConfig, NormConfig, TrainConfig  # noqa: E402
-from napari_smp.engine.predictor import Predictor  # noqa: E402
-from napari_smp.engine.pretrain import init_from_pretrained, pretrain, save_pretrained_result  # noqa: E402
-from napari_smp.engine.trainer import SliceSet, fit, short_run_warmup  # noqa: E402
+from napari_smp.config import ModelConfig, NormConfig, PretrainConfig, TrainConfig  # noqa: E402
+from napari_smp.engine.checkpoint import init_from_pretrained
+from napari_smp.engine.inference.predictor import Predictor  # noqa: E402
+from napari_smp.engine.pretraining.run import pretrain, save_pretrained_result  # noqa: E402
+from napari_smp.engine.training.finetune import short_run_warmup  # noqa: E402
+from napari_smp.engine.training.loop import fit
+from napari_smp.engine.training.slice_set import SliceSet
 from napari_smp.io import make_phantom  # noqa: E402
 from napari_smp.model import build_model  # noqa: E402
 
@@ -129,10 +132,7 @@ def main() -> None:
         run = pretrain(
             unlabelled,
             replace(base, num_classes=2, class_names=None),
-            method,
-            steps=args.pretrain_steps,
-            seed=0,
-            device="cpu",
+            PretrainConfig(method, steps=args.pretrain_steps, seed=0, device="cpu"),
         )
         inits[method] = save_pretrained_result(ckpt, run)
         first, last = run.reports[0].loss, run.reports[-1].loss

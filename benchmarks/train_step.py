@@ -29,7 +29,8 @@ from _report import write_section  # noqa: E402
 
 from napari_smp.config import ModelConfig, TrainConfig  # noqa: E402
 from napari_smp.engine.device import autocast_dtype  # noqa: E402
-from napari_smp.engine.trainer import SliceSet, default_supervision, fit  # noqa: E402
+from napari_smp.engine.training.loop import default_supervision, fit  # noqa: E402
+from napari_smp.engine.training.slice_set import SliceSet
 from napari_smp.model import build_model  # noqa: E402
 from napari_smp.model.attention import context_attention  # noqa: E402
 

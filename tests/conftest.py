@@ -2,12 +2,17 @@
 
 GUI tests need a real OpenGL canvas: pytest-xvfb starts Xvfb when it is installed and on PATH.
 Without Xvfb and without a display, Qt would abort the whole run, so GUI tests are skipped instead.
+``load_fetch_module`` is shared by the tests of scripts/fetch_data.py and the real-data fixtures of tests/metrics.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -44,3 +49,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gui)
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+_FETCH_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fetch_data.py"
+
+
+def _load_fetch_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("napari_smp_fetch_data", _FETCH_SCRIPT)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_fetch_module() -> Callable[[], ModuleType]:
+    """Loader of a fresh copy of scripts/fetch_data.py (tests may monkeypatch it freely)."""
+    return _load_fetch_module

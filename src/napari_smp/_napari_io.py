@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .io import META_KEY, LabelError, VolumeError, VolumeMeta, make_phantom, read_volume, write_labels
-from .io.labels import file_stem, is_label_file, sidecar_class_names, to_label_array
-from .io.read import SUFFIX_FORMATS
+from .io.labels import file_stem, sidecar_class_names, to_label_array
+from .io.read import SUFFIX_FORMATS, is_label_file
 
 __all__ = ["get_reader", "read_layers", "write_labels_layer", "phantom_sample", "layer_kwargs"]
 

@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .config import UNCAPPED_STEPS, InferConfig, ModelConfig, NormConfig, TrainConfig
+from .config import UNCAPPED_STEPS, InferConfig, ModelConfig, NormConfig, PretrainConfig, TrainConfig
 
 __all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_pretrain", "run_demo", "check_output"]
 
@@ -61,7 +61,7 @@ def _progress(total: int | None, desc: str, unit: str):
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    from .engine.predictor import Predictor
+    from .engine.inference import Predictor
     from .io import read_volume, write_labels
 
     check_output(args.out, args.overwrite, args.image, args.checkpoint)
@@ -77,16 +77,9 @@ def run_segment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _class_names(meta_names: dict[int, str] | None, n_cls: int) -> list[str] | None:
-    if not meta_names:
-        return None
-    return [meta_names.get(i, "background" if i == 0 else f"class {i}") for i in range(n_cls)]
-
-
 def run_finetune(args: argparse.Namespace) -> int:
-    from .engine.checkpoint import save_checkpoint
-    from .engine.data import guess_norm
-    from .engine.trainer import finetune
+    from .engine.training import finetune_to_checkpoint
+    from .engine.volumes import guess_norm, num_classes_for
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init)
@@ -105,7 +98,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
     config = ModelConfig(
         preset=args.preset,
-        num_classes=max(2, int(labels.max()) + 1),
+        num_classes=num_classes_for(labels),
         norm=norm,
         img_size=args.img_size,
         slice_context=args.slice_context,
@@ -119,38 +112,32 @@ def run_finetune(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix_str(r.summary())
 
-        result = finetune(
-            image, labels, config=config, init=args.init, train=train, slices=args.slices, callback=report
+        result = finetune_to_checkpoint(
+            image,
+            labels,
+            args.out,
+            config=config,
+            init=args.init,
+            train=train,
+            slices=args.slices,
+            class_names=lmeta.class_names,
+            callback=report,
         )
-    config = result.config
-    names = _class_names(lmeta.class_names, config.num_classes)
-    if names and config.class_names is None:
-        config = replace(config, class_names=names)
-    last = result.reports[-1] if result.reports else None
-    save_checkpoint(
-        args.out,
-        result.model,
-        config,
-        slices=result.slices.tolist(),
-        steps=len(result.reports),
-        final_loss=last.loss if last else None,
-    )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     answer = f"; {result.answer()}" if result.answer() else ""
     print(
-        f"wrote {args.out}: {len(result.reports)} steps on {len(result.slices)} annotated slices "
-        f"(stopped: {result.stopped}); final {last.summary()}{answer}"
-        if last
+        f"wrote {args.out}: {result.summary()}{answer}"
+        if result.reports
         else f"wrote {args.out} without training (stopped: {result.stopped})"
     )
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .engine.evaluate import evaluate_labels
     from .io import read_labels
     from .io.atomic import atomic_write_text
+    from .metrics import evaluate_labels
 
     pred, pmeta = read_labels(args.pred)
     gt, gmeta = read_labels(args.gt)
@@ -175,7 +162,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .engine.train import train_dataset
+    from .engine.training import train_dataset
 
     if int(os.environ.get("RANK", "0")) == 0:
         check_output(args.out, args.overwrite)
@@ -199,13 +186,23 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from .engine.data import guess_norm
-    from .engine.pretrain import check_settings, pretrain, save_pretrained_result
+    from .engine.pretraining import check_settings, pretrain, save_pretrained_result
+    from .engine.volumes import guess_norm
     from .io import read_volume
 
     check_output(args.out, args.overwrite, *args.volumes)
     config = ModelConfig(preset="lite", img_size=args.img_size, lite_width=args.width)
-    check_settings(config, args.method, args.steps, args.batch_size, args.time_budget)
+    settings = PretrainConfig(
+        method=args.method,
+        steps=args.steps,
+        time_budget=args.time_budget,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        position_threshold=None if args.same_slice_only else 0.1,
+    )
+    check_settings(config, settings)
     volumes = [read_volume(path)[0] for path in args.volumes]
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(volumes[0])
     config = replace(config, norm=norm)
@@ -216,19 +213,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{r.loss:.3f}")
 
-        result = pretrain(
-            volumes,
-            config,
-            args.method,
-            steps=args.steps,
-            time_budget=args.time_budget,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            device=args.device,
-            position_threshold=None if args.same_slice_only else 0.1,
-            callback=report,
-        )
+        result = pretrain(volumes, config, settings, callback=report)
     if not result.reports:
         raise ValueError("pre-training was cancelled before its first step; nothing was written")
     save_pretrained_result(args.out, result)
@@ -245,5 +230,12 @@ def run_demo(args: argparse.Namespace) -> int:
     from .engine.demo import run_demo as demo
 
     steps = {} if args.steps is None else {"steps": args.steps}  # run_demo holds the default
-    demo(args.out, **steps, time_budget=args.time_budget, device=args.device, gui=args.gui)
+    result = demo(args.out, **steps, time_budget=args.time_budget, device=args.device)
+    if args.gui:
+        # the viewer is napari's: reached through the plugin's manifest, like every widget
+        from npe2 import PluginManager
+
+        manager = PluginManager.instance()
+        manager.discover()
+        manager.commands.execute("napari-smp.open_demo", kwargs={"out": str(result.out)})
     return 0

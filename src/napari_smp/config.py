@@ -20,6 +20,8 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "InferConfig",
+    "PretrainConfig",
+    "PRETRAIN_METHODS",
     "config_from_json",
     "DEFAULT_STEPS",
     "UNCAPPED_STEPS",
@@ -253,6 +255,35 @@ class InferConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InferConfig:
+        return _from_dict(cls, d)
+
+
+PRETRAIN_METHODS = ("supercl", "macl")
+
+
+@dataclass
+class PretrainConfig:
+    """Self-supervised pre-training of the lite encoder (engine/pretraining; research/pretraining.md §4.3)."""
+
+    method: Literal["supercl", "macl"] = "supercl"  # supercl: the encoder; macl: also the first decoder stages
+    steps: int = 500  # optimiser steps; ``time_budget`` may stop earlier
+    time_budget: float | None = None  # seconds of wall time, None = no limit (at least one step is taken)
+    batch_size: int = 8  # slices per step, drawn from all volumes
+    lr: float = 0.01  # initial SGD rate (the released scripts'), cosine-decayed to 0
+    seed: int = 0
+    device: str = "auto"
+    # slices closer than this in relative position are positives (both papers: 0.1); None: the same
+    # slice only, for volumes that do not cover the same anatomy
+    position_threshold: float | None = 0.1
+    n_segments: int | None = None  # SLIC superpixels per slice; None: the papers' density for the input size
+    amp: bool = True
+    threads: int | None = None  # CPU threads; None -> every core (engine.device.configure_threads)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PretrainConfig:
         return _from_dict(cls, d)
 
 

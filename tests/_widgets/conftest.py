@@ -11,7 +11,7 @@ from widget_helpers import NAMES, ORIGIN, SPACING, TickMonitor, tiny_config, tin
 def tiny_checkpoint(tmp_path_factory):
     """A tiny model fine-tuned for a few steps and saved: what a user would pick as a checkpoint file."""
     from napari_smp.engine.checkpoint import save_checkpoint
-    from napari_smp.engine.trainer import finetune
+    from napari_smp.engine.training.finetune import finetune
 
     image, labels = tiny_volume()
     res = finetune(image, labels, config=tiny_config(), train=tiny_train(steps=6))

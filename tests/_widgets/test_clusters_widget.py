@@ -89,7 +89,7 @@ def test_a_model_without_memory_bank_is_refused_in_one_sentence(viewer_with_volu
     from widget_helpers import notifications, tiny_config, tiny_train, tiny_volume
 
     from napari_smp.engine.checkpoint import save_checkpoint
-    from napari_smp.engine.trainer import finetune
+    from napari_smp.engine.training.finetune import finetune
 
     image, labels = tiny_volume()
     res = finetune(image, labels, config=replace(tiny_config(), use_memory=False), train=tiny_train(steps=2))

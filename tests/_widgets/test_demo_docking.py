@@ -42,7 +42,7 @@ def test_every_manifest_widget_opens_from_the_plugins_menu(make_napari_viewer, n
 
 def test_pretrain_from_the_plugins_menu_runs_to_the_end(make_napari_viewer, qtbot, tmp_path):
     """The widget as napari docks it, its default model, Start pressed on a tiny volume."""
-    from napari_smp.engine.pretrain import is_pretrained_checkpoint
+    from napari_smp.engine.checkpoint import is_pretrained_checkpoint
 
     viewer = make_napari_viewer()
     image, _ = tiny_volume(depth=4)

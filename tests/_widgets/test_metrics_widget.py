@@ -38,7 +38,7 @@ def _widget(viewer):
 
 
 def test_metrics_table_chart_per_slice_and_csv(metrics_viewer, qtbot, tmp_path):
-    from napari_smp.engine.evaluate import evaluate_labels
+    from napari_smp.metrics.report import evaluate_labels
 
     viewer, pred, gt = metrics_viewer
     w = _widget(viewer)

@@ -57,7 +57,7 @@ def test_refuses_to_start_without_volumes(widget):
 
 
 def test_runs_plots_the_loss_and_saves_a_pretrained_checkpoint(widget, qtbot, tmp_path):
-    from napari_smp.engine.pretrain import is_pretrained_checkpoint
+    from napari_smp.engine.checkpoint import is_pretrained_checkpoint
 
     widget.steps.setValue(3)
     widget.start()

@@ -1,12 +1,16 @@
-"""Tiny data, a tiny model config, an event-loop stall monitor and notification capture for widget tests."""
+"""Tiny data, a tiny model config, an event-loop tick counter, a held engine call and notification capture."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
 
-__all__ = ["SPACING", "ORIGIN", "NAMES", "tiny_config", "tiny_train", "tiny_volume", "TickMonitor",
+__all__ = ["SPACING", "ORIGIN", "NAMES", "tiny_config", "tiny_train", "tiny_volume", "TickMonitor", "HeldWork",
            "notifications"]
 
 SPACING = (2.5, 0.8, 0.8)
@@ -37,39 +41,104 @@ def tiny_volume(depth: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 class TickMonitor:
-    """A QTimer ticking every 10 ms on the main thread; ``longest_gap`` is the worst stall seen (s)."""
+    """A QTimer ticking every 10 ms on the main thread; ``ticks`` counts the ticks the event loop ran.
+
+    Tests assert that ticks go on while a job runs, never how long a tick took (that depends on the
+    machine's load; benchmarks/viewer_threads.py measures the stalls).
+    """
 
     def __init__(self) -> None:
-        import time
-
         from qtpy.QtCore import QTimer
 
-        self._clock = time.perf_counter
-        self.ticks: list[float] = []
+        self.ticks = 0
         self.timer = QTimer()
         self.timer.setInterval(10)
-        self.timer.timeout.connect(lambda: self.ticks.append(self._clock()))
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        self.ticks += 1
 
     def start(self) -> None:
-        self.ticks = [self._clock()]
+        self.ticks = 0
         self.timer.start()
 
-    def stop(self) -> float:
+    def stop(self) -> int:
         self.timer.stop()
-        return self.longest_gap
+        return self.ticks
 
-    @property
-    def longest_gap(self) -> float:
-        return self.longest_gap_until(float("inf"))
 
-    def longest_gap_until(self, end: float) -> float:
-        """Worst stall before ``end`` (a ``perf_counter`` time), counting ``end`` itself as a tick.
+class HeldWork:
+    """A widget's engine call ``work(ctx)`` that records the threads it runs in and can be held.
 
-        ``end`` is when the worker finished; what follows is napari adding the result layer.
-        """
-        t = np.asarray(self.ticks)
-        t = np.append(t[t < end], min(end, t[-1])) if np.isfinite(end) else t
-        return float(np.diff(t).max()) if len(t) > 1 else float("inf")
+    The call blocks in its worker thread at its start (``at=0``) or in its ``at``-th ``ctx.progress`` /
+    ``ctx.report`` call (after passing it on) until ``release()``; with ``until_cancel`` it also goes on
+    once the job is cancelled. ``held`` is set when it blocks; only the first hold blocks. ``threads``
+    holds the id of every thread the call started or reported in, ``calls`` counts its progress/report
+    calls, and ``main`` is the main thread's id.
+
+    Args:
+        at: where to hold: 0 at the start, n in the n-th progress/report call.
+        until_cancel: also end the hold when the job's ``ctx.cancelled()`` turns true.
+        timeout: seconds after which a hold never released raises (a hang guard, not a timing check).
+    """
+
+    def __init__(self, at: int = 0, until_cancel: bool = False, timeout: float = 120.0) -> None:
+        self.at, self.until_cancel, self.timeout = at, until_cancel, timeout
+        self.main = threading.get_ident()
+        self.held = threading.Event()
+        self._go = threading.Event()
+        self.threads: set[int] = set()
+        self.calls = 0
+
+    def install(self, monkeypatch: Any, owner: Any, name: str) -> None:
+        """Patch ``owner.name``, a factory of ``work(ctx)`` callables, so that its work goes through here."""
+        make = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda *args, **kwargs: self.wrap(make(*args, **kwargs)))
+
+    def wrap(self, work: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def held_work(ctx: Any) -> Any:
+            self.threads.add(threading.get_ident())
+            if self.at == 0:
+                self._hold(ctx)
+            return work(_HeldContext(ctx, self))
+
+        return held_work
+
+    def release(self) -> None:
+        self._go.set()
+
+    def _called(self, ctx: Any) -> None:
+        self.threads.add(threading.get_ident())
+        self.calls += 1
+        if self.calls == self.at:
+            self._hold(ctx)
+
+    def _hold(self, ctx: Any) -> None:
+        if self._go.is_set():
+            return
+        self.held.set()
+        for _ in range(int(self.timeout / 0.01)):
+            if self._go.wait(0.01) or (self.until_cancel and ctx.cancelled()):
+                return
+        raise RuntimeError("the test never released the held engine call")
+
+
+class _HeldContext:
+    """The job's context as the engine sees it, with every progress/report call counted (and maybe held)."""
+
+    def __init__(self, ctx: Any, held: HeldWork) -> None:
+        self._ctx, self._held = ctx, held
+
+    def progress(self, done: int, total: int) -> None:
+        self._ctx.progress(done, total)
+        self._held._called(self._ctx)
+
+    def report(self, item: object) -> None:
+        self._ctx.report(item)
+        self._held._called(self._ctx)
+
+    def cancelled(self) -> bool:
+        return self._ctx.cancelled()
 
 
 def notifications(kind: str | None = None) -> list[str]:

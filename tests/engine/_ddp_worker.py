@@ -9,7 +9,7 @@ import torch.distributed as dist
 
 import napari_smp.model as model_package
 from napari_smp.config import TrainConfig
-from napari_smp.engine.train import train_dataset
+from napari_smp.engine.training.dataset import train_dataset
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from tiny import tiny_config  # noqa: E402

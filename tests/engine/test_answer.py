@@ -1,4 +1,4 @@
-"""The answer a fine-tuned lite network keeps (engine/answer.py): scored on the painted slices."""
+"""The answer a fine-tuned lite network keeps (engine/training/answer.py): scored on the painted slices."""
 
 from dataclasses import replace
 
@@ -8,10 +8,12 @@ import torch
 from tiny import tiny_config, toy_volume
 
 from napari_smp.config import InferConfig, ModelConfig, TrainConfig
-from napari_smp.engine.answer import answer_scores, choose_answer, describe_answer
-from napari_smp.engine.data import normalize_volume, resize_slices
-from napari_smp.engine.predictor import Predictor
-from napari_smp.engine.trainer import SliceSet, finetune
+from napari_smp.engine.inference.predictor import Predictor
+from napari_smp.engine.slices import resize_slices
+from napari_smp.engine.training.answer import answer_scores, choose_answer, describe_answer
+from napari_smp.engine.training.finetune import finetune
+from napari_smp.engine.training.slice_set import SliceSet
+from napari_smp.engine.volumes import normalize_volume
 
 
 class _TwoAnswers(torch.nn.Module):
@@ -23,12 +25,16 @@ class _TwoAnswers(torch.nn.Module):
         self.weight = torch.nn.Parameter(torch.zeros(()))
         self.finest, self.rest = finest, (total - finest) / 4
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor, all_heads: bool = False) -> tuple[torch.Tensor, ...]:
         n = len(x)
         finest = self.finest[:n]
-        if not self.training and self.config.lite_prediction == "finest":
+        if not self.training and self.config.lite_prediction == "finest" and not all_heads:
             return (finest,)
         return (*[self.rest[:n]] * 4, finest)
+
+    def answer_with(self, answer: str) -> ModelConfig:  # as SimMPNet.answer_with
+        self.config = replace(self.config, lite_prediction=answer)
+        return self.config
 
 
 def _onehot_logits(labels: torch.Tensor, n_cls: int) -> torch.Tensor:

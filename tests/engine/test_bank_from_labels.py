@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_smp.config import MemoryConfig, ModelConfig, TrainConfig
-from napari_smp.engine.trainer import finetune
+from napari_smp.engine.training.finetune import finetune
 from napari_smp.model import build_model
 from napari_smp.model.memory_bank import DMWLA
 

@@ -3,18 +3,10 @@ import pytest
 import torch
 
 from napari_smp.config import NormConfig
-from napari_smp.engine.augment import augment_batch
-from napari_smp.engine.data import (
-    annotated_slices,
-    check_image,
-    check_labels,
-    guess_norm,
-    normalize_volume,
-    resize_labels,
-    resize_slices,
-    resize_soft_labels,
-)
 from napari_smp.engine.errors import EngineError
+from napari_smp.engine.slices import resize_labels, resize_slices, resize_soft_labels
+from napari_smp.engine.training.augment import augment_batch
+from napari_smp.engine.volumes import annotated_slices, check_image, check_labels, guess_norm, normalize_volume
 
 
 def test_ct_window_maps_to_unit_range():

@@ -5,8 +5,9 @@ from tiny import tiny_config, toy_volume
 
 from napari_smp.config import TrainConfig
 from napari_smp.engine.errors import EngineError
-from napari_smp.engine.predictor import Predictor
-from napari_smp.engine.trainer import finetune, scheduled_lr
+from napari_smp.engine.inference.predictor import Predictor
+from napari_smp.engine.training.finetune import finetune
+from napari_smp.engine.training.loop import scheduled_lr
 
 
 def _sparse(labels, keep):
@@ -54,7 +55,7 @@ def test_the_loss_supervises_what_the_network_predicts(monkeypatch):
     from dataclasses import replace
 
     from napari_smp.config import ModelConfig
-    from napari_smp.engine import trainer
+    from napari_smp.engine.training import loop as trainer
 
     assert trainer.default_supervision(ModelConfig()) == "auxiliary"  # lite predicts from its finest head
     assert trainer.default_supervision(ModelConfig(lite_prediction="sum")) == "heads"
@@ -205,7 +206,7 @@ def test_more_classes_than_checkpoint_and_absent_classes(tmp_path):
 
 
 def test_slice_set_stores_class_fractions_compactly():
-    from napari_smp.engine.trainer import SliceSet
+    from napari_smp.engine.training.slice_set import SliceSet
 
     image, labels = toy_volume(depth=6)  # 40 x 40 slices, a 32 x 32 model: a real resize
     cfg = tiny_config()

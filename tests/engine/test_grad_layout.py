@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from napari_smp.config import MemoryConfig, ModelConfig
-from napari_smp.engine.losses import deep_supervision_loss
+from napari_smp.engine.training.losses import deep_supervision_loss
 from napari_smp.model import build_model
 
 

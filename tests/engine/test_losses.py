@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_smp.engine.losses import deep_supervision_loss, head_subsets, soft_dice_loss
+from napari_smp.engine.training.losses import deep_supervision_loss, head_subsets, soft_dice_loss
 
 
 def test_head_subsets_are_the_15_non_empty_subsets():
@@ -57,7 +57,7 @@ def test_loss_backpropagates_to_every_head():
 
 
 def test_heads_mode_supervises_each_head_and_their_sum():
-    from napari_smp.engine.losses import supervised_sums
+    from napari_smp.engine.training.losses import supervised_sums
 
     assert supervised_sums(5, "heads") == [(0,), (1,), (2,), (3,), (4,), (0, 1, 2, 3, 4)]
     assert len(supervised_sums(5, "subsets")) == 31
@@ -78,7 +78,7 @@ def test_heads_mode_supervises_each_head_and_their_sum():
 
 
 def test_auxiliary_mode_halves_the_weight_of_each_coarser_head():
-    from napari_smp.engine.losses import subset_weight, supervised_sums
+    from napari_smp.engine.training.losses import subset_weight, supervised_sums
 
     assert supervised_sums(5, "auxiliary") == [(0,), (1,), (2,), (3,), (4,)]
     assert [subset_weight((i,), 5, "auxiliary") for i in range(5)] == [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1]

@@ -5,7 +5,7 @@ from tiny import tiny_config
 
 from napari_smp.config import InferConfig
 from napari_smp.engine.errors import Cancelled
-from napari_smp.engine.predictor import Predictor
+from napari_smp.engine.inference.predictor import Predictor
 from napari_smp.model import build_model
 
 

@@ -9,18 +9,19 @@ import pytest
 import torch
 from tiny import tiny_config, toy_volume
 
-from napari_smp.config import TrainConfig
-from napari_smp.engine.checkpoint import CheckpointError, save_checkpoint
-from napari_smp.engine.errors import EngineError
-from napari_smp.engine.pretrain import (
+from napari_smp.config import PretrainConfig, TrainConfig
+from napari_smp.engine.checkpoint import (
+    CheckpointError,
     init_from_pretrained,
     is_pretrained_checkpoint,
-    pretrain,
-    save_pretrained_result,
+    save_checkpoint,
 )
-from napari_smp.engine.pretrain_data import SliceBank
-from napari_smp.engine.pretrain_views import make_views
-from napari_smp.engine.trainer import SliceSet, fit
+from napari_smp.engine.errors import EngineError
+from napari_smp.engine.pretraining.data import SliceBank
+from napari_smp.engine.pretraining.run import pretrain, save_pretrained_result
+from napari_smp.engine.pretraining.views import make_views
+from napari_smp.engine.training.loop import fit
+from napari_smp.engine.training.slice_set import SliceSet
 from napari_smp.model import build_model
 
 
@@ -33,7 +34,8 @@ def volumes() -> list[np.ndarray]:
 def supercl_run(volumes):
     # fp32: where the CPU has fast bf16, autocast rounds the loss to a few bits and a 24-step run of
     # this tiny model may stall on a higher plateau for one seed (seen: 8.5 against 7.4 in fp32)
-    return pretrain(volumes, tiny_config(), "supercl", steps=24, batch_size=8, lr=0.05, seed=0, amp=False)
+    settings = PretrainConfig("supercl", steps=24, batch_size=8, lr=0.05, seed=0, amp=False)
+    return pretrain(volumes, tiny_config(), settings)
 
 
 def test_slice_bank_drops_empty_slices_and_records_positions(volumes):
@@ -104,7 +106,7 @@ def test_init_refuses_a_checkpoint_that_is_not_pretrained(tmp_path):
 
 def test_macl_trains_encoder_and_first_decoder_stages(volumes):
     cfg = replace(tiny_config(), img_size=128)
-    run = pretrain(volumes, cfg, "macl", steps=2, batch_size=4, seed=0)
+    run = pretrain(volumes, cfg, PretrainConfig("macl", steps=2, batch_size=4, seed=0))
     assert set(run.reports[0].parts) == {"g", "d", "er"} and all(np.isfinite(r.loss) for r in run.reports)
     torch.manual_seed(0)
     fresh = build_model(cfg).state_dict()
@@ -127,7 +129,7 @@ def test_macl_trains_encoder_and_first_decoder_stages(volumes):
 )
 def test_bad_settings_are_refused(volumes, kwargs, match):
     with pytest.raises(EngineError, match=match):
-        pretrain(volumes, tiny_config(), **kwargs)
+        pretrain(volumes, tiny_config(), PretrainConfig(**kwargs))
 
 
 def test_bad_inputs_are_refused():
@@ -142,17 +144,18 @@ def test_bad_inputs_are_refused():
 def test_cancel_and_time_budget_stop_the_loop(volumes):
     calls = []
     run = pretrain(
-        volumes, tiny_config(), steps=50, batch_size=4, cancel=lambda: len(calls) >= 2, callback=calls.append
+        volumes, tiny_config(), PretrainConfig(steps=50, batch_size=4), cancel=lambda: len(calls) >= 2,
+        callback=calls.append,
     )
     assert run.stopped == "cancelled" and len(run.reports) == 2
-    run = pretrain(volumes, tiny_config(), steps=10_000, batch_size=4, time_budget=1e-6)
+    run = pretrain(volumes, tiny_config(), PretrainConfig(steps=10_000, batch_size=4, time_budget=1e-6))
     assert run.stopped == "time" and len(run.reports) == 1  # the first step always runs
     assert run.reports[0].lr == pytest.approx(0.01)  # the cosine starts at the full rate
 
 
 def test_finetune_accepts_a_pretrained_encoder(supercl_run, tmp_path, volumes):
     from napari_smp.config import TrainConfig
-    from napari_smp.engine.trainer import finetune
+    from napari_smp.engine.training.finetune import finetune
 
     path = save_pretrained_result(tmp_path / "enc.safetensors", supercl_run)
     image = volumes[0]
@@ -172,7 +175,7 @@ def test_finetune_accepts_a_pretrained_encoder(supercl_run, tmp_path, volumes):
 
 def test_predictor_refuses_a_pretrained_encoder(supercl_run, tmp_path):
     from napari_smp.engine.errors import EngineError
-    from napari_smp.engine.predictor import Predictor
+    from napari_smp.engine.inference.predictor import Predictor
 
     path = save_pretrained_result(tmp_path / "enc.safetensors", supercl_run)
     with pytest.raises(EngineError, match="pre-trained encoder"):

@@ -8,7 +8,7 @@ import pytest
 
 from napari_smp.cli import main
 from napari_smp.config import ModelConfig
-from napari_smp.engine.pretrain import init_from_pretrained, is_pretrained_checkpoint
+from napari_smp.engine.checkpoint import init_from_pretrained, is_pretrained_checkpoint
 
 
 def _volume(path, seed=0, depth=8):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_smp.engine.contrastive import (
+from napari_smp.engine.pretraining.contrastive import (
     component_mask,
     label_mask,
     position_mask,
@@ -16,7 +16,7 @@ from napari_smp.engine.contrastive import (
     supcon_loss,
     two_view_mask,
 )
-from napari_smp.engine.superpixels import (
+from napari_smp.engine.pretraining.superpixels import (
     default_segments,
     downsample_superpixels,
     slic_slice,

@@ -12,10 +12,11 @@ from tiny import tiny_config
 
 from napari_smp.config import InferConfig, ModelConfig, NormConfig, TrainConfig
 from napari_smp.engine.checkpoint import load_checkpoint, save_checkpoint
-from napari_smp.engine.data import slice_stack
-from napari_smp.engine.predictor import Predictor
-from napari_smp.engine.pretrain_data import SliceBank
-from napari_smp.engine.trainer import SliceSet, finetune
+from napari_smp.engine.inference.predictor import Predictor
+from napari_smp.engine.pretraining.data import SliceBank
+from napari_smp.engine.slices import slice_stack
+from napari_smp.engine.training.finetune import finetune
+from napari_smp.engine.training.slice_set import SliceSet
 from napari_smp.model import build_model
 
 

@@ -11,8 +11,9 @@ import pytest
 from tiny import toy_volume
 
 from napari_smp.engine.checkpoint import load_checkpoint
-from napari_smp.engine.errors import EngineError
-from napari_smp.engine.train import find_cases, split_cases
+from napari_smp.engine.training.dataset import split_cases
+from napari_smp.io import VolumeError
+from napari_smp.io.dataset import find_cases
 
 
 def _dataset(root: Path, n: int = 3, nnunet_names: bool = False) -> Path:
@@ -41,11 +42,11 @@ def test_find_cases_msd_and_nnunet_names(tmp_path):
 
 
 def test_dataset_errors(tmp_path):
-    with pytest.raises(EngineError, match="imagesTr"):
+    with pytest.raises(VolumeError, match="imagesTr"):
         find_cases(tmp_path)
     root = _dataset(tmp_path / "d")
     (root / "labelsTr" / "case1.nii.gz").unlink()
-    with pytest.raises(EngineError, match="case1"):
+    with pytest.raises(VolumeError, match="case1"):
         find_cases(root)
 
 

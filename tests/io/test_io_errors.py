@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from io_files import save_itk, save_nifti
 
-import napari_smp.io._nifti as nifti_backend
+import napari_smp.io.formats.nifti as nifti_backend
 from napari_smp.io import LabelError, VolumeError, read_labels, read_volume, write_labels
 from napari_smp.io.meta import VolumeMeta
 

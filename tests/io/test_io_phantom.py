@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +63,19 @@ def test_liver_and_spleen_overlap_in_intensity(phantom: Phantom) -> None:
     assert np.mean((spleen > lo) & (spleen < hi)) > 0.5  # a threshold cannot split them
 
 
-def test_fast() -> None:
-    start = time.perf_counter()
-    make_phantom(3)
-    assert time.perf_counter() - start < 2.0  # ~0.4 s here; margin for a busy machine
+def test_cheap_to_build() -> None:
+    """Built in float32 with few whole-volume temporaries: what keeps it fast (its time, not asserted here,
+    is ~0.4 s on 2 cores). The peak is counted in bytes, so a busy machine cannot fail this test."""
+    tracemalloc.start()
+    try:
+        ph = make_phantom(3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ph.image.dtype == np.float32
+    volume = ph.image.nbytes  # one float32 volume
+    # ~9.8 volumes today; drawing in float64 would double it
+    assert peak < 12 * volume, f"peak {peak / volume:.1f} volumes"
 
 
 def test_saved_phantom_reads_back(tmp_path: Path, phantom: Phantom) -> None:

@@ -1,8 +1,18 @@
-"""Fixtures for the metric tests: random smooth label maps, the real pyradiomics volumes and the dev CT."""
+"""Fixtures for the metric tests: random smooth label maps, the real pyradiomics volumes and the dev CT.
+
+The real data comes from package archives on PyPI (scripts/fetch_data.py, through pip). A test that asks
+for it is marked ``data``; it runs when the data is cached or the package index answers, and is skipped
+with one reason when the data is not cached and the index cannot be reached (an offline machine).
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import functools
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -11,14 +21,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-_FETCH_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fetch_data.py"
-
-
-def _load_fetch_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("napari_smp_fetch_data", _FETCH_SCRIPT)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+_REAL_DATA_FIXTURES = {"pyradiomics_dir", "dev_ct_dir"}
+_PYPI_SIMPLE = "https://pypi.org/simple/"
+_PROBE_TIMEOUT_S = 10.0  # a hang guard for the reachability probe, not a performance bound
 
 
 def random_label_map(
@@ -65,27 +70,75 @@ def make_pair() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     return factory
 
 
-@pytest.fixture
-def load_fetch_module() -> Callable[[], ModuleType]:
-    """Loader of a fresh copy of scripts/fetch_data.py (tests may monkeypatch it freely)."""
-    return _load_fetch_module
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """A test that asks for the real data is a ``data`` test, marked or not (``-m "not data"`` drops it)."""
+    if _REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+        item.add_marker(pytest.mark.data)
+
+
+def _pip_sources(fetch: ModuleType) -> tuple[str, ...]:
+    """Where pip looks for archives: its index (PyPI unless configured), extra indexes and find-links."""
+    config = fetch._pip(["config", "list"]).stdout  # pip.conf files and PIP_* variables alike
+    values: dict[str, list[str]] = {}
+    for key, value in re.findall(r"^(\S+?)='(.*?)'$", config, re.M | re.S):
+        values.setdefault(key.rsplit(".", 1)[-1], []).extend(value.split())
+    if any(v.lower() in ("1", "true", "yes", "on") for v in values.get("no-index", [])):
+        return tuple(values.get("find-links", []))
+    index = values.get("index-url", [_PYPI_SIMPLE])[-1:]
+    return tuple(index + values.get("extra-index-url", []) + values.get("find-links", []))
+
+
+@functools.cache
+def _unreachable(sources: tuple[str, ...]) -> str | None:
+    """Why none of pip's ``sources`` can be reached, or None when one answers (any HTTP status will do)."""
+    why = []
+    for source in sources:
+        parts = urllib.parse.urlsplit(source)
+        if parts.scheme not in ("http", "https"):  # a local index or folder of archives
+            path = urllib.request.url2pathname(parts.path) if parts.scheme == "file" else source
+            if os.path.exists(path):
+                return None
+            why.append(f"{source}: no such folder")
+            continue
+        bare = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # credentials left out
+        try:  # urllib honours the same *_proxy variables as pip
+            urllib.request.urlopen(urllib.request.Request(bare, method="HEAD"), timeout=_PROBE_TIMEOUT_S)
+        except urllib.error.HTTPError:  # an answer, if not a welcome one: the index is there
+            return None
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            why.append(f"{parts.hostname}: {getattr(err, 'reason', err)}")
+            continue
+        return None
+    return "; ".join(why) or "pip has no index and no find-links"
+
+
+def _real_data(load_fetch_module: Callable[[], ModuleType], name: str) -> Path:
+    """``fetch.fetch_<name>()``: the cache when valid, else a download; skips when offline and not cached."""
+    fetch = load_fetch_module()
+    offline = "real data not cached and the package index is unreachable (offline?); `make data` fetches it"
+    downloads = {"pyradiomics": "_download_sdist", "dev_ct": "_download_totalseg"}
+    download = getattr(fetch, downloads[name])
+
+    def probed(dest: Path) -> Path:  # called only when the cache is missing or invalid
+        why = _unreachable(_pip_sources(fetch))
+        if why is not None:
+            raise fetch.RegistryUnreachableError(why)
+        return download(dest)
+
+    setattr(fetch, downloads[name], probed)
+    try:
+        return getattr(fetch, f"fetch_{name}")()
+    except fetch.RegistryUnreachableError as err:
+        pytest.skip(f"{offline} [{err}]")
 
 
 @pytest.fixture(scope="session")
-def pyradiomics_dir() -> Path:
-    """Folder of the pyradiomics 3.0.1 volumes; fetched once, skipped only when pip is offline."""
-    fetch = _load_fetch_module()
-    try:
-        return fetch.fetch_pyradiomics()
-    except fetch.RegistryUnreachableError as err:
-        pytest.skip(f"package registry unreachable, real data not available: {err}")
+def pyradiomics_dir(load_fetch_module: Callable[[], ModuleType]) -> Path:
+    """Folder of the pyradiomics 3.0.1 volumes; fetched once, skipped only when offline and not cached."""
+    return _real_data(load_fetch_module, "pyradiomics")
 
 
 @pytest.fixture(scope="session")
-def dev_ct_dir() -> Path:
-    """Folder of the TotalSegmentator development CT; fetched once, skipped only when pip is offline."""
-    fetch = _load_fetch_module()
-    try:
-        return fetch.fetch_dev_ct()
-    except fetch.RegistryUnreachableError as err:
-        pytest.skip(f"package registry unreachable, real data not available: {err}")
+def dev_ct_dir(load_fetch_module: Callable[[], ModuleType]) -> Path:
+    """Folder of the TotalSegmentator development CT; fetched once, skipped only when offline and not cached."""
+    return _real_data(load_fetch_module, "dev_ct")

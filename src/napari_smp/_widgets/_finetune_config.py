@@ -9,6 +9,7 @@ import numpy as np
 
 from .._cpu import viewer_threads
 from ..config import ModelConfig, NormConfig, TrainConfig
+from ..engine.volumes import num_classes_for
 
 __all__ = [
     "WLDSettings",
@@ -72,7 +73,7 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
     base = base or ModelConfig(preset=preset)
     if img_size:
         base = replace(base, img_size=img_size)  # ModelConfig refuses a side that is not a multiple of 32
-    n_cls = max(2, int(labels.max()) + 1 if labels.size else 2, max(class_names or {0: ""}) + 1)
+    n_cls = num_classes_for(labels, names=class_names)
     names = None
     if class_names:
         names = [class_names.get(i, "background" if i == 0 else f"class {i}") for i in range(n_cls)]

@@ -113,7 +113,7 @@ class ClustersWidget(JobWidget):
             if cached is not None and key == self._key(choice, device):
                 return cached
             from ..config import InferConfig
-            from ..engine.predictor import Predictor
+            from ..engine.inference import Predictor
 
             # one slice per pass: Cancel answers fast
             infer = InferConfig(device=device, batch_size=1, threads=viewer_threads())

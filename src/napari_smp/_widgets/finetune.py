@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..config import MemoryConfig, ModelConfig
+from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
 from ._base import JobWidget, section
 from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
@@ -251,8 +252,7 @@ class FinetuneWidget(JobWidget):
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
         self.plot.reset(train.steps, slots)
-        # engine.data.annotated_slices' rule, in numpy: the widget module must load without torch
-        n_slices = len(set(np.flatnonzero(labels.reshape(len(labels), -1).any(axis=1)).tolist()) | set(background))
+        n_slices = len(annotated_slices(labels, background))
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune",
                              f"fine-tuning on {n_slices} slices...")
         if job is not None:
@@ -266,30 +266,25 @@ class FinetuneWidget(JobWidget):
         base = self.model_config_override
 
         def work(ctx: JobContext) -> FinetuneResult:
-            from ..engine.checkpoint import save_checkpoint
-            from ..engine.data import guess_norm
-            from ..engine.errors import Cancelled
-            from ..engine.trainer import finetune
+            from ..engine.training import finetune_to_checkpoint
+            from ..engine.volumes import guess_norm
 
             if choice.kind == "preset":
                 norm = base.norm if base is not None else guess_norm(volume)
                 config = model_config_for(choice.preset, labels, wld, norm, names, base, img_size=img_size,
                                           use_memory=use_memory)
-                result = finetune(volume, labels, config=config, train=train, slices=background,
-                                  callback=ctx.report, cancel=ctx.cancelled)
+                init = None
             else:
+                config = None
                 init = choice.path if choice.kind == "file" else choice.session.path
-                result = finetune(volume, labels, init=init, train=train, slices=background,
-                                  callback=ctx.report, cancel=ctx.cancelled)
-            if result.stopped == "cancelled":
-                raise Cancelled("fine-tune cancelled")
-            path = save_checkpoint(free_checkpoint_path(requested), result.model, result.config,
-                                   slices=[int(s) for s in result.slices], steps=len(result.reports),
-                                   stopped=result.stopped)
+            result = finetune_to_checkpoint(volume, labels, free_checkpoint_path(requested), config=config,
+                                            init=init, train=train, slices=background, class_names=names,
+                                            callback=ctx.report, cancel=ctx.cancelled)
+            path = result.path
             pred = None
             if segment:
                 from ..config import InferConfig
-                from ..engine.predictor import Predictor
+                from ..engine.inference import Predictor
 
                 infer = InferConfig(device=train.device, batch_size=2, threads=train.threads)
                 predictor = Predictor(result.model, result.config, infer)

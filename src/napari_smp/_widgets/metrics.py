@@ -112,7 +112,7 @@ class MetricsWidget(JobWidget):
         convention = self.convention_combo.currentText()
 
         def work(ctx: JobContext) -> Any:
-            from ..engine.evaluate import evaluate_labels
+            from ..metrics import evaluate_labels
 
             report = evaluate_labels(pred, gt, spacing, convention=convention, class_names=names)
             if ctx.cancelled():
@@ -150,7 +150,7 @@ class MetricsWidget(JobWidget):
         name = self.slice_class_combo.currentText()
 
         def work(ctx: JobContext) -> np.ndarray:
-            from ..engine.evaluate import per_slice_dice
+            from ..metrics import per_slice_dice
 
             return np.asarray(per_slice_dice(pred, gt, label), dtype=np.float64)
 

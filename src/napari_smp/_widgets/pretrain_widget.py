@@ -227,23 +227,18 @@ class _Job:
         from dataclasses import replace
 
         from .._cpu import viewer_threads
-        from ..engine.data import guess_norm
-        from ..engine.pretrain import pretrain, save_pretrained_result
+        from ..config import PretrainConfig
+        from ..engine.pretraining import pretrain, save_pretrained_result
+        from ..engine.volumes import guess_norm
         from ..io import read_volume
 
         try:
             volumes = self.arrays + [read_volume(p)[0] for p in self.files]
             config = replace(self.config, norm=guess_norm(volumes[0]))
-            result = pretrain(
-                volumes,
-                config,
-                self.method,
-                steps=self.steps,
-                time_budget=self.budget,
-                threads=viewer_threads(),
-                callback=self.callback,
-                cancel=self.cancel,
+            settings = PretrainConfig(
+                method=self.method, steps=self.steps, time_budget=self.budget, threads=viewer_threads()
             )
+            result = pretrain(volumes, config, settings, callback=self.callback, cancel=self.cancel)
         except (ValueError, OSError) as err:  # user mistakes: one sentence, no traceback
             return f"failed: {str(err).splitlines()[0]}"
         if result.stopped == "cancelled" or not result.reports:

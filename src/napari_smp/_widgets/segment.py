@@ -28,7 +28,7 @@ def predict_job(choice: ModelChoice, volume: np.ndarray, spacing: tuple[float, .
 
     def work(ctx: JobContext) -> tuple[np.ndarray, list[str]]:
         from ..config import InferConfig
-        from ..engine.predictor import Predictor
+        from ..engine.inference import Predictor
 
         infer = InferConfig(device=device, batch_size=batch, threads=viewer_threads())
         if choice.kind == "session" and choice.session is not None:

@@ -1,6 +1,16 @@
 """Checkpoints as single ``.safetensors`` files: every weight and every memory-bank tensor, plus the
 configuration as JSON metadata, so that a file alone rebuilds the model.
 
+Two kinds, told apart by ``extra["kind"]``: a trained model (the default), and a pre-trained encoder
+(``PRETRAINED_KIND``), the whole lite network written by pre-training, of which only the trained parts
+(``extra["pretrained"]`` prefixes) are carried into a fine-tune: the encoder (SuperCL), or the encoder
+and the decoder's first stages (MACL), weights and batch-norm statistics; **not** the memory banks
+(pre-training keeps every bank in its warm-up state; the bank is task state a fine-tune builds from its
+own features; the momentum copy of ``phi`` starts equal to the loaded ``phi``); **not** the heads and
+the untrained decoder stages, which start fresh, so the class count of the fine-tune is free. The
+architecture comes from the pre-trained file, the task (classes, names, normalisation, memory
+schedule) from the fine-tune's own config. :func:`start_model` is the one place that tells them apart.
+
 Loading never unpickles. A PyTorch ``.pt``/``.pth`` file (a zip archive or a raw pickle) is recognised
 by its first bytes and refused before anything in it is interpreted, so a checkpoint from a stranger
 cannot run code.
@@ -12,6 +22,7 @@ import json
 import os
 import struct
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +32,25 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..config import ModelConfig, config_from_json
-from ..model import SimMPNet, build_model
+from ..model import DMWLA, SimMPNet, build_model
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint_info", "FORMAT"]
+__all__ = [
+    "FORMAT",
+    "PRETRAINED_KIND",
+    "CheckpointError",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint_info",
+    "is_pretrained_checkpoint",
+    "save_pretrained",
+    "init_from_pretrained",
+    "merge_pretrained_config",
+    "transferable_keys",
+    "start_model",
+]
 
 FORMAT = "napari-smp/1"
+PRETRAINED_KIND = "pretrained-encoder"
 _HEADER_LIMIT = 100_000_000  # safetensors' own cap on the JSON header size
 
 
@@ -182,3 +207,111 @@ def _few(names: list[str], n: int = 3) -> str:
         return "none"
     more = f" and {len(names) - n} more" if len(names) > n else ""
     return ", ".join(names[:n]) + more
+
+
+def save_pretrained(
+    path: str | os.PathLike[str],
+    model: torch.nn.Module,
+    config: ModelConfig,
+    method: str,
+    prefixes: list[str],
+    **extra: Any,
+) -> Path:
+    """Write a pre-trained network atomically, marked as such (see the module docstring)."""
+    return save_checkpoint(
+        path, model, config, kind=PRETRAINED_KIND, method=method, pretrained=prefixes, **extra
+    )
+
+
+def is_pretrained_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a napari-smp checkpoint written by pre-training (metadata only is read)."""
+    return read_checkpoint_info(path)["extra"].get("kind") == PRETRAINED_KIND
+
+
+def merge_pretrained_config(source: ModelConfig, task: ModelConfig) -> ModelConfig:
+    """The fine-tune's config with the pre-trained network's architecture fields."""
+    memory = replace(task.memory, dim=source.memory.dim, decoder_dim=source.memory.decoder_dim)
+    return replace(
+        task,
+        preset=source.preset,
+        in_channels=source.in_channels,
+        img_size=source.img_size,
+        lite_width=source.lite_width,
+        lite_depths=tuple(source.lite_depths),
+        lite_full_res=source.lite_full_res,
+        lite_memory_stages=tuple(source.lite_memory_stages),
+        slice_context=source.slice_context,
+        faithful_dsgim=source.faithful_dsgim,
+        memory=memory,
+    )
+
+
+def transferable_keys(model: torch.nn.Module, prefixes: list[str]) -> list[str]:
+    """State-dict keys under ``prefixes``, minus every memory-bank buffer of the DMW-LA modules."""
+    bank = {
+        f"{name}.{buf}"
+        for name, module in model.named_modules()
+        if isinstance(module, DMWLA)
+        for buf, _ in module.named_buffers(recurse=False)
+    }
+    return [k for k in model.state_dict() if k.startswith(tuple(prefixes)) and k not in bank]
+
+
+def init_from_pretrained(config: ModelConfig, path: str | os.PathLike[str]) -> torch.nn.Module:
+    """Build the network for a fine-tune and load the pre-trained parts of ``path`` into it.
+
+    Args:
+        config: the fine-tune's config (classes, names, norm, memory schedule); its architecture
+            fields are replaced by the checkpoint's.
+        path: a checkpoint written by :func:`save_pretrained`.
+
+    Returns:
+        The model (``model.config`` is the merged config), in train mode on the CPU.
+    """
+    path = Path(path)
+    info = read_checkpoint_info(path)
+    extra = info["extra"]
+    if extra.get("kind") != PRETRAINED_KIND:
+        raise CheckpointError(
+            f"{path.name} is not a pre-trained encoder checkpoint (napari-smp pretrain writes those)"
+        )
+    try:
+        source = ModelConfig.from_dict(info["config"])
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{path.name} has a model config this version cannot read ({err})") from None
+    merged = merge_pretrained_config(source, config)
+    model = build_model(merged)
+    keys = transferable_keys(model, list(extra.get("pretrained") or ["encoder."]))
+    try:
+        tensors = load_file(str(path))
+    except Exception as err:  # the Rust reader raises its own error type
+        raise CheckpointError(f"{path.name} has unreadable tensor data ({err})") from None
+    own = model.state_dict()
+    missing = [k for k in keys if k not in tensors]
+    wrong = [k for k in keys if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or wrong or not keys:
+        raise CheckpointError(
+            f"{path.name} does not fit the network it describes ({len(missing)} missing and "
+            f"{len(wrong)} mis-shaped pre-trained tensors)"
+        )
+    model.load_state_dict({k: tensors[k] for k in keys}, strict=False)
+    with torch.no_grad():
+        for _, module in model.memory_modules():
+            module.phi_ema.copy_(module.phi.weight)
+    return model.train()
+
+
+def start_model(config: ModelConfig, init: str | os.PathLike[str] | None = None) -> tuple[SimMPNet, ModelConfig]:
+    """The network a training run starts from, and its config.
+
+    Args:
+        config: the run's config (classes, names, normalisation, memory schedule).
+        init: None (random weights from ``config``), a pre-trained encoder (its architecture and trained
+            parts, ``config``'s task), or a trained checkpoint (its config and weights; ``config`` unused).
+    """
+    if init is None:
+        return build_model(config), config
+    if is_pretrained_checkpoint(init):
+        model = init_from_pretrained(config, init)
+        return model, model.config
+    return load_checkpoint(init)

@@ -16,6 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ModelConfig, NormConfig, TrainConfig
+from ..io import make_phantom, write_labels, write_volume
+from ..io.atomic import atomic_write_text
+from ..metrics import evaluate_labels
+from .inference import Predictor
+from .training import finetune_to_checkpoint
 
 __all__ = ["DemoResult", "sparse_annotation", "run_demo"]
 
@@ -50,16 +55,11 @@ def run_demo(
     steps: int = 150,
     time_budget: float = 120.0,
     device: str = "auto",
-    gui: bool = False,
     log: Callable[[str], None] = print,
 ) -> DemoResult:
-    from ..io import make_phantom, write_labels, write_volume
-    from ..io.atomic import atomic_write_text
-    from .checkpoint import save_checkpoint
-    from .evaluate import evaluate_labels
-    from .predictor import Predictor
-    from .trainer import finetune
-
+    """Make the phantom, fine-tune on four painted slices, segment, score; write everything to ``out``."""
+    if steps < 1:
+        raise ValueError(f"the demo needs at least one training step, got --steps {steps}")
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,24 +79,20 @@ def run_demo(
         class_names=list(ph.class_names),
         norm=NormConfig(mode="ct"),
         # the bank on, unlike lite's default: the demo docks Clusters with this model, and on this
-        # phantom the bank scored level with the network without it (docs/method.md section 10.3)
+        # phantom the bank scored level with the network without it (docs/method.md)
         use_memory=True,
     )
     # a step count, not a time budget, sets the run: the learning rate decays over the steps, so two
-    # runs give the same model (a 50 s budget gave 72-76 steps and never-painted Dice 0.61-0.75);
-    # the budget only caps a slow machine (150 steps take about 65 s on the 2 cores of this one).
-    # A network that answers from its finest head needs them: on this phantom it scored 0.67 after
-    # 75 steps and 0.885 after 150, where the summed heads scored 0.84 and 0.880 (method.md 10.5).
-    # The fine-tune keeps whichever answer scores better on the painted slices (engine/answer.py);
-    # after 150 steps that is the finest head (0.877 against 0.771 for the sum, method.md 10.6)
+    # runs give the same model; the budget only caps a slow machine (150 steps take about 65 s on two
+    # cores). A network that answers from its finest head needs them, and the fine-tune keeps
+    # whichever answer scores better on the painted slices (training/answer.py; docs/method.md)
     train = TrainConfig(steps=steps, time_budget=time_budget, device=device)
-    result = finetune(ph.image, sparse, config=config, train=train)
+    result = finetune_to_checkpoint(ph.image, sparse, out / "model.safetensors", config=config, train=train)
     last = result.reports[-1]
     log(f"fine-tuned {len(result.reports)} steps in {last.elapsed:.0f} s: {last.summary()}")
     log(f"the model {result.answer()}")
-    ckpt = save_checkpoint(out / "model.safetensors", result.model, result.config, slices=painted)
 
-    pred = Predictor.from_checkpoint(ckpt).predict(ph.image, ph.meta.spacing).labels
+    pred = Predictor.from_checkpoint(result.path).predict(ph.image, ph.meta.spacing).labels
     write_labels(out / "prediction.nii.gz", pred, ph.meta)
     names = dict(enumerate(ph.class_names))
     report = evaluate_labels(pred, ph.labels, ph.meta.spacing, class_names=names)
@@ -111,9 +107,4 @@ def run_demo(
         f"files in {out}/: phantom_image, phantom_labels, sparse_annotation, prediction (.nii.gz), "
         "model.safetensors, metrics.csv/json"
     )
-    res = DemoResult(out, painted, len(result.reports), mean, mean_u, time.perf_counter() - t0)
-    if gui:
-        from .._widgets.demo_viewer import open_demo_viewer
-
-        open_demo_viewer(out)
-    return res
+    return DemoResult(out, painted, len(result.reports), mean, mean_u, time.perf_counter() - t0)

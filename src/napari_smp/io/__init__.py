@@ -4,11 +4,11 @@ In memory every volume is ``(Z, Y, X)`` in the closest RAS+ orientation, with sp
 same order; :class:`VolumeMeta` carries the way back to the source file's grid.
 """
 
+from .dataset import DatasetCase, find_cases
 from .errors import LabelError, VolumeError
-from .labels import is_label_file
 from .meta import META_KEY, VolumeMeta
 from .phantom import Phantom, make_phantom
-from .read import read_labels, read_volume
+from .read import is_label_file, read_labels, read_volume
 from .write import write_labels, write_volume
 
 __all__ = [
@@ -23,4 +23,6 @@ __all__ = [
     "is_label_file",
     "make_phantom",
     "Phantom",
+    "DatasetCase",
+    "find_cases",
 ]

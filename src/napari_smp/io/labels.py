@@ -14,8 +14,8 @@ __all__ = [
     "LABEL_NAME_PATTERN",
     "file_stem",
     "to_label_array",
-    "is_label_file",
     "looks_like_labels",
+    "name_says_labels",
     "sidecar_class_names",
 ]
 
@@ -100,7 +100,7 @@ def looks_like_labels(data: np.ndarray) -> bool:
     return np.unique(sample).size <= _MAX_CLASSES
 
 
-def _name_says_labels(stem: str) -> bool:
+def name_says_labels(stem: str) -> bool:
     parts = stem.split("_")
     if len(parts) > 1 and all("-" in part for part in parts[:-1]) and "-" not in parts[-1]:
         # BIDS-style name (key-value entities, then a suffix naming the data type): only the suffix or a
@@ -108,24 +108,6 @@ def _name_says_labels(stem: str) -> bool:
         keys = {part.split("-", 1)[0] for part in parts[:-1]}
         return bool(LABEL_NAME_PATTERN.match(parts[-1])) or "seg" in keys
     return any(LABEL_NAME_PATTERN.match(token) for token in re.split(r"[^a-z0-9]+", stem) if token)
-
-
-def is_label_file(path: str | Path, data: np.ndarray | None = None) -> bool:
-    """Heuristic: is this file a segmentation rather than an image?
-
-    True when a token of the file name marks a segmentation (``liver_seg.nii.gz``,
-    ``case01-label.nrrd``, ``mask.mha``; for BIDS-style names the suffix or a ``seg-`` entity:
-    ``sub-01_seg-vert_msk.nii.gz``, ``sub-01_dseg.nii.gz``, but not ``sub-01_label-22_ct.nii.gz``),
-    or when the voxels are integers with few distinct values. Pass ``data`` (any axis order) when it
-    is already in memory; otherwise the file is read for the data test.
-    """
-    if _name_says_labels(file_stem(path).lower()):
-        return True
-    if data is None:
-        from .read import read_volume  # read.py imports this module
-
-        data, _ = read_volume(path, allow_nan=True)
-    return looks_like_labels(data)
 
 
 def sidecar_class_names(path: str | Path) -> dict[int, str] | None:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._itk import read_dicom_series, read_itk
-from ._nifti import read_nifti
-from ._raw import RawVolume
 from .errors import VolumeError, reason_of
+from .formats.itk import read_dicom_series, read_itk
+from .formats.nifti import read_nifti
+from .formats.raw import RawVolume
 from .geometry import is_oblique, spacing_of, to_canonical
-from .labels import sidecar_class_names, to_label_array
+from .labels import file_stem, looks_like_labels, name_says_labels, sidecar_class_names, to_label_array
 from .meta import VolumeMeta
 
-__all__ = ["SUFFIX_FORMATS", "FORMAT_NAMES", "detect_format", "read_volume", "read_labels"]
+__all__ = ["SUFFIX_FORMATS", "FORMAT_NAMES", "detect_format", "read_volume", "read_labels", "is_label_file"]
 
 #: file suffix -> format key (a folder is a DICOM series)
 SUFFIX_FORMATS = {
@@ -168,3 +168,19 @@ def read_labels(path: str | Path) -> tuple[np.ndarray, VolumeMeta]:
     if meta.class_names is None:
         meta.class_names = sidecar_class_names(path)
     return labels, meta
+
+
+def is_label_file(path: str | Path, data: np.ndarray | None = None) -> bool:
+    """Heuristic: is this file a segmentation rather than an image?
+
+    True when a token of the file name marks a segmentation (``liver_seg.nii.gz``,
+    ``case01-label.nrrd``, ``mask.mha``; for BIDS-style names the suffix or a ``seg-`` entity:
+    ``sub-01_seg-vert_msk.nii.gz``, ``sub-01_dseg.nii.gz``, but not ``sub-01_label-22_ct.nii.gz``),
+    or when the voxels are integers with few distinct values. Pass ``data`` (any axis order) when it
+    is already in memory; otherwise the file is read for the data test.
+    """
+    if name_says_labels(file_stem(path).lower()):
+        return True
+    if data is None:
+        data, _ = read_volume(path, allow_nan=True)
+    return looks_like_labels(data)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._itk import write_itk
-from ._nifti import write_nifti
 from .atomic import atomic_write
 from .errors import VolumeError, reason_of
+from .formats.itk import write_itk
+from .formats.nifti import write_nifti
 from .geometry import from_canonical
 from .labels import to_label_array
 from .meta import VolumeMeta

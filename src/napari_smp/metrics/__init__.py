@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._inputs import MetricInputError, ShapeMismatchError
 from .per_class import class_metrics
+from .report import ClassRow, EvaluationReport, MeanRow, evaluate_labels, per_slice_dice
 from .result import BOTH_EMPTY, GT_EMPTY, PRED_EMPTY, ClassMetrics, PerClass
 from .scores import asd, assd, dice, hd, hd95
 from .surface import Convention
@@ -18,6 +19,9 @@ __all__ = [
     "GT_EMPTY",
     "PRED_EMPTY",
     "ClassMetrics",
+    "ClassRow",
+    "EvaluationReport",
+    "MeanRow",
     "Convention",
     "MetricInputError",
     "PerClass",
@@ -26,6 +30,8 @@ __all__ = [
     "assd",
     "class_metrics",
     "dice",
+    "evaluate_labels",
     "hd",
     "hd95",
+    "per_slice_dice",
 ]

@@ -12,6 +12,7 @@ size (model/fine.py).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -151,11 +152,21 @@ class SimMPNet(nn.Module):
         """Current W-LD update range K of the encoder banks."""
         return int(self.k_state)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def answer_with(self, answer: str) -> ModelConfig:
+        """Make a lite network answer with its ``"finest"`` head or the ``"sum"`` of its heads.
+
+        The choice is part of the model's config (a checkpoint keeps it); the new config is returned.
+        """
+        self.config = dataclasses.replace(self.config, lite_prediction=answer)
+        return self.config
+
+    def forward(self, x: torch.Tensor, all_heads: bool = False) -> tuple[torch.Tensor, ...]:
         """Segment a batch of slices.
 
         Args:
             x: images, shape (B, in_channels, S, S) with S = ``config.img_size``.
+            all_heads: in eval mode, give every head at the input size whatever the model answers with
+                (to compare the answers).
 
         Returns:
             Logit maps, deepest head first, each (B, num_classes, S, S); their sum is the prediction.
@@ -176,7 +187,7 @@ class SimMPNet(nn.Module):
             decoded.append(self.fine_decoder(decoded[-1], self.fine_encoder(image)))
         pairs = list(zip(self.heads, decoded, strict=True))
         auxiliary = self.config.preset == "lite" and self.config.lite_prediction == "finest"
-        if not self.training and auxiliary:
+        if not self.training and auxiliary and not all_heads:
             pairs = pairs[-1:]  # the answer; the coarser heads only shaped the features in training
         logits = [head(d) for head, d in pairs]
         # training-only auxiliaries stay at their own scale; the loss pools the targets to meet them

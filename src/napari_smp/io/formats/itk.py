@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ._raw import RawVolume
-from .geometry import affine_from_itk, itk_from_affine
-from .meta import VolumeMeta
+from ..geometry import affine_from_itk, itk_from_affine
+from ..meta import VolumeMeta
+from .raw import RawVolume
 
 __all__ = ["read_itk", "read_dicom_series", "write_itk", "dicom_series_files"]
 

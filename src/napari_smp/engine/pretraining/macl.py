@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .contrastive import position_mask, supcon_loss
-from .pretrain_heads import InstanceHead, PixelProjector, PretrainBatch, encode
-from .pretrain_views import make_views
+from .heads import InstanceHead, PixelProjector, PretrainBatch, encode
+from .views import make_views
 
 __all__ = ["MACLObjective", "MACL_WEIGHTS", "MACL_SCALE", "MACL_DECODER_STAGES", "macl_decoder_prefixes"]
 

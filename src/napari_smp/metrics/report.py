@@ -15,7 +15,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..metrics import ClassMetrics, Convention, ShapeMismatchError, class_metrics
+from ._inputs import ShapeMismatchError
+from .per_class import class_metrics
+from .result import ClassMetrics
+from .surface import Convention
 
 __all__ = ["ClassRow", "EvaluationReport", "MeanRow", "evaluate_labels", "per_slice_dice"]
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import InferConfig, ModelConfig
-from .data import check_image, normalize_volume, resize_labels, resize_slices, slice_stack
-from .device import autocast, autocast_dtype, configure_threads, resolve_device
-from .errors import Cancelled, EngineError
+from ...config import InferConfig, ModelConfig
+from ..checkpoint import is_pretrained_checkpoint, load_checkpoint
+from ..device import autocast, autocast_dtype, configure_threads, resolve_device
+from ..errors import Cancelled, EngineError
+from ..slices import resize_labels, resize_slices, slice_stack
+from ..volumes import check_image, normalize_volume
 
 __all__ = ["Predictor", "Prediction", "ClusterMaps", "ProgressFn", "CancelFn"]
 
@@ -85,9 +87,6 @@ class Predictor:
     def from_checkpoint(
         cls, path: str | Path, infer: InferConfig | None = None, strict_device: bool = False
     ) -> Predictor:
-        from .checkpoint import load_checkpoint
-        from .pretrain_init import is_pretrained_checkpoint
-
         if is_pretrained_checkpoint(path):
             raise EngineError(
                 f"{Path(path).name} is a pre-trained encoder whose heads were never trained; "

@@ -10,7 +10,6 @@ rank 0 only, on cases held out by case (``imagesTs`` is never read).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -21,74 +20,31 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..config import ModelConfig, TrainConfig
-from .data import annotated_slices, check_image, check_labels
-from .device import resolve_device
-from .errors import EngineError
-from .trainer import SliceSet, StepReport, fit, short_run_warmup
+from ...config import ModelConfig, TrainConfig
+from ...io import DatasetCase, find_cases, read_labels, read_volume
+from ...metrics import dice
+from ...model import build_model
+from ..checkpoint import save_checkpoint
+from ..device import resolve_device
+from ..inference.predictor import Predictor
+from ..volumes import annotated_slices, check_image, check_labels, num_classes_for
+from .finetune import short_run_warmup
+from .loop import StepReport, fit
+from .slice_set import SliceSet
 
-__all__ = ["DatasetCase", "find_cases", "split_cases", "train_dataset", "TrainSummary"]
-
-_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
-
-
-@dataclass
-class DatasetCase:
-    name: str
-    image: Path
-    label: Path
+__all__ = ["split_cases", "train_dataset", "TrainSummary"]
 
 
 @dataclass
 class TrainSummary:
+    """How a dataset training run went: the best validation Dice and the step that reached it."""
+
     best_dice: float
     best_step: int
     steps: int
     stopped: str
     train_cases: list[str]
     val_cases: list[str]
-
-
-def _stem(path: Path) -> str:
-    name = path.name
-    for suf in _IMAGE_SUFFIXES:
-        if name.endswith(suf):
-            return name[: -len(suf)]
-    return path.stem
-
-
-def find_cases(root: str | Path) -> tuple[list[DatasetCase], dict[int, str] | None]:
-    """Pair ``imagesTr/*`` with ``labelsTr/*`` (MSD names, or nnU-Net's ``_0000`` channel suffix).
-
-    Returns the cases and the class names of ``dataset.json`` when present.
-    """
-    root = Path(root)
-    images, labels = root / "imagesTr", root / "labelsTr"
-    if not images.is_dir() or not labels.is_dir():
-        raise EngineError(f"{root} is not a dataset folder: it needs imagesTr/ and labelsTr/")
-    label_files = {_stem(p): p for p in labels.iterdir() if p.name.endswith(_IMAGE_SUFFIXES)}
-    cases = []
-    for img in sorted(p for p in images.iterdir() if p.name.endswith(_IMAGE_SUFFIXES) and not p.name.startswith(".")):
-        stem = _stem(img)
-        name = stem[:-5] if stem.endswith("_0000") else stem
-        if name not in label_files:
-            raise EngineError(f"case {name!r} has no label file in {labels}")
-        cases.append(DatasetCase(name, img, label_files[name]))
-    if not cases:
-        raise EngineError(f"no images found in {images}")
-    return cases, _read_class_names(root / "dataset.json")
-
-
-def _read_class_names(path: Path) -> dict[int, str] | None:
-    if not path.is_file():
-        return None
-    raw = json.loads(path.read_text()).get("labels")
-    if not isinstance(raw, dict):
-        return None
-    # MSD: {"0": "background"}; nnU-Net v2: {"background": 0}
-    if all(str(k).isdigit() for k in raw):
-        return {int(k): str(v) for k, v in raw.items()}
-    return {int(v): str(k) for k, v in raw.items() if isinstance(v, int)}
 
 
 def split_cases(cases: list[DatasetCase], val_fraction: float, seed: int) -> tuple[list, list]:
@@ -102,8 +58,6 @@ def split_cases(cases: list[DatasetCase], val_fraction: float, seed: int) -> tup
 
 
 def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
-    from ..io import read_labels, read_volume
-
     image, meta = read_volume(case.image)
     labels, _ = read_labels(case.label)
     check_image(image, f"image of case {case.name}")
@@ -111,8 +65,6 @@ def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, 
 
 
 def _mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
-    from ..metrics import dice
-
     return float(dice(pred, gt, labels=list(range(1, num_classes))).nanmean())
 
 
@@ -138,10 +90,6 @@ def train_dataset(
     log: Callable[[str], None] = print,
 ) -> TrainSummary:
     """Train on every labelled case of ``root`` and keep the checkpoint with the best validation Dice."""
-    from ..model import build_model
-    from .checkpoint import save_checkpoint
-    from .predictor import Predictor
-
     rank, world, device = _init_distributed(train)
     try:
         if rank == 0:
@@ -150,7 +98,7 @@ def train_dataset(
         cases, names = find_cases(root)
         train_cases, val_cases = split_cases(cases, train.val_fraction, train.seed)
         loaded = [_load_case(c) for c in train_cases]
-        n_cls = max(config.num_classes, max(int(lab.max()) for _, lab, _ in loaded) + 1)
+        n_cls = max(num_classes_for(lab, at_least=config.num_classes) for _, lab, _ in loaded)
         if names and len(names) == n_cls:
             config = replace(config, num_classes=n_cls, class_names=[names[i] for i in range(n_cls)])
         else:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from medpy.metric import binary as medpy_binary
 
-from napari_smp.engine.evaluate import EvaluationReport, evaluate_labels, per_slice_dice
 from napari_smp.metrics import ShapeMismatchError
+from napari_smp.metrics.report import EvaluationReport, evaluate_labels, per_slice_dice
 
 SPACING = (3.0, 0.8, 0.8)
 NAMES = {1: "liver", 2: "spleen", 3: "left kidney"}
@@ -126,7 +126,7 @@ def test_per_slice_dice_by_hand(volumes) -> None:
 
 def test_evaluate_imports_neither_torch_nor_qt() -> None:
     heavy = "{'torch', 'qtpy', 'napari'}"
-    code = f"import sys, napari_smp.engine.evaluate; print(sorted({heavy} & set(sys.modules)))"
+    code = f"import sys, napari_smp.metrics.report; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True
     )

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from .contrastive import component_mask, label_mask, position_mask, sample_cells, supcon_loss
-from .pretrain_heads import InstanceHead, PretrainBatch, encode
-from .pretrain_views import make_views
+from .heads import InstanceHead, PretrainBatch, encode
 from .superpixels import downsample_superpixels, superpixel_pool
+from .views import make_views
 
 __all__ = ["SuperCLObjective", "SUPERCL_WEIGHTS", "DENSE_STAGE"]
 

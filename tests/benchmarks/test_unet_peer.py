@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,10 +9,9 @@ from tiny import tiny_config, toy_volume
 
 from napari_smp.config import InferConfig, TrainConfig
 from napari_smp.engine import trainer
-from napari_smp.engine.predictor import Predictor
+from napari_smp.engine.inference.predictor import Predictor
 
-pytest.importorskip("monai")
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+pytest.importorskip("monai")  # benchmarks/ is on sys.path (conftest.py)
 
 from _unet_peer import finetune_unet  # noqa: E402
 from fewshot import Row, format_score, table_lines  # noqa: E402

@@ -11,15 +11,12 @@ on the painted slices, which ranked them as the unpainted slices did at every st
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING
-
+import numpy as np
 import torch
 
-from ..config import ModelConfig
-
-if TYPE_CHECKING:  # the trainer calls this module; a runtime import would be circular
-    from .trainer import SliceSet
+from ...config import ModelConfig
+from ...metrics import dice
+from .slice_set import SliceSet
 
 __all__ = ["ANSWERS", "answer_scores", "choose_answer", "describe_answer"]
 
@@ -32,54 +29,47 @@ def answer_scores(model: torch.nn.Module, data: SliceSet, batch: int = 8) -> dic
     """Mean foreground Dice of each answer on the training slices, on the model grid.
 
     Args:
-        model: a lite ``SimMPNet`` (its mode and config are restored afterwards).
+        model: a lite ``SimMPNet`` (its mode is restored afterwards).
         data: the slices it was trained on: (N, C, S, S) images and their labels or class fractions.
     Returns:
-        ``{"finest": dice, "sum": dice}``, Dice pooled over all slices per class, then averaged over
-        the painted foreground classes.
+        ``{"finest": dice, "sum": dice}``: Dice pooled over all slices per class (``metrics.dice``), then
+        averaged over the painted foreground classes.
     """
-    config, was_training = model.config, model.training
+    was_training = model.training
     device = next(model.parameters()).device
-    n_cls = config.num_classes
-    counts = {a: torch.zeros(3, n_cls, dtype=torch.float64) for a in ANSWERS}  # overlap, predicted, truth
-    model.config = replace(config, lite_prediction="sum")  # in eval mode, every head comes back
+    preds: dict[str, list[np.ndarray]] = {a: [] for a in ANSWERS}
+    truths = []
     model.eval()
     try:
         for start in range(0, len(data), batch):
-            heads = model(data.images[start : start + batch].to(device))
-            labels = data.labels[start : start + batch].to(device)
-            truth = (labels.argmax(1) if labels.dim() == 4 else labels).long()  # fractions: the majority
+            heads = model(data.images[start : start + batch].to(device), all_heads=True)
+            labels = data.labels[start : start + batch]
+            truths.append((labels.argmax(1) if labels.dim() == 4 else labels).numpy())  # fractions: the majority
             for name, logits in (("finest", heads[-1]), ("sum", torch.stack(heads).sum(0))):
-                pred = logits.argmax(1)
-                overlap = torch.bincount(truth[pred == truth].flatten(), minlength=n_cls)
-                made = torch.bincount(pred.flatten(), minlength=n_cls)
-                real = torch.bincount(truth.flatten(), minlength=n_cls)
-                counts[name] += torch.stack([overlap, made, real]).cpu().double()
+                preds[name].append(logits.argmax(1).cpu().numpy())
     finally:
-        model.config = config
         model.train(was_training)
-    scores = {}
-    for name, (overlap, made, real) in counts.items():
-        painted = real[1:] > 0
-        dice = 2 * overlap[1:] / (made[1:] + real[1:]).clamp(min=1)
-        scores[name] = float(dice[painted].mean()) if painted.any() else float("nan")
-    return scores
+    truth = np.concatenate(truths)
+    painted = [int(c) for c in np.unique(truth) if c > 0]
+    if not painted:
+        return {name: float("nan") for name in ANSWERS}
+    return {name: float(dice(np.concatenate(p), truth, labels=painted).nanmean()) for name, p in preds.items()}
 
 
 def choose_answer(model: torch.nn.Module, data: SliceSet) -> tuple[ModelConfig, dict[str, float]]:
     """Keep the answer that scores better on the painted slices; the finest head wins a tie.
 
-    Returns the model's (possibly updated) config, also set on ``model.config``, and the scores. The
-    paper preset always sums its heads, and a model built with ``faithful_eval_updates`` writes its
-    bank in every eval forward, which scoring would do too: both are returned as they are, no scores.
+    Returns the model's (possibly updated) config, which the model now answers with
+    (``SimMPNet.answer_with``), and the scores. The paper preset always sums its heads, and a model
+    built with ``faithful_eval_updates`` writes its bank in every eval forward, which scoring would do
+    too: both are returned as they are, no scores.
     """
     config = model.config
     if config.preset != "lite" or config.faithful_eval_updates:
         return config, {}
     scores = answer_scores(model, data)
     best = "sum" if scores["sum"] > scores["finest"] else "finest"
-    model.config = replace(config, lite_prediction=best)
-    return model.config, scores
+    return model.answer_with(best), scores
 
 
 def describe_answer(config: ModelConfig, scores: dict[str, float]) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ._raw import RawVolume
-from .meta import VolumeMeta
+from ..meta import VolumeMeta
+from .raw import RawVolume
 
 __all__ = ["read_nifti", "write_nifti"]
 

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ..config import ModelConfig
-from .data import check_image, normalize_volume, resize_slices, slice_stack
-from .errors import EngineError
-from .pretrain_heads import PretrainBatch
+from ...config import ModelConfig
+from ..errors import EngineError
+from ..slices import resize_slices, slice_stack
+from ..volumes import check_image, normalize_volume
+from .heads import PretrainBatch
 from .superpixels import COMPACTNESS, default_segments, slic_stack
 
 __all__ = ["SliceBank", "MIN_SLICE_STD"]

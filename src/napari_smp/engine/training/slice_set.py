@@ -1,0 +1,69 @@
+"""The annotated slices of a run, normalised and resized once, sampled into training batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...config import ModelConfig
+from ..errors import EngineError
+from ..slices import resize_labels, resize_slices, resize_soft_labels, slice_stack
+from ..volumes import normalize_volume
+
+__all__ = ["SliceSet"]
+
+
+def _fractions_u8(fractions: torch.Tensor) -> torch.Tensor:
+    """(N, K, S, S) class fractions in [0, 1] -> uint8 in steps of 1/255 (``SliceSet.sample`` undoes it)."""
+    return fractions.mul(255).round_().to(torch.uint8)
+
+
+class SliceSet:
+    """Annotated slices, normalised and resized once, sampled into batches.
+
+    Args:
+        images: (N, C, S, S) float32 in [0, 1].
+        labels: (N, S, S) long class indices, or (N, K, S, S) class fractions (``resize_soft_labels``),
+            kept in steps of 1/255 as uint8: an eighth of float32, and less than int64 indices for up
+            to 8 classes, which matters when ``train`` holds a whole dataset's slices.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(images) == 0:
+            raise EngineError("no annotated slice: paint at least one axial slice")
+        self.images = images
+        self.labels = _fractions_u8(labels) if labels.is_floating_point() else labels
+
+    @classmethod
+    def from_volume(
+        cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig, soft: bool = False
+    ) -> SliceSet:
+        """The slices ``index`` of a volume; ``soft``: targets as class fractions (``TrainConfig.soft_labels``)."""
+        x = slice_stack(normalize_volume(image, config.norm), index, config.slice_context, config.in_channels)
+        x = resize_slices(x, config.img_size).contiguous()
+        y = torch.from_numpy(np.ascontiguousarray(labels[index]))
+        if not soft:
+            return cls(x, resize_labels(y, config.img_size))
+        # a few slices at a time: the one-hot map at the source size is K float32 images per slice
+        step = 16
+        parts = [
+            _fractions_u8(resize_soft_labels(y[i : i + step], config.num_classes, config.img_size))
+            for i in range(0, len(y), step)
+        ]
+        return cls(x, torch.cat(parts))
+
+    @classmethod
+    def concat(cls, parts: list[SliceSet]) -> SliceSet:
+        return cls(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, S, S) images and their (B, S, S) labels or (B, K, S, S) float32 class fractions."""
+        pick = torch.randint(0, len(self), (batch,), generator=generator)
+        y = self.labels[pick]
+        if y.dim() == 4:  # undo the 1/255 rounding's drift so that every pixel sums to 1 again
+            y = y.float()
+            y = y / y.sum(1, keepdim=True).clamp_(min=1.0)
+        return self.images[pick], y
