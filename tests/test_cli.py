@@ -226,7 +226,7 @@ def test_finetune_img_size_builds_the_model_at_that_size_and_refuses_bad_ones(tm
     assert main(["finetune", *common, "--out", str(banked), "--memory"]) == 0
     model, config = load_checkpoint(banked)
     assert config.use_memory and model.memory_modules() != []
-    # lite's default is the network without the bank (it scored higher at equal time, method.md 10.2)
+    # lite's default is the network without the bank (docs/experiments/2026-12-02-one-slice-no-bank-default.md)
     model, config = load_checkpoint(ckpt)
     assert not config.use_memory and model.memory_modules() == []
     plain = tmp_path / "plain.safetensors"

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .config import TrainConfig
+
 __all__ = ["main", "build_parser"]
 
 
@@ -63,7 +65,7 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
         choices=range(4),
         metavar="N",
         help="2.5D input: also feed N neighbouring slices on each side as channels (0-3; default 0, one "
-        "slice: in our few-shot benchmark neighbours lowered the score, docs/method.md section 10.3)",
+        "slice: in our few-shot benchmark neighbours lowered the score; docs/method.md, 'Defaults and why')",
     )
     p.add_argument(
         "--memory",
@@ -71,8 +73,8 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="build the network with (--memory) or without (--no-memory) its DMW-LA modules and W-LD "
-        "memory bank (default: the preset's: paper with, lite without, because the lite network scored "
-        "as high or higher without it on all four volumes at equal time, docs/method.md section 10.3; "
+        "memory bank (default: the preset's: paper with, lite without, because at equal time the lite "
+        "network did not score higher with it on average; docs/method.md, 'Defaults and why'; "
         "the Clusters views need a model with the bank)",
     )
 
@@ -118,7 +120,7 @@ def _add_run(
             default=True,
             help="train on each class's share of every model pixel (default), or with --no-soft-labels on "
             "labels resized by nearest neighbour, which drops thin structures of a fine grid "
-            "(docs/method.md section 10.4)",
+            "(docs/method.md, 'Training')",
         )
     p.add_argument("--seed", type=int, default=0)
 
@@ -173,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
     _add_architecture(p, "the model's")
     _add_run(p, steps=1000, lr=1e-3)
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of cases held out for validation")
-    p.add_argument("--val-every", type=int, default=100, help="steps between validations")
+    p.add_argument(
+        "--val-fraction", type=float, default=TrainConfig.val_fraction, help="share of cases held out for validation"
+    )
+    p.add_argument("--val-every", type=int, default=TrainConfig.val_every, help="steps between validations")
     p.add_argument("--norm", choices=("ct", "percentile"), default="percentile")
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)

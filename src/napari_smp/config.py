@@ -85,25 +85,25 @@ class ModelConfig:
     lite_full_res: bool = True
     # lite: the stages (1 = 1/4 ... 4 = 1/32) whose encoder and decoder carry DMW-LA; the others are
     # plain convolutions. At 1/16 and 1/32 attention is cheap: stages 1-2 cost 0.22 of a 0.70 s step
-    # (2 threads) and did not score higher (docs/method.md section 10). Checkpoints without the field
+    # (2 threads) and did not score higher (docs/method.md, "Defaults and why"). Checkpoints without the field
     # had it at every stage (see from_dict)
     lite_memory_stages: tuple[int, ...] = (3, 4)
     # lite: what the prediction is: the "sum" of every head's logits (the paper) or the "finest" head
     # alone, the coarser heads being training-only auxiliaries (nnU-Net's deep supervision); the sum
-    # adds the 1/32 head's blur to thin organs (docs/method.md section 10.5). Checkpoints without
+    # adds the 1/32 head's blur to thin organs (docs/method.md, "Defaults and why"). Checkpoints without
     # the field predicted the sum (see from_dict)
     lite_prediction: str = "finest"
     # 2.5D input: the network also sees this many neighbouring slices on each side as extra channels
     # (clamped at the volume's ends), so in_channels becomes 2 * slice_context + 1. None: 0, one slice,
     # for both presets (the paper's network sees one slice; lite saw 1 neighbour per side until it
-    # scored lower with them at about 500 steps on the phantom and the MR lesion, docs/method.md
-    # section 10.3). Checkpoints without the field saw one slice (see from_dict)
+    # scored lower with them at about 500 steps on the phantom and the MR lesion; docs/method.md,
+    # "Defaults and why"). Checkpoints without the field saw one slice (see from_dict)
     slice_context: int | None = None
     faithful_dsgim: bool = False  # reproduce the official DS-GIM, bugs included
     faithful_eval_updates: bool = False  # official code also writes the bank in eval(); off by default
     # False: every DMW-LA module is an identity (the plain ablation). None: True for the paper preset
-    # (the faithful Sim-MPNet), False for lite, because at equal time on a 2-core CPU the lite network
-    # without its bank scored as high or higher on all four volumes (docs/method.md section 10.3)
+    # (the faithful Sim-MPNet), False for lite, because at equal time on a 2-core CPU the bank did not
+    # make the lite network score higher on average over four volumes (docs/method.md, "Defaults and why")
     use_memory: bool | None = None
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     norm: NormConfig = field(default_factory=NormConfig)
@@ -187,7 +187,7 @@ UNCAPPED_STEPS = 10**9  # with one: the budget ends the run
 
 @dataclass
 class TrainConfig:
-    """Fine-tuning and full-dataset training (engine/trainer.py)."""
+    """Fine-tuning and full-dataset training (engine/training)."""
 
     # optimiser steps; None: no cap when a time budget is given (the budget governs), else 300
     steps: int | None = None
@@ -213,7 +213,7 @@ class TrainConfig:
     rot_flip: bool = False
     # train on each class's share of every model pixel (the painted map filtered like the image)
     # rather than on one pixel in four-by-four kept by nearest neighbour: thin organs keep their
-    # extent at 128 (engine/data.resize_soft_labels; docs/method.md section 10.4)
+    # extent at 128 (engine/slices.resize_soft_labels; docs/method.md, "Training")
     soft_labels: bool = True
     # lite fine-tunes: after training, score the finest head and the sum of heads on the painted
     # slices and keep the better one as ModelConfig.lite_prediction (engine/answer.py); False keeps
@@ -222,8 +222,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16/fp16 autocast where the device gains from it
     val_fraction: float = 0.2  # full-dataset training: share of cases held out for validation
-    val_every: int = 50  # steps between validations (full-dataset training)
-    num_workers: int = 0
+    val_every: int = 100  # steps between validations (full-dataset training)
     threads: int | None = None  # CPU threads for torch; None -> every core (engine.device.configure_threads)
 
     @property
@@ -243,7 +242,7 @@ class TrainConfig:
 
 @dataclass
 class InferConfig:
-    """Slice-wise prediction (engine/predictor.py)."""
+    """Slice-wise prediction (engine/inference)."""
 
     device: str = "auto"  # auto | cpu | cuda | mps
     batch_size: int = 8

@@ -1,12 +1,14 @@
 """Which answer a fine-tuned lite network keeps: its finest head, or the sum of all its heads.
 
-The finest head is the better answer once it has learned (docs/method.md §10.5: +0.02-0.03 mean Dice
-after about 450 steps), but it sits behind a full-resolution path that starts from random weights,
-so for the first 150-250 steps the sum of the five heads is better (§10.6, phantom, 150 steps: 0.854
-against 0.747 on the slices never painted). A short run, such as the Fine-tune widget's default
-(120 s on one thread, about 130 steps), must not hand the user the weaker one. Both answers are scored
-on the painted slices, which ranked them as the unpainted slices did at every step count measured
-(§10.6), and the better one is written into the model's config, so its checkpoint predicts with it.
+The finest head is the better answer once it has learned (+0.02-0.03 mean Dice after about 450 steps,
+docs/experiments/2026-12-03-finest-head-answer.md), but it sits behind a full-resolution path that
+starts from random weights, so for the first 150-250 steps the sum of the five heads is better
+(phantom, 150 steps: 0.854 against 0.747 on the slices never painted,
+docs/experiments/2026-12-03-finer-grid-answer-after-training.md). A short run, such as the Fine-tune
+widget's default (120 s on one thread, about 130 steps), must not hand the user the weaker one. Both
+answers are scored on the painted slices, which ranked them as the unpainted slices did at every step
+count measured (same file), and the better one becomes the model's answer, so its checkpoint predicts
+with it.
 """
 
 from __future__ import annotations
