@@ -4,7 +4,7 @@ A user who knows U-Nets asks how ours compares with one trained the same way. So
 differs: MONAI's ``BasicUNet`` (2D) goes through the engine's own pieces, not copies of them:
 
 * the painted slices, their normalisation and resizing to the model's input side: ``SliceSet.from_volume``;
-* the loop: ``engine.trainer.fit`` itself, hence the same batch sampling (``SliceSet.sample`` with a
+* the loop: ``engine.training.fit`` itself, hence the same batch sampling (``SliceSet.sample`` with a
   generator seeded by ``TrainConfig.seed``), augmentation (``augment_batch``), loss (the one-output case of
   ``deep_supervision_loss``: ``ce_weight * CE + dice_weight * soft Dice``), AdamW with the same lr and
   weight decay, the ``scheduled_lr`` poly decay, the time budget, autocast and ``configure_threads``;

@@ -159,7 +159,7 @@ class NetRun:
     labels: np.ndarray
     steps: int
     seconds: float
-    answer: str = ""  # lite: the answer kept after training (engine/answer.py), "" for the U-Net
+    answer: str = ""  # lite: the answer kept after training (engine/training/answer.py), "" for the U-Net
 
     @property
     def steps_per_second(self) -> float:
@@ -340,7 +340,7 @@ def _details(row: Row, methods: list[str]) -> str:
 
 
 def _answer(row: Row, method: str, i: int) -> str:
-    """``, sum of heads`` when a lite run kept the sum (engine/answer.py); the finest head goes unsaid."""
+    """``, sum of heads`` when a lite run kept the sum (engine/training/answer.py); the finest head goes unsaid."""
     return ", sum of heads" if row.answers.get(method, [])[i : i + 1] == ["sum"] else ""
 
 
@@ -409,7 +409,7 @@ def write_table(
         "(`finetune --memory`); plain = the same network without them (`ModelConfig.use_memory` False, the lite "
         "default since 2026-12-02; earlier tables ran the bank as the default). "
         f"Both answer with {_lite_answer()}, unless the sum of their heads scores higher on the painted slices "
-        "after training (engine/answer.py; the per-seed details say so when it did). "
+        "after training (engine/training/answer.py; the per-seed details say so when it did). "
         f"MONAI U-Net = monai BasicUNet, 2D, features {UNET_FEATURES} ({_unet_parameters():.1f} M parameters), "
         f"fed {_unet_input(unet_context)} (ours and plain: the lite default, "
         f"{_unet_input(int(ModelConfig(preset='lite').slice_context or 0))}), "

@@ -1,6 +1,6 @@
 """Training step time of the ``lite`` preset: with the memory bank (DMW-LA + W-LD) and without it.
 
-One step is timed inside ``engine/trainer.fit`` itself, with its defaults: batch sampling, augmentation,
+One step is timed inside ``engine/training/loop.fit`` itself, with its defaults: batch sampling, augmentation,
 forward under the trainer's autocast (bf16 on a CPU with fast bf16, else fp32), the deep-supervision loss
 the trainer picks for the model (a new lite model's weighted auxiliary heads, coarse heads at their own
 scale) on class-fraction targets, backward, AdamW and ``memory_step``; batch 8 at 128 x 128, 8 classes,
@@ -83,7 +83,7 @@ def main() -> None:
         )
     precision = autocast_dtype(torch.device("cpu"))
     lines = [
-        "The fine-tune's step, timed inside `engine/trainer.fit` (batch sampling and augmentation included): "
+        "The fine-tune's step, timed inside `engine/training/loop.fit` (batch sampling and augmentation included): "
         "lite defaults, batch 8, 128 x 128, 8 classes, "
         f"the trainer's loss for the model (`{default_supervision(ModelConfig(preset='lite'))}`) on class-fraction "
         f"targets, under the trainer's autocast ({'bf16' if precision is not None else 'fp32: no fast bf16 here'}); "
