@@ -8,7 +8,7 @@ import torch
 from tiny import tiny_config, toy_volume
 
 from napari_smp.config import InferConfig, TrainConfig
-from napari_smp.engine import trainer
+from napari_smp.engine.training import finetune, loop
 from napari_smp.engine.inference.predictor import Predictor
 
 pytest.importorskip("monai")  # benchmarks/ is on sys.path (conftest.py)
@@ -38,18 +38,18 @@ def test_unet_sees_the_very_batches_ours_sees(monkeypatch) -> None:
     """Same slices, normalisation, resize and sampling: the batches entering augmentation are identical."""
     seen: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"ours": [], "unet": []}
     current = []
-    original = trainer.augment_batch
+    original = loop.augment_batch
 
     def recording(x, y, gen, **kwargs):
         seen[current[-1]].append((x.clone(), y.clone()))
         return original(x, y, gen, **kwargs)
 
-    monkeypatch.setattr(trainer, "augment_batch", recording)
+    monkeypatch.setattr(loop, "augment_batch", recording)
     image, labels = toy_volume()
     sparse = _sparse(labels, [3, 6])
     train = TrainConfig(steps=2, batch_size=3, device="cpu", threads=1, seed=5)
     current.append("ours")
-    trainer.finetune(image, sparse, config=tiny_config(), train=train)
+    finetune(image, sparse, config=tiny_config(), train=train)
     current.append("unet")
     finetune_unet(image, sparse, config=tiny_config(), train=train)
     assert len(seen["ours"]) == len(seen["unet"]) == 2

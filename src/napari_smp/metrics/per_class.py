@@ -12,13 +12,14 @@ import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from ._inputs import MetricInputError, check_pair, normalize_spacing, resolve_labels
 from .result import ClassMetrics, empty_reason
 from .surface import Convention, directed_surface_distances, hd95_from_distances
 
-__all__ = ["class_metrics", "label_boxes"]
+__all__ = ["class_metrics", "dice_from_counts", "label_boxes"]
 
 Box = tuple[slice, ...]
 # find_objects allocates one entry per label value up to the maximum; beyond this, compact first
@@ -59,6 +60,18 @@ def _union_box(a: Box | None, b: Box | None, shape: tuple[int, ...], margin: int
     )
 
 
+def dice_from_counts(overlap: ArrayLike, n_pred: ArrayLike, n_gt: ArrayLike) -> np.ndarray:
+    """``2 |P n G| / (|P| + |G|)`` from voxel counts, element-wise; NaN where both masks are empty.
+
+    The one Dice formula of the package: per class (:func:`class_metrics`) and per slice
+    (``report.per_slice_dice``).
+    """
+    overlap, total = np.asarray(overlap, float), np.asarray(n_pred, float) + np.asarray(n_gt, float)
+    out = np.full(np.shape(total), np.nan)
+    np.divide(2.0 * overlap, total, out=out, where=total > 0)
+    return out
+
+
 def _score(
     pred: np.ndarray,
     gt: np.ndarray,
@@ -73,7 +86,7 @@ def _score(
     n_pred = int(np.count_nonzero(p))
     n_gt = int(np.count_nonzero(g))
     overlap = int(np.count_nonzero(p & g))
-    dice = 2.0 * overlap / (n_pred + n_gt) if n_pred + n_gt else math.nan
+    dice = float(dice_from_counts(overlap, n_pred, n_gt))
     reason = empty_reason(n_pred, n_gt)
     nan = math.nan
     if reason is not None or not distances:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ._inputs import ShapeMismatchError
-from .per_class import class_metrics
+from .per_class import class_metrics, dice_from_counts
 from .result import ClassMetrics
 from .surface import Convention
 
@@ -214,7 +214,4 @@ def per_slice_dice(pred: np.ndarray, gt: np.ndarray, label: int) -> np.ndarray:
         )
     p, g = pred == label, gt == label
     overlap = np.count_nonzero(p & g, axis=(1, 2))
-    total = np.count_nonzero(p, axis=(1, 2)) + np.count_nonzero(g, axis=(1, 2))
-    out = np.full(pred.shape[0], np.nan)
-    np.divide(2.0 * overlap, total, out=out, where=total > 0)
-    return out
+    return dice_from_counts(overlap, np.count_nonzero(p, axis=(1, 2)), np.count_nonzero(g, axis=(1, 2)))
