@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from widget_helpers import ORIGIN, SPACING
 
-from napari_smp._widgets._tables import table_text
+from napari_smp._widgets._display import table_text
 
 pytestmark = pytest.mark.gui
 

@@ -50,13 +50,13 @@ def test_pretrain_from_the_plugins_menu_runs_to_the_end(make_napari_viewer, qtbo
     _, widget = viewer.window.add_plugin_dock_widget("napari-smp", "Pre-train")
     widget.steps.setValue(2)
     widget.out.setText(str(tmp_path / "encoder.safetensors"))
-    qtbot.mouseClick(widget.start_button, _left_button())
-    assert not widget.start_button.isEnabled() and widget.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    qtbot.mouseClick(widget.run_button, _left_button())
+    assert not widget.run_button.isEnabled() and widget.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: widget.job.outcome is not None, timeout=180_000)
     assert widget.status.text().startswith("saved encoder.safetensors: 2 steps"), widget.status.text()
     assert widget.plot.steps == [1, 2]
     assert is_pretrained_checkpoint(tmp_path / "encoder.safetensors")
-    assert widget.start_button.isEnabled() and not widget.cancel_button.isEnabled()
+    assert widget.run_button.isEnabled() and not widget.cancel_button.isEnabled()
 
 
 def _left_button():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from widget_helpers import NAMES, ORIGIN, SPACING, notifications, tiny_volume
 
-from napari_smp._widgets._tables import table_text
+from napari_smp._widgets._display import table_text
 
 pytestmark = pytest.mark.gui
 
@@ -28,7 +28,7 @@ def metrics_viewer(make_napari_viewer):
 
 
 def _widget(viewer):
-    from napari_smp._widgets.metrics import MetricsWidget
+    from napari_smp._widgets.evaluate import MetricsWidget
 
     w = MetricsWidget(viewer)
     viewer.window.add_dock_widget(w)

@@ -30,7 +30,7 @@ def _volume(seed: int = 0) -> np.ndarray:
 
 @pytest.fixture
 def widget(make_napari_viewer, qtbot, tmp_path):
-    from napari_smp._widgets.pretrain_widget import PretrainWidget
+    from napari_smp._widgets.pretrain import PretrainWidget
 
     viewer = make_napari_viewer()
     viewer.add_image(_volume(0), name="scan a")
@@ -52,17 +52,17 @@ def test_refuses_to_start_without_volumes(widget):
     from qtpy.QtCore import Qt
 
     widget.layer_list.item(0).setCheckState(Qt.CheckState.Unchecked)
-    widget.start()
-    assert widget.worker is None and "at least one" in widget.status.text()
+    assert widget.start() is None
+    assert widget.job is None and "at least one" in widget.status.text()
 
 
 def test_runs_plots_the_loss_and_saves_a_pretrained_checkpoint(widget, qtbot, tmp_path):
     from napari_smp.engine.checkpoint import is_pretrained_checkpoint
 
     widget.steps.setValue(3)
-    widget.start()
-    assert not widget.start_button.isEnabled()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=120_000)
+    job = widget.start()
+    assert not widget.run_button.isEnabled()
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=120_000)
     assert widget.status.text().startswith("saved enc.safetensors: 3 steps"), widget.status.text()
     assert widget.plot.steps == [1, 2, 3] and all(np.isfinite(widget.plot.losses))
     assert is_pretrained_checkpoint(tmp_path / "enc.safetensors")
@@ -70,8 +70,17 @@ def test_runs_plots_the_loss_and_saves_a_pretrained_checkpoint(widget, qtbot, tm
 
 def test_cancel_saves_nothing(widget, qtbot, tmp_path):
     widget.steps.setValue(100_000)
-    widget.start()
+    job = widget.start()
     qtbot.waitUntil(lambda: len(widget.plot.steps) > 0, timeout=120_000)
     widget.cancel_button.click()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert "cancelled" in widget.status.text() and not (tmp_path / "enc.safetensors").exists()
+    qtbot.waitUntil(lambda: not job.running, timeout=60_000)
+    assert "cancelled" in widget.status.text() and not list(tmp_path.iterdir())
+
+
+def test_an_existing_file_is_never_overwritten(widget, qtbot, tmp_path):
+    (tmp_path / "enc.safetensors").write_bytes(b"keep me")
+    widget.steps.setValue(2)
+    job = widget.start()
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=120_000)
+    assert widget.status.text().startswith("saved enc-2.safetensors: 2 steps"), widget.status.text()
+    assert (tmp_path / "enc.safetensors").read_bytes() == b"keep me"

@@ -1,12 +1,14 @@
-"""The plugin's threads import torch one at a time (two first imports at once can break torch)."""
+"""The plugin's threads import torch one at a time (two first imports at once can break torch), and no
+widget module imports it when it loads (the first import takes about 1.5 s)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 from napari_smp._widgets._controls import _devices
-from napari_smp._widgets._jobs import EngineJob
-from napari_smp._widgets._torch import TORCH_IMPORT_LOCK, import_torch
+from napari_smp._widgets._jobs import TORCH_IMPORT_LOCK, EngineJob, import_torch
 
 
 def _finishes_only_after_release(target) -> None:
@@ -42,3 +44,11 @@ def test_job_waits_for_an_import_in_progress_before_running_its_work(qtbot):
 def test_import_torch_returns_torch():
     torch = import_torch()
     assert torch.ones(2).sum().item() == 2.0
+
+
+def test_no_widget_module_loads_torch():
+    modules = ["finetune", "segment", "clusters", "evaluate", "pretrain", "demo_viewer"]
+    code = "import sys; " + "; ".join(f"import napari_smp._widgets.{m}" for m in modules) + \
+        "; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from napari_smp.config import MemoryConfig, ModelConfig
 from napari_smp.engine.checkpoint import (
     CheckpointError,
+    free_checkpoint_path,
     load_checkpoint,
     read_checkpoint_info,
     save_checkpoint,
@@ -154,3 +155,12 @@ def test_write_is_atomic_and_extras_must_be_json(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["x.safetensors"]  # no temporary left behind
     meta_config = json.loads(json.dumps(read_checkpoint_info(out)["config"]))
     assert meta_config["num_classes"] == 2
+
+
+def test_free_checkpoint_path_never_returns_an_existing_file(tmp_path):
+    p = tmp_path / "m.safetensors"
+    assert free_checkpoint_path(p) == p
+    p.write_bytes(b"x")
+    (tmp_path / "m-2.safetensors").write_bytes(b"x")
+    assert free_checkpoint_path(p) == tmp_path / "m-3.safetensors"
+    assert free_checkpoint_path(tmp_path / "n") == tmp_path / "n.safetensors"

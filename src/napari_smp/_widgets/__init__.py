@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["FinetuneWidget", "SegmentWidget", "ClustersWidget", "MetricsWidget", "PretrainWidget"]
 
 _WHERE = {"FinetuneWidget": "finetune", "SegmentWidget": "segment", "ClustersWidget": "clusters",
-          "MetricsWidget": "metrics", "PretrainWidget": "pretrain_widget"}
+          "MetricsWidget": "evaluate", "PretrainWidget": "pretrain"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,10 +1,16 @@
-"""One engine call in a napari worker thread, with progress, cancel and clean shutdown.
+"""The widgets' shared job shell: one engine call in a napari worker thread, and the dock widget running it.
 
-The engine reports through plain callables and polls a cancel callable (engine/predictor.py,
-engine/trainer.py). ``EngineJob`` gives it both, runs it in a napari ``FunctionWorker`` and relays
-progress and reports to the main thread through Qt signals (queued across threads), where they drive
-an activity-bar progress bar and the widget's plots. User mistakes come back as one sentence in a
-napari notification; a cancel is reported as information, not as an error.
+The engine reports through plain callables and polls a cancel callable (engine/inference,
+engine/training, engine/pretraining). ``EngineJob`` gives it both, runs it in a napari
+``FunctionWorker`` and relays progress and reports to the main thread through Qt signals (queued across
+threads), where they drive an activity-bar progress bar and the widget's plots. User mistakes come back
+as one sentence in a napari notification; a cancel is reported as information, not as an error.
+``JobWidget`` is the form, Run / Cancel buttons and status line every widget shares, one job at a time.
+
+Every plugin thread that may import torch first goes through :func:`import_torch`: two first imports of
+torch running at the same time can leave one thread with a half-initialised torch ("operator
+debug_mode_ops::annotate does not exist", seen when a fine-tune started within a second of opening the
+widget, while the device list was importing torch in its own thread).
 """
 
 from __future__ import annotations
@@ -13,11 +19,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-__all__ = ["EngineJob", "JobContext", "Outcome"]
+__all__ = ["EngineJob", "JobContext", "JobWidget", "Outcome", "TORCH_IMPORT_LOCK", "import_torch", "section"]
+
+TORCH_IMPORT_LOCK = threading.Lock()
+
+
+def import_torch() -> ModuleType:
+    """Import torch, or wait for the thread importing it; returns the module. Never call it on the
+    viewer's thread before torch is loaded: the first import takes about 1.5 s."""
+    with TORCH_IMPORT_LOCK:
+        import torch
+
+    return torch
 
 
 @dataclass
@@ -112,7 +131,6 @@ class EngineJob(QObject):
 
     def _run(self) -> Outcome:
         from ..engine.errors import Cancelled
-        from ._torch import import_torch
 
         try:
             import_torch()  # before the engine's imports: the device list may be importing it right now
@@ -159,7 +177,6 @@ class EngineJob(QObject):
             show_error(f"{self.desc} failed: {outcome.message}")
         self.ended.emit(outcome)
 
-
     def _on_crashed(self, err: BaseException) -> None:
         # a bug, not a user mistake: napari already shows it with its traceback; just end cleanly
         self._close_pbar()
@@ -171,3 +188,99 @@ class EngineJob(QObject):
 def _sentence(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]
+
+
+class _JobSlot:
+    """Holds the running job apart from the widget, so a dying widget can still stop it."""
+
+    def __init__(self) -> None:
+        self.job: EngineJob | None = None
+
+    def stop(self, *_: Any) -> None:
+        if self.job is not None and self.job.running:
+            self.job.stop()
+
+
+class JobWidget(QWidget):
+    """A dock widget that runs one engine job at a time.
+
+    Subclasses fill ``self.form`` and call ``start_job``. Closing the viewer (which destroys the dock
+    and this widget) cancels the job and waits for its thread, so nothing runs on after the window.
+    """
+
+    def __init__(self, viewer: Any, run_text: str) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.run_button = QPushButton(run_text)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.body = QVBoxLayout(self)
+        self.body.addLayout(self.form)
+        self.body.addLayout(buttons)
+        self.body.addWidget(self.status)
+        self.cancel_button.clicked.connect(self.cancel)
+        self._slot = slot = _JobSlot()
+        # a closure, not a bound method: it must outlive this widget's Python wrapper
+        self.destroyed.connect(lambda *_: slot.stop())
+
+    @property
+    def job(self) -> EngineJob | None:
+        return self._slot.job
+
+    def busy(self) -> bool:
+        return self.job is not None and self.job.running and not self.job.detached
+
+    def start_job(self, work: Callable[[JobContext], Any], on_result: Callable[[Any], None], desc: str,
+                  status: str) -> EngineJob | None:
+        """Run ``work`` in a worker; ``on_result`` gets its value on the main thread."""
+        if self.busy():
+            return None
+        job = EngineJob(work, on_result, desc)
+        job.ended.connect(self._on_ended)
+        self._slot.job = job
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(status)
+        return job.start()
+
+    def cancel(self) -> None:
+        """Cancel at once from the user's view: the result is dropped and the widget is free again.
+
+        The engine stops at its next check (between two slice batches or optimiser steps), so the
+        thread itself ends within one step; nothing it made after this point reaches the viewer.
+        """
+        from napari.utils.notifications import show_info
+
+        job = self.job
+        if job is None or not job.running or job.detached:
+            return
+        job.stop(timeout=0)
+        self._on_ended(Outcome("cancelled"))
+        show_info(f"{job.desc}: cancelled")
+
+    def _on_ended(self, outcome: Outcome) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if outcome.status == "cancelled":
+            self.status.setText("cancelled")
+        elif outcome.status == "error":
+            self.status.setText(f"failed: {outcome.message}")
+
+    def fail(self, message: str) -> None:
+        """Show a user mistake found before any work started (one sentence)."""
+        from napari.utils.notifications import show_error
+
+        self.status.setText(message)
+        show_error(message)
+
+
+def section(title: str) -> QLabel:
+    """A bold heading row for a form or a widget's body."""
+    return QLabel(f"<b>{title}</b>")

@@ -6,7 +6,8 @@ For the chosen module and slices it adds (all on the image's grid):
 - ``similarity <module> c<c>``: one hidden Image layer per cluster, the cosine similarity of every
   pixel's feature to the cluster's prototypes;
 - ``receptive fields <module>``: a Shapes layer with one white rectangle per cluster and slice, the
-  bounding box of the cluster's pixels grown by one feature cell (``_summaries.receptive_field_boxes``);
+  bounding box of the cluster's pixels grown by one feature cell
+  (``engine.inference.cluster_summary.receptive_field_boxes``);
 
 and fills two tables: the share of pixels each cluster claims and, when a labels layer is chosen,
 the share of each cluster's pixels in each class, which says which anatomy a cluster encodes.
@@ -14,32 +15,20 @@ the share of each cluster's pixels in each class, which says which anatomy a clu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox
 
-from .._cpu import viewer_threads
-from ._base import JobWidget, section
-from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, ModelChoice, ModelPicker
-from ._geometry import class_names_of, derived_layer_kwargs, unique_name
-from ._jobs import EngineJob, JobContext
-from ._summaries import Box, cluster_class_table, cluster_shares, receptive_field_boxes
-from ._tables import fill_table, make_table
-from ._volume import labels_of, volume_of
+from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, ModelChoice, ModelPicker, field_row
+from ._display import fill_table, make_table
+from ._jobs import EngineJob, JobContext, JobWidget, section
+from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
 
-__all__ = ["ClustersWidget", "ClusterView"]
+if TYPE_CHECKING:  # the module itself is numpy only, but its package loads torch: import it in the worker
+    from ..engine.inference.cluster_summary import ClusterSummary
 
-
-@dataclass
-class ClusterView:
-    """The worker's result: the engine's ``ClusterMaps`` and the summaries computed from them."""
-
-    maps: Any
-    shares: np.ndarray  # (K,)
-    class_table: np.ndarray | None  # (K, C)
-    boxes: list[Box]
+__all__ = ["ClustersWidget"]
 
 
 class ClustersWidget(JobWidget):
@@ -55,22 +44,13 @@ class ClustersWidget(JobWidget):
         self.module_combo = QComboBox()
         self.load_button = QPushButton("Load model")
         self.load_button.clicked.connect(self.load_model)
-        mod_row = QWidget()
-        row = QHBoxLayout(mod_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.module_combo, 1)
-        row.addWidget(self.load_button)
+        mod_row = field_row(self.module_combo, self.load_button, stretch_first=True)
         self.slices_combo = QComboBox()
         self.slices_combo.addItems(["current slice", "slice range"])
         self.first_spin, self.last_spin = QSpinBox(), QSpinBox()
         for spin in (self.first_spin, self.last_spin):
             spin.setRange(0, 100_000)
-        range_row = QWidget()
-        row = QHBoxLayout(range_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(self.first_spin)
-        row.addWidget(QLabel("to"))
-        row.addWidget(self.last_spin)
+        range_row = field_row(self.first_spin, QLabel("to"), self.last_spin)
         self._range_row = range_row
         self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels, allow_none=True)
         self.form.addRow("image", self.image_combo)
@@ -112,14 +92,7 @@ class ClustersWidget(JobWidget):
         def load() -> Any:
             if cached is not None and key == self._key(choice, device):
                 return cached
-            from ..config import InferConfig
-            from ..engine.inference import Predictor
-
-            # one slice per pass: Cancel answers fast
-            infer = InferConfig(device=device, batch_size=1, threads=viewer_threads())
-            if choice.kind == "session" and choice.session is not None:
-                return Predictor(choice.session.model, choice.session.config, infer)
-            return Predictor.from_checkpoint(choice.path, infer)
+            return choice.predictor(device, batch_size=1)  # one slice per pass: Cancel answers fast
 
         return load
 
@@ -181,24 +154,17 @@ class ClustersWidget(JobWidget):
         load, key = self._loader(choice, device), self._key(choice, device)
         names = class_names_of(label_layer) if label_layer is not None else None
 
-        def work(ctx: JobContext) -> tuple[Any, ClusterView]:
+        def work(ctx: JobContext) -> tuple[Any, ClusterSummary]:
+            from ..engine.inference.cluster_summary import summarize_clusters
+
             predictor = load()
             modules = predictor.memory_modules()
             # the model refuses a module it lacks, or any when it has no memory bank, in one sentence
             mod = module or (modules[-1] if modules else "")
             maps = predictor.clusters(volume, mod, range(first, last + 1), ctx.progress, ctx.cancelled)
-            k = maps.similarity.shape[0]
-            table = None
-            if labels is not None:
-                n_cls = max(int(labels.max()) + 1, max(names or {0: ""}) + 1, 2)
-                table = cluster_class_table(maps.assignment, labels, k, n_cls)
-            side = predictor.config.img_size
-            cell = (maps.stride * volume.shape[1] / side, maps.stride * volume.shape[2] / side)
-            view = ClusterView(maps, cluster_shares(maps.assignment, k), table,
-                               receptive_field_boxes(maps.assignment, maps.slices, k, cell))
-            return predictor, view
+            return predictor, summarize_clusters(maps, predictor.config.img_size, labels, names)
 
-        def done(result: tuple[Any, ClusterView]) -> None:
+        def done(result: tuple[Any, ClusterSummary]) -> None:
             predictor, view = result
             self._remember(predictor, key)
             self.module_combo.setCurrentText(view.maps.module)
@@ -207,7 +173,7 @@ class ClustersWidget(JobWidget):
         what = f"slice {first}" if first == last else f"slices {first}-{last}"
         return self.start_job(work, done, "Clusters", f"clusters of {module or 'the last module'} on {what}...")
 
-    def _apply(self, image: Any, view: ClusterView, first: int, names: dict[int, str] | None) -> None:
+    def _apply(self, image: Any, view: ClusterSummary, first: int, names: dict[int, str] | None) -> None:
         maps = view.maps
         k = len(view.shares)
         taken = [ly.name for ly in self.viewer.layers]
@@ -239,9 +205,8 @@ class ClustersWidget(JobWidget):
                 text={"string": "c{cluster}", "color": "white", "size": 8, "anchor": "upper_left"},
                 **shapes_geo))
         self.layers = new
-        counts = np.bincount(maps.assignment.ravel().astype(np.int64), minlength=k)[:k]
         fill_table(self.shares_table, ["cluster", "pixels", "share"],
-                   [[f"c{c}", int(counts[c]), float(view.shares[c])] for c in range(k)], percent=False)
+                   [[f"c{c}", int(view.counts[c]), float(view.shares[c])] for c in range(k)], percent=False)
         for r in range(k):  # the share column as a percentage
             self.shares_table.item(r, 2).setText(f"{100 * view.shares[r]:.1f} %")
         if view.class_table is not None:

@@ -41,8 +41,8 @@ def dock_widgets(viewer: Any, checkpoint: str | Path | None = None) -> dict[str,
         checkpoint: a model to preselect in Segment and Clusters until one is fine-tuned here.
     """
     from .clusters import ClustersWidget
+    from .evaluate import MetricsWidget
     from .finetune import FinetuneWidget
-    from .metrics import MetricsWidget
     from .segment import SegmentWidget
 
     names = {ly.name for ly in viewer.layers}

@@ -17,33 +17,30 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QHBoxLayout,
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QWidget,
 )
 
 from ..config import MemoryConfig, ModelConfig
+from ..engine.annotation import AnnotationSummary, parse_background_slices
+from ..engine.finetune_settings import WLDSettings, model_config_for, suggest_checkpoint_path, train_config_for
 from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
-from ._base import JobWidget, section
-from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
-from ._finetune_config import (
-    WLDSettings,
-    free_checkpoint_path,
-    model_config_for,
-    parse_background_slices,
-    suggest_checkpoint_path,
-    train_config_for,
+from ._controls import (
+    DeviceCombo,
+    LayerCombo,
+    ModelChoice,
+    ModelPicker,
+    PaintedSlicesLabel,
+    field_row,
+    spin_box,
+    tell_if_renamed,
 )
-from ._geometry import class_names_of, derived_layer_kwargs, unique_name
-from ._jobs import EngineJob, JobContext
-from ._paint_watch import PaintedSlicesLabel
-from ._plots import TrainingPlot
+from ._display import TrainingPlot
+from ._jobs import EngineJob, JobContext, JobWidget, section
+from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
 from ._session import SESSION
-from ._summaries import AnnotationSummary
-from ._volume import labels_of, volume_of
 
 __all__ = ["FinetuneWidget", "FinetuneResult"]
 
@@ -80,21 +77,21 @@ class FinetuneWidget(JobWidget):
         self.summary_label = PaintedSlicesLabel()
         self.start_picker = ModelPicker(presets=("lite", "paper"))
         # the time budget governs by default; steps only cap a run when set
-        self.steps_spin = _spin(QSpinBox(), 0, 100_000, 0)
+        self.steps_spin = spin_box(QSpinBox(), 0, 100_000, 0)
         self.steps_spin.setSpecialValueText("no cap")
         self.steps_spin.setToolTip("most optimiser steps; no cap = train until the time budget (300 without one)")
-        self.budget_spin = _spin(QDoubleSpinBox(), 0, 86_400, 120)
+        self.budget_spin = spin_box(QDoubleSpinBox(), 0, 86_400, 120)
         self.budget_spin.setSuffix(" s")
         self.budget_spin.setToolTip("wall-clock training time; 0 = no limit (then the steps end the run)")
-        self.k_spin = _spin(QSpinBox(), 0, 100_000, 0)
+        self.k_spin = spin_box(QSpinBox(), 0, 100_000, 0)
         self.k_spin.setSpecialValueText("auto (M/2)")
-        self.k_low_spin = _spin(QDoubleSpinBox(), 0.0, 1.0, 0.25, step=0.05)
-        self.k_high_spin = _spin(QDoubleSpinBox(), 0.0, 1.0, 0.75, step=0.05)
+        self.k_low_spin = spin_box(QDoubleSpinBox(), 0.0, 1.0, 0.25, step=0.05)
+        self.k_high_spin = spin_box(QDoubleSpinBox(), 0.0, 1.0, 0.75, step=0.05)
         self.k_policy_combo = QComboBox()
         self.k_policy_combo.addItems(["reset", "clamp"])
         self.k_policy_combo.setToolTip("reset: K jumps back to M/2 when it leaves the bounds (the paper); "
                                        "clamp: K stops at the bound")
-        self.size_spin = _spin(QSpinBox(), 0, 1024, 0, step=32)
+        self.size_spin = spin_box(QSpinBox(), 0, 1024, 0, step=32)
         self.size_spin.setSpecialValueText("preset's (lite 128, paper 256)")
         self.size_spin.setSuffix(" px")
         self.size_spin.setToolTip("side slices are resized to for the network, a multiple of 32; larger keeps "
@@ -116,13 +113,13 @@ class FinetuneWidget(JobWidget):
         add_slice = QPushButton("+ this slice")
         add_slice.setToolTip("add the axial slice shown in the viewer")
         add_slice.clicked.connect(self.add_current_slice)
-        background_row = _row(self.background_edit, add_slice)
+        background_row = field_row(self.background_edit, add_slice)
         self.device_combo = DeviceCombo()
         self.save_edit = QLineEdit()
         browse = QPushButton("...")
         browse.setFixedWidth(32)
         browse.clicked.connect(self._browse)
-        save_row = _row(self.save_edit, browse)
+        save_row = field_row(self.save_edit, browse)
         self.segment_check = QCheckBox("segment the volume when done")
         self.segment_check.setChecked(True)
         # (field, its own tooltip): settings of a new model, greyed out when starting from a checkpoint
@@ -266,6 +263,7 @@ class FinetuneWidget(JobWidget):
         base = self.model_config_override
 
         def work(ctx: JobContext) -> FinetuneResult:
+            from ..engine.checkpoint import free_checkpoint_path
             from ..engine.training import finetune_to_checkpoint
             from ..engine.volumes import guess_norm
 
@@ -295,8 +293,6 @@ class FinetuneWidget(JobWidget):
         return work
 
     def _apply(self, image: Any, res: FinetuneResult) -> None:
-        from napari.utils.notifications import show_info
-
         tr = res.train
         self.last_result = res
         SESSION.add(res.path, tr.model, tr.config)
@@ -308,10 +304,7 @@ class FinetuneWidget(JobWidget):
         text += f"; saved {res.path}"
         if tr.answer():
             text += f"\nthe model {tr.answer()}"
-        wanted = res.requested if res.requested.suffix == ".safetensors" else \
-            res.requested.with_name(res.requested.name + ".safetensors")
-        if res.path.name != wanted.name:
-            show_info(f"{wanted.name} already exists; the model was saved as {res.path.name} instead")
+        tell_if_renamed(res.requested, res.path)
         for note in tr.notes:
             text += f"\n{note}"
         if res.labels is not None:
@@ -321,20 +314,3 @@ class FinetuneWidget(JobWidget):
                 data, name=name, **derived_layer_kwargs(image, class_names=tr.config.names))
         self.status.setText(text)
 
-
-def _row(*widgets: QWidget) -> QWidget:
-    """The widgets side by side, as one form field."""
-    row = QWidget()
-    layout = QHBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    for w in widgets:
-        layout.addWidget(w)
-    return row
-
-
-def _spin(box: Any, lo: float, hi: float, value: float, step: float | None = None) -> Any:
-    box.setRange(lo, hi)
-    box.setValue(value)
-    if step is not None:
-        box.setSingleStep(step)
-    return box

@@ -12,12 +12,9 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QSpinBox
 
-from .._cpu import viewer_threads
-from ._base import JobWidget
 from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
-from ._geometry import derived_layer_kwargs, layer_spacing, unique_name
-from ._jobs import EngineJob, JobContext
-from ._volume import volume_of
+from ._jobs import EngineJob, JobContext, JobWidget
+from ._layers import derived_layer_kwargs, unique_name, volume_of, volume_spacing
 
 __all__ = ["SegmentWidget", "predict_job"]
 
@@ -27,14 +24,7 @@ def predict_job(choice: ModelChoice, volume: np.ndarray, spacing: tuple[float, .
     """The worker's work: build a predictor and segment ``volume`` (Z, Y, X); returns (labels, names)."""
 
     def work(ctx: JobContext) -> tuple[np.ndarray, list[str]]:
-        from ..config import InferConfig
-        from ..engine.inference import Predictor
-
-        infer = InferConfig(device=device, batch_size=batch, threads=viewer_threads())
-        if choice.kind == "session" and choice.session is not None:
-            predictor = Predictor(choice.session.model, choice.session.config, infer)
-        else:
-            predictor = Predictor.from_checkpoint(choice.path, infer)
+        predictor = choice.predictor(device, batch)
         out = predictor.predict(volume, spacing, progress=ctx.progress, cancel=ctx.cancelled)
         return out.labels, predictor.class_names
 
@@ -79,9 +69,7 @@ class SegmentWidget(JobWidget):
             self.fail(str(err))
             return None
         flat = image.data.ndim == 2 if not getattr(image, "multiscale", False) else image.data[0].ndim == 2
-        spacing = layer_spacing(image)
-        spacing3 = ((1.0,) + spacing) if len(spacing) == 2 else spacing
-        work = predict_job(choice, volume, spacing3, self.device_combo.device(), self.batch_spin.value())
+        work = predict_job(choice, volume, volume_spacing(image), self.device_combo.device(), self.batch_spin.value())
         return self.start_job(work, lambda res: self._apply(image, res, flat), "Segment",
                               f"segmenting '{image.name}' with {choice.describe()}...")
 

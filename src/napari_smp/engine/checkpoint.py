@@ -39,6 +39,7 @@ __all__ = [
     "PRETRAINED_KIND",
     "CheckpointError",
     "save_checkpoint",
+    "free_checkpoint_path",
     "load_checkpoint",
     "read_checkpoint_info",
     "is_pretrained_checkpoint",
@@ -97,6 +98,20 @@ def save_checkpoint(path: str | os.PathLike[str], model: SimMPNet, config: Model
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def free_checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` (with ``.safetensors`` added if missing) if free, else ``stem-2.safetensors``,
+    ``stem-3``...: where a front end saves a new model without overwriting an existing file."""
+    path = Path(path).expanduser()
+    if path.suffix != ".safetensors":
+        path = path.with_name(path.name + ".safetensors")
+    if not path.exists():
+        return path
+    n = 2
+    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    return candidate
 
 
 def read_checkpoint_info(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -14,13 +14,10 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton
 
-from ._base import JobWidget, section
 from ._controls import LayerCombo
-from ._geometry import check_same_grid, class_names_of, layer_spacing
-from ._jobs import EngineJob, JobContext
-from ._plots import BarPlot
-from ._tables import fill_table, make_table
-from ._volume import labels_of
+from ._display import BarPlot, fill_table, make_table
+from ._jobs import EngineJob, JobContext, JobWidget, section
+from ._layers import check_same_grid, class_names_of, labels_of, volume_spacing
 
 __all__ = ["MetricsWidget", "report_rows", "HEADER"]
 
@@ -106,8 +103,7 @@ class MetricsWidget(JobWidget):
             return None
         pred_layer, gt_layer = layers
         pred, gt = labels_of(pred_layer), labels_of(gt_layer)
-        spacing = layer_spacing(gt_layer)
-        spacing = ((1.0,) + tuple(spacing)) if len(spacing) == 2 else tuple(spacing)
+        spacing = volume_spacing(gt_layer)
         names = class_names_of(gt_layer) or class_names_of(pred_layer)
         convention = self.convention_combo.currentText()
 

@@ -1,4 +1,7 @@
-"""From the Fine-tune widget's controls to the engine's configs and a checkpoint path (no Qt here)."""
+"""A fine-tune's settings as a front end collects them (the Fine-tune widget's controls) -> the engine's
+configs, and where to suggest saving the model. numpy only (no torch): the widget checks them on the
+viewer's thread before any work starts.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +12,15 @@ import numpy as np
 
 from .._cpu import viewer_threads
 from ..config import ModelConfig, NormConfig, TrainConfig
-from ..engine.volumes import num_classes_for
+from .errors import EngineError
+from .volumes import num_classes_for
 
-__all__ = [
-    "WLDSettings",
-    "model_config_for",
-    "train_config_for",
-    "free_checkpoint_path",
-    "suggest_checkpoint_path",
-    "parse_background_slices",
-]
+__all__ = ["WLDSettings", "model_config_for", "train_config_for", "suggest_checkpoint_path"]
 
 
 @dataclass
 class WLDSettings:
-    """The W-LD controls: K start (0 = M/2), K bounds as fractions of M, and what happens out of bounds."""
+    """The W-LD settings: K start (0 = M/2), K bounds as fractions of M, and what happens out of bounds."""
 
     k_init: int = 0
     k_low: float = 0.25
@@ -31,36 +28,20 @@ class WLDSettings:
     k_policy: str = "reset"
 
     def check(self, slots: int) -> None:
+        """Refuse settings a bank of ``slots`` slots cannot follow (:class:`EngineError`, one sentence)."""
         if not 0.0 <= self.k_low < self.k_high <= 1.0:
-            raise ValueError(f"K bounds must satisfy 0 <= low < high <= 1; got {self.k_low} and {self.k_high}")
+            raise EngineError(f"K bounds must satisfy 0 <= low < high <= 1; got {self.k_low} and {self.k_high}")
         if self.k_init and not self.k_low * slots <= self.k_init <= self.k_high * slots:
-            raise ValueError(f"K start {self.k_init} lies outside the bounds "
-                             f"[{self.k_low * slots:g}, {self.k_high * slots:g}] of {slots} slots")
+            raise EngineError(f"K start {self.k_init} lies outside the bounds "
+                              f"[{self.k_low * slots:g}, {self.k_high * slots:g}] of {slots} slots")
         if self.k_policy not in ("reset", "clamp"):
-            raise ValueError(f"K policy must be reset or clamp, not {self.k_policy!r}")
-
-
-def parse_background_slices(text: str, depth: int) -> list[int]:
-    """Slice numbers typed by the user (``"3, 17 40"``) -> sorted distinct indices in [0, depth).
-
-    These slices count as annotated even where nothing is painted: all background (the annotated-slice
-    rule's explicit list). Raises ``ValueError`` with a sentence for anything else.
-    """
-    words = text.replace(",", " ").split()
-    try:
-        picks = sorted({int(w) for w in words})
-    except ValueError:
-        raise ValueError(f"background slices must be slice numbers separated by commas, not {text!r}") from None
-    outside = [z for z in picks if not 0 <= z < depth]
-    if outside:
-        raise ValueError(f"background slices {outside} are outside the volume's slices 0..{depth - 1}")
-    return picks
+            raise EngineError(f"K policy must be reset or clamp, not {self.k_policy!r}")
 
 
 def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: NormConfig,
                      class_names: dict[int, str] | None = None, base: ModelConfig | None = None,
                      img_size: int = 0, use_memory: bool | None = None) -> ModelConfig:
-    """The config of a new model: preset (or ``base``), classes from the labels, W-LD from the controls.
+    """The config of a new model: preset (or ``base``), classes from the labels, W-LD from the settings.
 
     Args:
         labels: (Z, Y, X) painted label map; the number of classes is its largest label + 1 (at least 2),
@@ -85,24 +66,11 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
 
 
 def train_config_for(steps: int, time_budget: float, device: str, base: TrainConfig | None = None) -> TrainConfig:
-    """``base`` (defaults when None) with the widget's steps (0 = until the time budget), time budget
+    """``base`` (defaults when None) with the given steps (0 = until the time budget), time budget
     (seconds, 0 = none), device, and the threads that leave the viewer a core."""
     base = base or TrainConfig()
     return replace(base, steps=int(steps) or None, time_budget=float(time_budget) or None, device=device,
                    threads=base.threads or viewer_threads())
-
-
-def free_checkpoint_path(path: str | Path) -> Path:
-    """``path`` if free, else ``stem-2.safetensors``, ``stem-3``...: a checkpoint is never overwritten."""
-    path = Path(path).expanduser()
-    if path.suffix != ".safetensors":
-        path = path.with_name(path.name + ".safetensors")
-    if not path.exists():
-        return path
-    n = 2
-    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
-        n += 1
-    return candidate
 
 
 def suggest_checkpoint_path(image_name: str, source: str = "", folder: str | Path | None = None) -> Path:

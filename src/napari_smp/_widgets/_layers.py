@@ -1,4 +1,4 @@
-"""Geometry and names that new layers inherit from the image they were computed from.
+"""napari layers in and out: the (Z, Y, X) arrays the engine takes, and the geometry new layers inherit.
 
 Every layer a widget creates lands exactly on its source image: same scale, translate, rotation,
 shear, affine, units and axis labels, and a copy of its metadata (with the ``VolumeMeta`` under
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,17 +18,64 @@ import numpy as np
 from ..io.meta import META_KEY
 
 __all__ = [
+    "ImageLayerError",
     "LayerMismatchError",
+    "check_same_grid",
     "class_names_of",
     "derived_layer_kwargs",
+    "labels_of",
     "layer_spacing",
-    "check_same_grid",
     "unique_name",
+    "volume_layers",
+    "volume_of",
+    "volume_spacing",
 ]
+
+
+class ImageLayerError(ValueError):
+    """A layer cannot be used as a (Z, Y, X) volume."""
 
 
 class LayerMismatchError(ValueError):
     """Two layers that must share a voxel grid do not."""
+
+
+def _base(layer: Any) -> Any:
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def volume_of(layer: Any) -> np.ndarray:
+    """(Z, Y, X) intensities of an Image layer (a 2D image becomes one slice), read into memory."""
+    if getattr(layer, "rgb", False):
+        raise ImageLayerError(f"'{layer.name}' is an RGB image; choose a grey-level CT or MR volume")
+    data = np.asarray(_base(layer))
+    if data.ndim == 2:
+        data = data[None]
+    if data.ndim != 3:
+        raise ImageLayerError(f"'{layer.name}' has {data.ndim} dimensions; a (Z, Y, X) volume is needed")
+    return data
+
+
+def labels_of(layer: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A copy of a Labels layer's data as (Z, Y, X); painting may go on while the copy is used."""
+    data = np.array(_base(layer), copy=True)
+    if data.ndim == 2:
+        data = data[None]
+    if shape is not None and data.shape != tuple(shape):
+        raise ImageLayerError(f"labels '{layer.name}' are {data.shape} but the image is {tuple(shape)}: "
+                              "choose the labels painted on this image")
+    return data
+
+
+def volume_layers(layers: Sequence[Any]) -> list[Any]:
+    """The image layers that hold a single-channel 3D volume (Z, Y, X)."""
+    return [
+        layer
+        for layer in layers
+        if type(layer).__name__ == "Image"
+        and getattr(layer, "ndim", 0) == 3
+        and not getattr(layer, "rgb", False)
+    ]
 
 
 def layer_spacing(layer: Any) -> tuple[float, ...]:
@@ -37,6 +85,12 @@ def layer_spacing(layer: Any) -> tuple[float, ...]:
     if meta is not None and all(s == 1.0 for s in scale) and len(meta.spacing) == len(scale):
         return tuple(float(s) for s in meta.spacing)
     return scale
+
+
+def volume_spacing(layer: Any) -> tuple[float, ...]:
+    """``layer_spacing`` as (Z, Y, X): a 2D layer is one slice 1 mm thick."""
+    spacing = layer_spacing(layer)
+    return ((1.0,) + spacing) if len(spacing) == 2 else spacing
 
 
 def class_names_of(layer: Any) -> dict[int, str] | None:

@@ -1,19 +1,17 @@
-"""Controls -> engine configs, and checkpoint paths that never overwrite."""
+"""A fine-tune's settings -> engine configs, and the suggested checkpoint path."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from napari_smp._widgets._finetune_config import (
+from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
+from napari_smp.engine.finetune_settings import (
     WLDSettings,
-    free_checkpoint_path,
     model_config_for,
-    parse_background_slices,
     suggest_checkpoint_path,
     train_config_for,
 )
-from napari_smp.config import MemoryConfig, ModelConfig, NormConfig, TrainConfig
 
 
 def test_model_config_takes_classes_from_labels_and_wld_from_controls():
@@ -53,25 +51,7 @@ def test_train_config_keeps_advanced_fields_and_maps_zero_budget_to_none():
     assert train_config_for(5, 30.5, "auto").time_budget == 30.5
 
 
-def test_free_checkpoint_path_never_returns_an_existing_file(tmp_path):
-    p = tmp_path / "m.safetensors"
-    assert free_checkpoint_path(p) == p
-    p.write_bytes(b"x")
-    (tmp_path / "m-2.safetensors").write_bytes(b"x")
-    assert free_checkpoint_path(p) == tmp_path / "m-3.safetensors"
-    assert free_checkpoint_path(tmp_path / "n") == tmp_path / "n.safetensors"
-
-
 def test_suggested_path_sits_beside_the_source_file(tmp_path):
     src = tmp_path / "ct" / "case1.nii.gz"
     assert suggest_checkpoint_path("case 1", str(src)) == tmp_path / "ct" / "case_1-finetuned.safetensors"
     assert suggest_checkpoint_path("x", "", tmp_path) == tmp_path / "x-finetuned.safetensors"
-
-
-def test_background_slices_are_parsed_into_distinct_indices_or_refused_with_a_sentence():
-    assert parse_background_slices("", 10) == []
-    assert parse_background_slices(" 7, 3 3,0 ", 10) == [0, 3, 7]
-    with pytest.raises(ValueError, match="slice numbers separated by commas"):
-        parse_background_slices("3, five", 10)
-    with pytest.raises(ValueError, match=r"\[-1, 10\] are outside the volume's slices 0..9"):
-        parse_background_slices("-1, 2, 10", 10)

@@ -1,8 +1,8 @@
-"""Matplotlib figures docked in the widgets: training curves and metric charts.
+"""What the widgets show besides layers: matplotlib figures (training curves, metric charts) and tables.
 
 Drawing a figure costs tens of milliseconds, so the training plot collects reports as they arrive
 and redraws at most every ``interval_ms`` from a timer: the viewer stays responsive however fast
-the optimiser steps.
+the optimiser steps. Tables are read-only ``QTableWidget``s filled from rows of text and numbers.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from typing import Any
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QFont
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-__all__ = ["TrainingPlot", "BarPlot"]
+__all__ = ["TrainingPlot", "BarPlot", "make_table", "fill_table", "table_text", "format_cell"]
 
 
 def _figure(height: float, constrained: bool = True) -> Figure:
@@ -51,11 +53,18 @@ class TrainingPlot(FigureCanvasQTAgg):
     relative to its first value (the latest absolute loss is written in the corner). During the run
     only the curves and that text are blitted onto the cached background (a few ms). Should a curve
     leave its axes, the limit doubles and the axes are redrawn once.
+
+    Args:
+        interval_ms: how often queued reports are shown.
+        loss_only: pre-training's plot: the absolute loss under ``loss_label``, with no K axis and no
+            warm-up mark (its network trains without the memory bank).
+        loss_label: the loss axis's title when ``loss_only``.
     """
 
-    def __init__(self, interval_ms: int = 400) -> None:
+    def __init__(self, interval_ms: int = 400, loss_only: bool = False, loss_label: str = "loss") -> None:
         super().__init__(_figure(2.4, constrained=False))
         self.setMinimumHeight(190)
+        self.loss_only = loss_only
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.ks: list[int] = []
@@ -65,7 +74,7 @@ class TrainingPlot(FigureCanvasQTAgg):
         self._dirty = False
         self._background: Any = None
         fig = self.figure
-        fig.subplots_adjust(left=0.15, right=0.84, bottom=0.2, top=0.95)
+        fig.subplots_adjust(left=0.15, right=0.95 if loss_only else 0.84, bottom=0.2, top=0.95)
         self._ax = fig.add_subplot(111)
         self._kax = self._ax.twinx()
         (self._loss_line,) = self._ax.plot([], [], color="#1f77b4", lw=1.2, animated=True)
@@ -74,11 +83,12 @@ class TrainingPlot(FigureCanvasQTAgg):
         self._note = self._ax.text(0.98, 0.96, "", transform=self._ax.transAxes, ha="right", va="top",
                                    fontsize=7, animated=True)
         self._ax.set_xlabel("step", fontsize=8)
-        self._ax.set_ylabel("loss / first loss", fontsize=8, color="#1f77b4")
+        self._ax.set_ylabel(loss_label if loss_only else "loss / first loss", fontsize=8, color="#1f77b4")
         self._kax.set_ylabel("K (memory slots used)", fontsize=8, color="#d62728")
         _style(self._ax)
         self._kax.tick_params(labelsize=8)
         self._kax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
+        self._kax.set_visible(not loss_only)
         self.mpl_connect("draw_event", self._on_draw)
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -93,6 +103,9 @@ class TrainingPlot(FigureCanvasQTAgg):
     def relative_losses(self) -> list[float]:
         first = self.losses[0] if self.losses and self.losses[0] > 0 else 1.0
         return [v / first for v in self.losses]
+
+    def _loss_curve(self) -> list[float]:
+        return list(self.losses) if self.loss_only else self.relative_losses()
 
     def reset(self, max_steps: int | None = 16, slots: int = 8) -> None:
         """Clear the curves and draw the axes for a run of ``max_steps`` steps and ``slots`` memory slots.
@@ -109,7 +122,7 @@ class TrainingPlot(FigureCanvasQTAgg):
         self._limits(x=max(2, max_steps), k=max(2, slots))
         self._loss_line.set_data([], [])
         self._k_line.set_data([], [])
-        self._k_line.set_visible(True)
+        self._k_line.set_visible(not self.loss_only)
         self._full_draw()
         self._timer.start()
 
@@ -121,7 +134,7 @@ class TrainingPlot(FigureCanvasQTAgg):
             self._k_line.set_visible(False)
         else:
             self.ks.append(int(report.k))
-        if not report.warming_up and self.warmup_end is None:
+        if not self.loss_only and not report.warming_up and self.warmup_end is None:
             self.warmup_end = int(report.step)
         self._dirty = True
 
@@ -134,7 +147,7 @@ class TrainingPlot(FigureCanvasQTAgg):
         if not self._dirty:
             return
         self._dirty = False
-        self._loss_line.set_data(self.steps, self.relative_losses())
+        self._loss_line.set_data(self.steps, self._loss_curve())
         if self.ks:
             self._k_line.set_data(self.steps, self.ks)
         if self.steps:
@@ -150,7 +163,7 @@ class TrainingPlot(FigureCanvasQTAgg):
 
     def _outgrown(self) -> bool:
         x1, l1, k1 = self._ax.get_xlim()[1], self._ax.get_ylim()[1], self._kax.get_ylim()[1]
-        finite = [v for v in self.relative_losses() if math.isfinite(v)]
+        finite = [v for v in self._loss_curve() if math.isfinite(v)]
         new = (_grow(x1, self.steps[-1] if self.steps else 0), _grow(l1, max(finite, default=0.0) * 1.02),
                _grow(k1, max(self.ks, default=0)))
         if new == (x1, l1, k1):
@@ -176,7 +189,8 @@ class TrainingPlot(FigureCanvasQTAgg):
         if self._warm_line.get_visible():
             self._ax.draw_artist(self._warm_line)
         self._ax.draw_artist(self._loss_line)
-        self._kax.draw_artist(self._k_line)
+        if not self.loss_only:
+            self._kax.draw_artist(self._k_line)
         self._ax.draw_artist(self._note)
 
 
@@ -214,3 +228,55 @@ class BarPlot(FigureCanvasQTAgg):
         ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(title, fontsize=8)
         self.draw_idle()
+
+
+def make_table(min_height: int = 120) -> QTableWidget:
+    table = QTableWidget()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setMinimumHeight(min_height)
+    return table
+
+
+def format_cell(value: object, digits: int = 3, percent: bool = False) -> str:
+    """Numbers to text: NaN becomes ``n/a``; ``percent`` shows a share in [0, 1] as ``12.5 %``."""
+    if isinstance(value, (int,)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return f"{100 * value:.1f} %" if percent else f"{value:.{digits}f}"
+    return str(value)
+
+
+def fill_table(table: QTableWidget, header: Sequence[str], rows: Sequence[Sequence[object]],
+               percent: bool = False, bold_last: bool = False,
+               tooltips: dict[tuple[int, int], str] | None = None) -> None:
+    """Replace the table's content; numbers right-aligned, ``bold_last`` for a mean row."""
+    table.clear()
+    table.setColumnCount(len(header))
+    table.setRowCount(len(rows))
+    table.setHorizontalHeaderLabels(list(header))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            item = QTableWidgetItem(format_cell(value, percent=percent))
+            if isinstance(value, (int, float)):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if tooltips and (r, c) in tooltips:
+                item.setToolTip(tooltips[(r, c)])
+            if bold_last and r == len(rows) - 1:
+                font = QFont()
+                font.setBold(True)
+                item.setFont(font)
+            table.setItem(r, c, item)
+
+
+def table_text(table: QTableWidget) -> list[list[str]]:
+    """The table's cells as text, header first (what tests and CSV export read)."""
+    header = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    body = [[table.item(r, c).text() if table.item(r, c) else "" for c in range(table.columnCount())]
+            for r in range(table.rowCount())]
+    return [header, *body]

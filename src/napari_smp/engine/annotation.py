@@ -1,0 +1,109 @@
+"""What a painting holds: its annotated slices and classes, kept current while the user paints, and the
+explicit list of background slices a user types. numpy only (no torch): a widget asks on every stroke.
+
+The rule is the engine's (``volumes.annotated_slices``, ARCHITECTURE.md "Annotations"): an axial slice
+with at least one non-zero label is annotated; other slices count only when listed as background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from .errors import EngineError
+
+__all__ = ["AnnotationSummary", "parse_background_slices"]
+
+
+class AnnotationSummary:
+    """Which axial slices of a (Z, Y, X) label map are painted, and with which classes.
+
+    The classes of each slice are cached so that a paint stroke costs a recount of the slices it
+    touched only. Each slice also keeps a fingerprint (non-zero voxel count, sum of labels):
+    ``recount_changed`` finds the slices an edit we were not told about (an undo, say) changed with
+    two passes over the volume, and recounts the classes of those only.
+    """
+
+    def __init__(self, labels: np.ndarray) -> None:
+        self._labels = labels
+        self._per_slice: dict[int, frozenset[int]] = {}
+        self._prints = np.zeros((labels.shape[0], 2), dtype=np.int64)
+        self.recount()
+
+    def recount(self, slices: Iterable[int] | None = None) -> None:
+        """Recount ``slices`` (all when None) of the label map, which may have changed in place."""
+        data = self._labels
+        if slices is None:
+            self._per_slice.clear()
+            self._prints = _fingerprints(data)
+            todo = np.flatnonzero(self._prints[:, 0]).tolist()
+        else:
+            todo = sorted({int(z) for z in slices if 0 <= int(z) < data.shape[0]})
+            for z in todo:
+                self._prints[z] = _fingerprints(data[z : z + 1])[0]
+        for z in todo:
+            plane = np.asarray(data[z])
+            values = np.unique(plane[plane != 0]) if plane.any() else np.zeros(0, dtype=plane.dtype)
+            if values.size:
+                self._per_slice[z] = frozenset(int(v) for v in values)
+            else:
+                self._per_slice.pop(z, None)
+
+    def recount_changed(self) -> list[int]:
+        """Recount the slices whose fingerprint changed since they were last counted; return them."""
+        now = _fingerprints(self._labels)
+        changed = np.flatnonzero((now != self._prints).any(axis=1)).tolist()
+        self.recount(changed)
+        return changed
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The (Z, Y, X) label map being summarised (not a copy)."""
+        return self._labels
+
+    @property
+    def slices(self) -> list[int]:
+        """Annotated slice indices, ascending."""
+        return sorted(self._per_slice)
+
+    @property
+    def classes(self) -> list[int]:
+        """Non-zero labels present on annotated slices, ascending."""
+        found: set[int] = set()
+        for values in self._per_slice.values():
+            found |= values
+        return sorted(found)
+
+    def describe(self, names: dict[int, str] | None = None) -> str:
+        """One line for a user, e.g. ``3 slices annotated (4, 9, 12): liver, spleen``."""
+        if not self._per_slice:
+            return "no slice annotated yet: paint at least one axial slice"
+        shown = self.slices if len(self.slices) <= 8 else self.slices[:7] + ["..."]
+        listing = ", ".join(str(z) for z in shown)
+        classes = ", ".join((names or {}).get(c, f"class {c}") for c in self.classes)
+        plural = "s" if len(self.slices) != 1 else ""
+        return f"{len(self.slices)} slice{plural} annotated ({listing}): {classes}"
+
+
+def _fingerprints(labels: np.ndarray) -> np.ndarray:
+    """(Z, 2) int64: non-zero voxel count and label sum of each slice of a (Z, Y, X) label map."""
+    flat = np.asarray(labels).reshape(labels.shape[0], -1)
+    return np.stack([np.count_nonzero(flat, axis=1), flat.sum(axis=1, dtype=np.int64)], axis=1).astype(np.int64)
+
+
+def parse_background_slices(text: str, depth: int) -> list[int]:
+    """Slice numbers typed by a user (``"3, 17 40"``) -> sorted distinct indices in [0, depth).
+
+    These slices count as annotated even where nothing is painted: all background (the annotated-slice
+    rule's explicit list). Raises :class:`EngineError` (a ``ValueError``) with a sentence for anything else.
+    """
+    words = text.replace(",", " ").split()
+    try:
+        picks = sorted({int(w) for w in words})
+    except ValueError:
+        raise EngineError(f"background slices must be slice numbers separated by commas, not {text!r}") from None
+    outside = [z for z in picks if not 0 <= z < depth]
+    if outside:
+        raise EngineError(f"background slices {outside} are outside the volume's slices 0..{depth - 1}")
+    return picks

@@ -1,0 +1,58 @@
+"""What a painting holds: painted-slice counts kept current while painting, typed background slices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_smp.engine.annotation import AnnotationSummary, parse_background_slices
+
+
+def test_annotation_summary_counts_slices_and_classes_and_follows_paint():
+    labels = np.zeros((6, 8, 8), np.uint8)
+    labels[1, 2:4, 2:4] = 1
+    labels[4, 0, 0] = 3
+    s = AnnotationSummary(labels)
+    assert s.slices == [1, 4] and s.classes == [1, 3]
+    assert s.describe({1: "liver", 3: "spleen"}) == "2 slices annotated (1, 4): liver, spleen"
+    labels[4] = 0  # erase a slice, paint another, recount only those two
+    labels[5, 1, 1] = 2
+    s.recount([4, 5])
+    assert s.slices == [1, 5] and s.classes == [1, 2]
+    assert "no slice annotated" in AnnotationSummary(np.zeros((2, 3, 3), np.uint8)).describe()
+
+
+def test_recount_changed_finds_edits_it_was_not_told_about():
+    labels = np.zeros((5, 6, 6), np.int32)
+    labels[1, :2, :2] = 1
+    labels[3, 0, 0] = 2
+    s = AnnotationSummary(labels)
+    assert s.recount_changed() == [] and s.slices == [1, 3]  # nothing changed: nothing recounted
+    labels[1, :2, :2] = 0  # an undo erases slice 1
+    labels[3, 0, 0] = 1  # and turns the class of slice 3 from 2 into 1 (same voxel count)
+    labels[4, 5, 5] = 2  # a redo paints slice 4
+    assert s.recount_changed() == [1, 3, 4]
+    assert s.slices == [3, 4] and s.classes == [1, 2]
+    s.recount([0])  # a told edit refreshes that slice's fingerprint too
+    labels[0, 0, 0] = 2
+    s.recount([0])
+    assert s.recount_changed() == [] and s.slices == [0, 3, 4]
+
+
+def test_background_slices_are_parsed_into_distinct_indices_or_refused_with_a_sentence():
+    assert parse_background_slices("", 10) == []
+    assert parse_background_slices(" 7, 3 3,0 ", 10) == [0, 3, 7]
+    with pytest.raises(ValueError, match="slice numbers separated by commas"):
+        parse_background_slices("3, five", 10)
+    with pytest.raises(ValueError, match=r"\[-1, 10\] are outside the volume's slices 0..9"):
+        parse_background_slices("-1, 2, 10", 10)
+
+
+def test_the_numpy_only_engine_modules_load_without_torch():
+    code = ("import sys, napari_smp.engine.annotation, napari_smp.engine.finetune_settings; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
