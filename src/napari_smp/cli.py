@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -168,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", type=Path, help="also write the table as JSON")
     p.add_argument("--csv", type=Path, help="also write the table as CSV")
+    p.add_argument("--overwrite", action="store_true", help="replace --json/--csv if they exist")
 
     p = sub.add_parser("train", help="train on a Decathlon/nnU-Net dataset folder (torchrun for several GPUs)")
     p.add_argument("dataset", type=Path, help="folder with imagesTr/, labelsTr/ and optional dataset.json")
@@ -219,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that every ``finally`` (temporary files) runs as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -226,16 +237,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(done.code or 0)
     from . import commands
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return getattr(commands, f"run_{args.command}")(args)
-    except KeyboardInterrupt:
-        print("napari-smp: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        what = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(f"napari-smp: {what}; nothing half-written was left behind", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     except (ValueError, OSError) as err:  # our errors subclass ValueError; OSError: unreadable paths
         if os.environ.get("NAPARI_SMP_DEBUG"):
             raise
         print(f"napari-smp {args.command}: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

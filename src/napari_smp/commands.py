@@ -9,23 +9,43 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .config import UNCAPPED_STEPS, InferConfig, ModelConfig, NormConfig, PretrainConfig, TrainConfig
 
 __all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_pretrain", "run_demo", "check_output"]
 
 
-def check_output(path: Path, overwrite: bool, *inputs: Path) -> None:
-    """Refuse to replace an input, or an existing file without ``--overwrite``."""
+#: what each kind of output may be called: label maps in any format ``io.write_labels`` writes
+LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+CHECKPOINT_SUFFIXES = (".safetensors",)
+
+
+def check_output(
+    path: Path | None, overwrite: bool, *inputs: Path | None, suffixes: tuple[str, ...] = (), what: str = "--out"
+) -> None:
+    """Refuse an output before any work starts: an input, an existing file without ``--overwrite``, a
+    folder that is missing or not writable, or an extension outside ``suffixes``."""
+    if path is None:
+        return
+    path = Path(path)
     for inp in inputs:
-        if inp is not None and Path(inp).resolve() == Path(path).resolve():
-            raise ValueError(f"the output {path} is also an input; choose another --out")
-    if Path(path).exists() and not overwrite:
+        if inp is not None and Path(inp).resolve() == path.resolve():
+            raise ValueError(f"{what} {path} is also an input; choose another name")
+    if suffixes and not path.name.lower().endswith(suffixes):
+        raise ValueError(f"{what} {path} must end in {' or '.join(suffixes)}")
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; give a file name")
+    if path.exists() and not overwrite:
         raise ValueError(f"{path} exists; pass --overwrite to replace it")
-    if not Path(path).parent.exists():
+    folder = path.parent
+    if not folder.is_dir():
         raise ValueError(f"the folder of {path} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"the folder of {path} is not writable")
 
 
 def _check_device(args: argparse.Namespace) -> None:
@@ -54,7 +74,46 @@ def _train_config(args: argparse.Namespace, **extra: object) -> TrainConfig:
     )
 
 
-def _progress(total: int | None, desc: str, unit: str):
+class _LogProgress:
+    """Progress for a log file or a pipe: a plain line every ``every`` seconds and one at the end.
+
+    tqdm redraws its bar with carriage returns, which a file keeps as one line per update.
+    """
+
+    def __init__(self, total: int | None, desc: str, unit: str, every: float = 30.0) -> None:
+        self.total, self.desc, self.unit, self.every = total, desc, unit, every
+        self.n, self.postfix = 0, ""
+        self._last = time.monotonic()
+
+    def __enter__(self) -> _LogProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None and self.n:
+            self._line()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self._last >= self.every:
+            self._line()
+
+    def set_postfix_str(self, text: str) -> None:
+        self.postfix = text
+
+    def set_postfix(self, **values: object) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def _line(self) -> None:
+        self._last = time.monotonic()
+        of = f"/{self.total}" if self.total else ""
+        tail = f" ({self.postfix})" if self.postfix else ""
+        print(f"{self.desc}: {self.n}{of} {self.unit}s{tail}", file=sys.stderr, flush=True)
+
+
+def _progress(total: int | None, desc: str, unit: str) -> Any:
+    """A tqdm bar on a terminal, a few plain lines in a log."""
+    if not sys.stderr.isatty():
+        return _LogProgress(total, desc, unit)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
@@ -64,7 +123,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from .engine.inference import Predictor
     from .io import read_volume, write_labels
 
-    check_output(args.out, args.overwrite, args.image, args.checkpoint)
+    check_output(args.out, args.overwrite, args.image, args.checkpoint, suffixes=LABEL_SUFFIXES)
     volume, meta = read_volume(args.image)
     predictor = Predictor.from_checkpoint(
         args.checkpoint, InferConfig(device=args.device, batch_size=args.batch_size), args.require_device
@@ -82,7 +141,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     from .engine.volumes import guess_norm, num_classes_for
     from .io import read_labels, read_volume
 
-    check_output(args.out, args.overwrite, args.image, args.labels, args.init)
+    check_output(args.out, args.overwrite, args.image, args.labels, args.init, suffixes=CHECKPOINT_SUFFIXES)
     new_model_only = (args.img_size, args.use_memory, args.slice_context)
     if args.init is not None and any(v is not None for v in new_model_only):
         raise ValueError(
@@ -139,6 +198,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .io.atomic import atomic_write_text
     from .metrics import evaluate_labels
 
+    for out, suffix in ((args.json, ".json"), (args.csv, ".csv")):
+        check_output(out, args.overwrite, args.pred, args.gt, suffixes=(suffix,), what=f"--{suffix[1:]}")
+    if args.json is not None and args.csv is not None and args.json.resolve() == args.csv.resolve():
+        raise ValueError("--json and --csv name the same file")
     pred, pmeta = read_labels(args.pred)
     gt, gmeta = read_labels(args.gt)
     if pred.shape != gt.shape:
@@ -165,7 +228,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .engine.training import train_dataset
 
     if int(os.environ.get("RANK", "0")) == 0:
-        check_output(args.out, args.overwrite)
+        check_output(args.out, args.overwrite, suffixes=CHECKPOINT_SUFFIXES)
     _check_device(args)
     config = ModelConfig(
         preset=args.preset,
@@ -190,7 +253,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from .engine.volumes import guess_norm
     from .io import read_volume
 
-    check_output(args.out, args.overwrite, *args.volumes)
+    check_output(args.out, args.overwrite, *args.volumes, suffixes=CHECKPOINT_SUFFIXES)
     config = ModelConfig(preset="lite", img_size=args.img_size, lite_width=args.width)
     settings = PretrainConfig(
         method=args.method,

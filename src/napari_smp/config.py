@@ -126,6 +126,8 @@ class ModelConfig:
             self.in_channels = stacked
         if any(s not in (1, 2, 3, 4) for s in self.lite_memory_stages):
             raise ValueError(f"lite_memory_stages takes stage numbers 1-4, got {list(self.lite_memory_stages)}")
+        if self.lite_width < 1:
+            raise ValueError(f"lite_width is the first stage's channel count: 1 or more, got {self.lite_width}")
         if self.lite_prediction not in ("sum", "finest"):
             raise ValueError(f"unknown lite_prediction {self.lite_prediction!r}; choose 'sum' or 'finest'")
         if self.preset not in PRESETS:
@@ -225,6 +227,22 @@ class TrainConfig:
     val_every: int = 100  # steps between validations (full-dataset training)
     threads: int | None = None  # CPU threads for torch; None -> every core (engine.device.configure_threads)
 
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 0:
+            raise ValueError(f"steps must be 0 or more, got {self.steps}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"the time budget must be a positive number of seconds, got {self.time_budget}")
+        if self.batch_size < 1:
+            raise ValueError(f"the batch must hold at least one slice, got batch size {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"the learning rate must be positive, got {self.lr}")
+        if self.lr_schedule not in ("poly", "constant"):
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose 'poly' or 'constant'")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"the validation share must be in [0, 1), got {self.val_fraction}")
+        if self.val_every < 1:
+            raise ValueError(f"validation every {self.val_every} steps: give 1 or more")
+
     @property
     def step_cap(self) -> int:
         """The most steps the run may take: ``steps``, or unbounded under a time budget, else 300."""
@@ -248,6 +266,10 @@ class InferConfig:
     batch_size: int = 8
     amp: bool = True
     threads: int | None = None  # CPU threads for torch; None -> every core (engine.device.configure_threads)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"the batch must hold at least one slice, got batch size {self.batch_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

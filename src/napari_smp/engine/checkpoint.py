@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from ..config import ModelConfig, config_from_json
+from ..io.atomic import atomic_write
 from ..model import DMWLA, SimMPNet, build_model
 
 __all__ = [
@@ -88,15 +88,13 @@ def save_checkpoint(path: str | os.PathLike[str], model: SimMPNet, config: Model
         "version": __version__,
         "extra": extra_json,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    except OSError as err:  # the message names the user's path, not the temporary one
+        raise CheckpointError(f"cannot write {path}: {err.strerror or err}") from None
+    except Exception as err:  # the Rust writer's own error type (e.g. a full disk)
+        raise CheckpointError(f"cannot write {path}: {str(err).splitlines()[0]}") from None
     return path
 
 

@@ -60,6 +60,7 @@ def run_demo(
     """Make the phantom, fine-tune on four painted slices, segment, score; write everything to ``out``."""
     if steps < 1:
         raise ValueError(f"the demo needs at least one training step, got --steps {steps}")
+    train = TrainConfig(steps=steps, time_budget=time_budget, device=device)  # refuses bad settings first
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,7 +87,6 @@ def run_demo(
     # runs give the same model; the budget only caps a slow machine (150 steps take about 65 s on two
     # cores). A network that answers from its finest head needs them, and the fine-tune keeps
     # whichever answer scores better on the painted slices (training/answer.py; docs/method.md)
-    train = TrainConfig(steps=steps, time_budget=time_budget, device=device)
     result = finetune_to_checkpoint(ph.image, sparse, out / "model.safetensors", config=config, train=train)
     last = result.reports[-1]
     log(f"fine-tuned {len(result.reports)} steps in {last.elapsed:.0f} s: {last.summary()}")

@@ -22,11 +22,16 @@ __all__ = [
     "check_labels",
     "annotated_slices",
     "num_classes_for",
+    "check_spacing",
 ]
 
 
 def check_image(volume: np.ndarray, what: str = "image") -> None:
-    """Refuse what the network cannot take: not 3D, or NaN/inf values."""
+    """Refuse what the network cannot take: not a real-valued 3D array, or NaN/inf values."""
+    if not isinstance(volume, np.ndarray):
+        raise EngineError(f"the {what} must be a numpy array (Z, Y, X), not {type(volume).__name__}")
+    if not (np.issubdtype(volume.dtype, np.number) or volume.dtype == bool) or np.iscomplexobj(volume):
+        raise EngineError(f"the {what} holds {volume.dtype} values; a real-valued intensity volume is needed")
     if volume.ndim != 3:
         raise EngineError(
             f"the {what} must be a 3D volume (Z, Y, X); got {volume.ndim}D shape {volume.shape}"
@@ -117,3 +122,16 @@ def num_classes_for(labels: np.ndarray, at_least: int = 2, names: dict[int, str]
     largest = int(labels.max()) if labels.size else 0
     named = max(names) if names else 0
     return max(at_least, largest + 1, named + 1)
+
+
+def check_spacing(spacing: object) -> tuple[float, float, float] | None:
+    """``None``, or three positive finite voxel sizes in mm in ``(Z, Y, X)`` order, as floats."""
+    if spacing is None:
+        return None
+    try:
+        values = tuple(float(v) for v in spacing)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise EngineError(f"spacing must be three numbers in mm (Z, Y, X), got {spacing!r}") from None
+    if len(values) != 3 or not all(np.isfinite(v) and v > 0 for v in values):
+        raise EngineError(f"spacing must be three positive voxel sizes in mm (Z, Y, X), got {spacing!r}")
+    return values[0], values[1], values[2]

@@ -26,6 +26,7 @@ from ...metrics import dice
 from ...model import build_model
 from ..checkpoint import save_checkpoint
 from ..device import resolve_device
+from ..errors import EngineError
 from ..inference.predictor import Predictor
 from ..volumes import annotated_slices, check_image, check_labels, num_classes_for
 from .finetune import short_run_warmup
@@ -59,8 +60,13 @@ def split_cases(cases: list[DatasetCase], val_fraction: float, seed: int) -> tup
 
 def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     image, meta = read_volume(case.image)
-    labels, _ = read_labels(case.label)
+    labels, lmeta = read_labels(case.label)
     check_image(image, f"image of case {case.name}")
+    if labels.shape == image.shape and not meta.same_grid(lmeta, atol=1e-2):
+        raise EngineError(
+            f"case {case.name}: the label map {case.label.name} is on another voxel grid than the image "
+            f"(spacing {lmeta.spacing} vs {meta.spacing}, origin {lmeta.origin} vs {meta.origin})"
+        )
     return image, check_labels(labels, image.shape, f"label map of case {case.name}"), meta.spacing
 
 

@@ -8,6 +8,7 @@ scratch, from a checkpoint, or from a pre-trained encoder (``engine.checkpoint.s
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,20 @@ def _check_classes(labels: np.ndarray, index: np.ndarray, config: ModelConfig) -
     return [f"classes absent from the annotation keep what the model knew: {names}"]
 
 
+def _slow_step_notes(reports: list[StepReport], budget: float | None) -> list[str]:
+    """A sentence when one step took longer than the whole time budget (at least one step is taken)."""
+    if not budget or not reports:
+        return []
+    ends = [0.0] + [r.elapsed for r in reports]
+    longest = max(b - a for a, b in zip(ends[:-1], ends[1:], strict=True))
+    if longest <= budget:
+        return []
+    return [
+        f"one training step took {longest:.0f} s, longer than the {budget:g} s time budget, so the run took "
+        f"{len(reports)} step(s); a busy CPU or a larger input size makes steps slower"
+    ]
+
+
 def finetune(
     image: np.ndarray,
     labels: np.ndarray,
@@ -108,6 +123,7 @@ def finetune(
         train: steps, time budget, batch size, learning rate, device.
         slices: extra slice indices to count as annotated background.
     """
+    started = time.perf_counter()  # the time budget includes the set-up
     train = train or TrainConfig()
     check_image(image)
     labels = check_labels(labels, image.shape)
@@ -128,7 +144,10 @@ def finetune(
         warnings.warn(note, stacklevel=2)
     model.to(resolve_device(train.device))
     data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels)
-    reports, stopped = fit(model, data, train, callback, cancel)
+    reports, stopped = fit(
+        model, data, train, callback, cancel, clock=lambda: time.perf_counter() - started, first_step_free=True
+    )
+    notes += _slow_step_notes(reports, train.time_budget)
     scores: dict[str, float] = {}
     if train.choose_answer and reports and stopped != "cancelled":  # short runs keep the sum (training/answer.py)
         config, scores = choose_answer(model, data)

@@ -83,6 +83,7 @@ def run_steps(
         clock: seconds elapsed, read by the budget and the schedule (default: this process's wall
             time; under DDP one value agreed by all ranks, so they stop at the same step).
         first_step_free: the budget is not checked before the first step (at least one step is taken).
+            Later steps are not begun when the previous step's duration would carry the run past it.
 
     Returns:
         The reports and why the run stopped: ``steps``, ``time`` or ``cancelled``. A cancel between two
@@ -94,15 +95,18 @@ def run_steps(
     reports: list[StepReport] = []
     start, stopped = time.perf_counter(), "steps"
     clock = clock or (lambda: time.perf_counter() - start)
+    last_step = 0.0  # seconds the previous step took: the next one is expected to take as long
     for step in range(1, steps + 1):
         if cancel is not None and cancel():
             stopped = "cancelled"
             break
         elapsed = clock()
         budget_checked = not (first_step_free and step == 1)
-        if time_budget is not None and budget_checked and elapsed >= time_budget:
+        # stop before a step that would end past the budget, not after it: the budget is a budget
+        if time_budget is not None and budget_checked and elapsed + last_step >= time_budget:
             stopped = "time"
             break
+        began = time.perf_counter()
         lr = lr_at(step, elapsed)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -114,6 +118,7 @@ def run_steps(
         optimizer.step()
         value = loss.item() if reduce_loss is None else reduce_loss(loss.item())
         state = after_step(value) if after_step is not None else {}
+        last_step = time.perf_counter() - began
         k = state.get("k")
         reports.append(
             StepReport(
@@ -168,6 +173,7 @@ def fit(
     reduce_loss: Callable[[float], float] | None = None,
     memory_owner: torch.nn.Module | None = None,
     clock: Callable[[], float] | None = None,
+    first_step_free: bool = False,
 ) -> tuple[list[StepReport], str]:
     """Train a segmentation network on ``data`` for ``train.steps`` steps or ``train.time_budget`` seconds.
 
@@ -177,7 +183,8 @@ def fit(
     Args:
         reduce_loss: see :func:`run_steps` (DDP).
         memory_owner: the unwrapped model when ``model`` is a DDP wrapper.
-        clock: see :func:`run_steps` (DDP).
+        clock: see :func:`run_steps` (DDP; a fine-tune's budget counts from its set-up).
+        first_step_free: see :func:`run_steps`.
     """
     device = next(model.parameters()).device
     if device.type == "cpu":
@@ -215,6 +222,7 @@ def fit(
         callback=callback,
         cancel=cancel,
         clock=clock,
+        first_step_free=first_step_free,
     )
     model.eval()
     return reports, stopped

@@ -76,9 +76,14 @@ def read_itk(path: Path, fmt: str) -> RawVolume:
 def dicom_series_files(folder: Path) -> list[list[str]]:
     """File lists of the DICOM series in ``folder`` (not recursive), largest series first."""
     reader = sitk.ImageSeriesReader
-    series = [
-        list(reader.GetGDCMSeriesFileNames(str(folder), sid)) for sid in reader.GetGDCMSeriesIDs(str(folder))
-    ]
+    shown = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # ITK prints "No Series were found" on stderr itself
+    try:
+        series = [
+            list(reader.GetGDCMSeriesFileNames(str(folder), sid)) for sid in reader.GetGDCMSeriesIDs(str(folder))
+        ]
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(shown)
     return sorted(series, key=len, reverse=True)
 
 
