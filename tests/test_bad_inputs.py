@@ -266,3 +266,31 @@ def test_evaluate_overwrite_replaces_only_with_the_flag(files, tmp_path, capsys)
     assert main([*argv, "--overwrite"]) == 0
     assert "classes" in json.loads((folder / "report.json").read_text())
     capsys.readouterr()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("after", [0.5, 3.0, 6.0])
+def test_a_signal_ends_finetune_cleanly(signame, after, files, tmp_path):
+    """Ctrl-C or SIGTERM at several moments (start-up, reading, training): one line, the old output intact."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "case"
+    shutil.copytree(files, folder)
+    out = folder / "old.safetensors"
+    before = _snapshot(folder)
+    argv = [sys.executable, "-m", "napari_smp.cli", "finetune", str(folder / "image.nii.gz"),
+            str(folder / "labels.nii.gz"), "--out", str(out), "--overwrite", "--time-budget", "60", "--device", "cpu"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, encoding="utf-8")
+    time.sleep(after)
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=120)  # a guard against a hang, not a timing claim
+    code = {"SIGINT": 130, "SIGTERM": 143}[signame]
+    assert proc.returncode in (code, -getattr(signal, signame)), err
+    assert "Traceback" not in err
+    if proc.returncode == code:
+        assert [line for line in err.splitlines() if line.strip()][-1].startswith("napari-smp: ")
+    assert _snapshot(folder) == before  # the old checkpoint untouched, nothing left behind
