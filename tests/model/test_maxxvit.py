@@ -16,7 +16,7 @@ from napari_smp.model.maxxvit import (
     PretrainedWeightsError,
     load_pretrained,
 )
-from napari_smp.model.maxxvit_layers import (
+from napari_smp.model.maxxvit.layers import (
     DropPath,
     PartitionAttention,
     RelPosMlp,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from napari_smp.config import MemoryConfig, ModelConfig
-from napari_smp.model import ModelInputError, SimMPNet, build_model
+from napari_smp.model import ClusterReadout, ModelInputError, SimMPNet, build_model
 
 
 def _config(**memory: object) -> ModelConfig:
@@ -236,7 +236,7 @@ def test_cluster_maps() -> None:
     _train(model, 3)
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    maps = model.cluster_maps(_x(2, seed=3), "encoder.stage3.1")
+    maps = ClusterReadout(model).maps(_x(2, seed=3), "encoder.stage3.1")
     assert model.training  # mode restored
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     assert maps["assignment"].shape == (2, 4, 4) and maps["assignment"].dtype == torch.long
@@ -244,13 +244,13 @@ def test_cluster_maps() -> None:
     assert maps["stride"] == 16.0 and maps["warming_up"] is False
     assert torch.equal(maps["assignment"], maps["similarity"].argmax(1))
     assert maps["similarity"].abs().max() <= 1.0 + 1e-5
-    dec = model.cluster_maps(_x(1), "decoder.stage1")
+    dec = ClusterReadout(model).maps(_x(1), "decoder.stage1")
     assert dec["similarity"].shape == (1, 3, 16, 16) and dec["stride"] == 4.0
     with pytest.raises(ValueError, match="no DMW-LA module named"):
-        model.cluster_maps(_x(1), "encoder.stage9.0")
+        ClusterReadout(model).maps(_x(1), "encoder.stage9.0")
     plain = build_model(replace(_config(), use_memory=False))
     with pytest.raises(ValueError, match="trained without its memory bank: it has no clusters to show"):
-        plain.cluster_maps(_x(1), "decoder.stage1")
+        ClusterReadout(plain).maps(_x(1), "decoder.stage1")
 
 
 def test_paper_preset_parameter_count() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from napari_smp.model.wld import next_k, pixel_scores, slot_scores, wld_write
+from napari_smp.config import MemoryConfig
+from napari_smp.model.wld import KController, next_k, pixel_scores, slot_scores, wld_write
 
 
 @pytest.mark.parametrize(
@@ -23,6 +24,21 @@ from napari_smp.model.wld import next_k, pixel_scores, slot_scores, wld_write
 )
 def test_next_k_reset_policy(prev: float, loss: float, expected: int) -> None:
     assert next_k(61, prev, loss, slots=100) == expected
+
+
+def test_k_controller_waits_for_two_main_phase_losses_and_the_delay() -> None:
+    rule = KController.from_config(MemoryConfig(slots=100, warmup_steps=2, k_delay_steps=1, k_init=40))
+    assert rule.initial_k == 40 and KController(slots=8).initial_k == 4
+    # step warmup + 1 + delay = 4 is the last that keeps K; NaN is "no previous loss"
+    assert rule.next(4, 40, 1.0, 0.75) == 40
+    assert rule.next(5, 40, 1.0, 0.75) == 37
+    assert rule.next(5, 40, float("nan"), 0.75) == 40
+
+
+def test_k_controller_says_which_banks_take_k() -> None:
+    shared, own = KController(slots=100), KController(slots=100, share_decoder=False)
+    assert shared.sets("encoder.stage1.0") and shared.sets("decoder.stage4")
+    assert own.sets("encoder.stage3.1") and not own.sets("decoder.stage4")
 
 
 @pytest.mark.parametrize(("prev", "loss", "expected"), [(2.0, 1.0, 25), (0.5, 1.5, 75), (1.0, 0.75, 37)])

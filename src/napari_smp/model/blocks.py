@@ -1,4 +1,13 @@
-"""Small building blocks shared by the encoders and the decoder of Sim-MPNet."""
+"""Small building blocks shared by the encoders and the decoder of Sim-MPNet, and :func:`nchw`.
+
+Feature maps leave every token-to-map reshape and channel LayerNorm in standard NCHW strides
+(:func:`nchw`): a token-to-map reshape (``(B, HW, C) -> (B, C, H, W)`` through a transpose) and a
+channel LayerNorm's permute back both return channels-last views. A convolution follows its input's
+layout, and on the CPU with several threads so do the strides of its weight gradient: a 1x1
+convolution then returns ``(C_out, C_in, 1, 1)`` gradients with strides ``(C_in, 1, C_in, C_in)``,
+which DDP's gradient buckets (laid out like the parameters) refuse with a warning and a copy on every
+step.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layout import nchw
-
 __all__ = [
+    "nchw",
     "ConvBnAct",
     "ConvBlock",
     "UpConv",
@@ -19,6 +27,24 @@ __all__ = [
     "InputGate",
     "ChannelAdapter",
 ]
+
+
+def _standard_strides(shape: torch.Size) -> tuple[int, ...]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+def nchw(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, H, W) with the strides of a freshly allocated tensor; a copy only when needed.
+
+    ``contiguous()`` is not enough: at H = W = 1 a channels-last view counts as contiguous already.
+    """
+    if x.stride() == _standard_strides(x.shape):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)
 
 
 class ConvBnAct(nn.Sequential):
@@ -116,7 +142,7 @@ class OverlapPatchEmbed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in, H, W) -> (B, out, H / stride, W / stride)."""
         x = self.proj(x)
-        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        # a channels-last view here would set the layout of the convs after it (see nchw)
         return nchw(self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
 
 

@@ -17,8 +17,7 @@ import math
 import torch
 from torch import nn
 
-from .blocks import ConvBlock
-from .layout import nchw
+from .blocks import ConvBlock, nchw
 
 __all__ = ["DSGIM", "decay_coefficients", "window_self_similarity"]
 
@@ -105,7 +104,7 @@ class DSGIM(nn.Module):
             w_far = _masked_softmax(logits, far)
             w_near = _masked_softmax(logits, near)
         z = self.fc((w_far + w_near) @ v)  # (B, HW, C)
-        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        # a channels-last view here would set the layout of the convs after it (model/blocks.py, nchw)
         return self.conv(nchw(z.transpose(1, 2).reshape(b, c, h, w)))
 
     def _window_masks(self, x: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,16 +21,19 @@ The bank is state, not a parameter: it is never touched by gradient, lives in re
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .attention import context_attention, memory_attention
+from .blocks import nchw
 from .kmeans import kmeans
-from .layout import nchw
 from .wld import wld_write
 
-__all__ = ["DMWLA"]
+__all__ = ["DMWLA", "showing_labels"]
 
 
 class DMWLA(nn.Module):
@@ -80,7 +83,7 @@ class DMWLA(nn.Module):
         self.kmeans_iters, self.seed = kmeans_iters, seed
         self.fused_attn, self.eval_updates = fused_attn, eval_updates
         self.seed_from_labels = seed_from_labels
-        # (B, S, S) labels of the batch being trained on, set around a forward by SimMPNet.labelled
+        # (B, S, S) labels of the batch being trained on, set around a forward by showing_labels
         self.targets: torch.Tensor | None = None
         self.theta = nn.Conv2d(channels, dim, 1, bias=False)
         self.phi = nn.Conv2d(channels, dim, 1, bias=False)
@@ -103,6 +106,11 @@ class DMWLA(nn.Module):
         """True until the step counter reaches ``warmup_steps``."""
         return int(self.step) < self.warmup_steps
 
+    @property
+    def reads_labels(self) -> bool:
+        """True while a class-seeded bank warms up: only then does a forward read :attr:`targets`."""
+        return self.seed_from_labels and self.warming_up
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply DMW-LA, and in training write the bank.
 
@@ -123,7 +131,7 @@ class DMWLA(nn.Module):
             # a copy, because the W-LD write below changes the pool in place before backward runs
             bank = self.pool.detach().clone()
             read = read + memory_attention(q, bank, self.route(q)).view(b, h * w, self.dim)
-        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        # a channels-last view here would set the layout of the convs after it (model/blocks.py, nchw)
         out = x + self.o(nchw(read.transpose(1, 2).reshape(b, self.dim, h, w)))
         if self.training or self.eval_updates:
             self._write(x, phi, warming_up, (h, w))
@@ -300,3 +308,23 @@ class DMWLA(nn.Module):
             f"warmup_steps={self.warmup_steps}, write_momentum={self.write_momentum}, "
             f"seed_from_labels={self.seed_from_labels}"
         )
+
+
+@contextmanager
+def showing_labels(modules: Iterable[DMWLA], labels: torch.Tensor) -> Iterator[None]:
+    """Show DMW-LA modules the labels of the batch given to the forward passes inside the block.
+
+    Only a class-seeded warm-up reads them (``seed_from_labels``); the labels are dropped on leaving.
+
+    Args:
+        modules: the modules to show them to.
+        labels: (B, S, S) long labels of the batch.
+    """
+    modules = list(modules)
+    for m in modules:
+        m.targets = labels
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.targets = None

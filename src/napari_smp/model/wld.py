@@ -1,9 +1,10 @@
 """W-LD, the Weight-Loss Dynamic update of a prototype memory bank (research/paper.md §2.5).
 
-Two pure pieces, kept apart from the attention module so that each can be checked by hand:
+Pure pieces, kept apart from the attention module so that each can be checked by hand:
 
 - :func:`next_k`: the update range K follows the change of the training loss between two
   consecutive optimiser steps; a falling loss replaces fewer slots, a rising loss more.
+- :class:`KController`: when that rule applies during a training run and which banks take its K.
 - :func:`wld_write`: per cluster, the K weakest memory slots (slot score) are pulled by momentum
   towards the K strongest routed features (pixel score), weakest slot paired with strongest feature.
 """
@@ -11,11 +12,14 @@ Two pure pieces, kept apart from the attention module so that each can be checke
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-__all__ = ["next_k", "slot_scores", "pixel_scores", "wld_write"]
+from ..config import MemoryConfig
+
+__all__ = ["next_k", "KController", "slot_scores", "pixel_scores", "wld_write"]
 
 
 def next_k(
@@ -58,6 +62,74 @@ def next_k(
     if policy == "clamp":
         return min(max(a, math.ceil(lo)), math.floor(hi))
     raise ValueError(f"unknown K policy {policy!r}; choose 'reset' or 'clamp'")
+
+
+@dataclass(frozen=True)
+class KController:
+    """The K schedule of a training run: :func:`next_k` once the warm-up is over, shared by the banks.
+
+    A rule without state: the current K, the previous step's loss and the step count are the network's
+    buffers (``SimMPNet.k_state``, ``prev_loss``, ``memory_steps``), so checkpoints keep them under the
+    names they always had and a resumed run continues the rule.
+
+    Attributes:
+        slots: M, memory slots per cluster.
+        low: lower bound of K as a fraction of M.
+        high: upper bound of K as a fraction of M.
+        policy: ``"reset"`` (official) or ``"clamp"``, for a K outside the bounds.
+        warmup_steps: optimiser steps of the banks' warm-up.
+        delay_steps: further steps before K follows the loss (official: 100 epochs).
+        share_decoder: the decoder banks take K too (official: they keep M/2 forever).
+        k_init: K before the rule applies (None: M // 2).
+    """
+
+    slots: int
+    low: float = 0.25
+    high: float = 0.75
+    policy: Literal["reset", "clamp"] = "reset"
+    warmup_steps: int = 2000
+    delay_steps: int = 0
+    share_decoder: bool = True
+    k_init: int | None = None
+
+    @classmethod
+    def from_config(cls, memory: MemoryConfig) -> KController:
+        """The schedule a :class:`~napari_smp.config.MemoryConfig` describes."""
+        return cls(
+            slots=memory.slots,
+            low=memory.k_low,
+            high=memory.k_high,
+            policy=memory.k_policy,
+            warmup_steps=memory.warmup_steps,
+            delay_steps=memory.k_delay_steps,
+            share_decoder=memory.share_decoder_k,
+            k_init=memory.k_init,
+        )
+
+    @property
+    def initial_k(self) -> int:
+        """K before the loss moves it."""
+        return self.slots // 2 if self.k_init is None else self.k_init
+
+    def next(self, step: int, k: int, prev_loss: float, loss: float) -> int:
+        """K after optimiser step ``step`` (counted from 1) whose training loss was ``loss``.
+
+        Args:
+            step: steps so far, this one included.
+            k: the current K.
+            prev_loss: the previous step's loss; NaN when there was none.
+            loss: this step's loss.
+        """
+        # both losses of the difference must come from main-phase forwards (the loss reported at step s
+        # was computed by a forward that saw s - 1 steps), then delay_steps more
+        if step <= self.warmup_steps + 1 + self.delay_steps:
+            return k
+        prev = None if math.isnan(prev_loss) else prev_loss
+        return next_k(k, prev, loss, self.slots, self.low, self.high, self.policy)
+
+    def sets(self, module: str) -> bool:
+        """Whether the DMW-LA module named ``module`` ("encoder.stage3.1", "decoder.stage2") takes K."""
+        return module.startswith("encoder") or self.share_decoder
 
 
 def slot_scores(pool: torch.Tensor) -> torch.Tensor:

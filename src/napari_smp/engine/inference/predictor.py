@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ...config import InferConfig, ModelConfig
+from ...model import ClusterReadout
 from ..checkpoint import is_pretrained_checkpoint, load_checkpoint
 from ..device import autocast, autocast_dtype, configure_threads, resolve_device
 from ..errors import Cancelled, EngineError
@@ -177,7 +178,7 @@ class Predictor:
             if cancel is not None and cancel():
                 raise Cancelled("cluster computation cancelled")
             chunk = index[start : start + bs]
-            out = self.model.cluster_maps(self._input(norm, chunk), module)
+            out = ClusterReadout(self.model).maps(self._input(norm, chunk), module)
             stride = int(out["stride"])
             assign.append(resize_labels(out["assignment"], (h, w)).to(torch.int16).cpu().numpy())
             sims.append(resize_slices(out["similarity"].float(), (h, w)).half().cpu().numpy())

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layout import nchw
+from ..blocks import nchw
 
 __all__ = [
     "ConvMlp",
@@ -44,7 +44,7 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
-        # a channels-last view here would set the layout of the convs after it (model/layout.py)
+        # a channels-last view here would set the layout of the convs after it (model/blocks.py, nchw)
         return nchw(y.permute(0, 3, 1, 2))
 
 
