@@ -112,8 +112,12 @@ def test_lr_schedules_known_values():
     assert scheduled_lr(timed, 1, 55.0) == 0.0
     constant = TrainConfig(lr=1e-3, steps=100, time_budget=40.0, lr_schedule="constant")
     assert scheduled_lr(constant, 90, 39.0) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):  # the config refuses it when built
+        TrainConfig(lr_schedule="cosine")
+    changed = TrainConfig()
+    changed.lr_schedule = "cosine"  # and the schedule, if a field was changed afterwards
     with pytest.raises(EngineError, match="lr_schedule"):
-        scheduled_lr(TrainConfig(lr_schedule="cosine"), 1, 0.0)
+        scheduled_lr(changed, 1, 0.0)
 
 
 def test_constant_schedule_keeps_the_lr_in_every_step():

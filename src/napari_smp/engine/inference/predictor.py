@@ -20,7 +20,7 @@ from ..checkpoint import is_pretrained_checkpoint, load_checkpoint
 from ..device import autocast, autocast_dtype, configure_threads, resolve_device
 from ..errors import Cancelled, EngineError
 from ..slices import resize_labels, resize_slices, slice_stack
-from ..volumes import check_image, normalize_volume
+from ..volumes import check_image, check_spacing, normalize_volume
 
 __all__ = ["Predictor", "Prediction", "ClusterMaps", "ProgressFn", "CancelFn"]
 
@@ -130,6 +130,7 @@ class Predictor:
             cancel: polled between batches; when it returns True, ``Cancelled`` is raised.
         """
         check_image(volume)
+        check_spacing(spacing)
         depth, height, width = volume.shape
         norm = normalize_volume(volume, self.config.norm)
         n_cls = self.config.num_classes
