@@ -50,5 +50,7 @@ def test_no_widget_module_loads_torch():
     modules = ["finetune", "segment", "clusters", "evaluate", "pretrain", "demo_viewer"]
     code = "import sys; " + "; ".join(f"import napari_smp._widgets.{m}" for m in modules) + \
         "; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True
+    ).stdout
     assert out.strip() == "False"

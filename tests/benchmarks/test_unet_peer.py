@@ -8,8 +8,8 @@ import torch
 from tiny import tiny_config, toy_volume
 
 from napari_smp.config import InferConfig, TrainConfig
-from napari_smp.engine.training import finetune, loop
 from napari_smp.engine.inference.predictor import Predictor
+from napari_smp.engine.training import finetune, loop
 
 pytest.importorskip("monai")  # benchmarks/ is on sys.path (conftest.py)
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-import napari_smp.model as model_package
+import napari_smp.engine.training.dataset as dataset_module
 from napari_smp.config import TrainConfig
 from napari_smp.engine.training.dataset import train_dataset
 
@@ -16,7 +16,7 @@ from tiny import tiny_config  # noqa: E402
 
 root, out, report = sys.argv[1:4]
 # two threads: the CPU kernels then return 1x1-conv weight gradients in another layout, which DDP warns
-# about unless the parameters were laid out to match (engine/layout.py)
+# about unless the parameters were laid out to match (model/blocks.nchw)
 torch.set_num_threads(2)
 grads = {}
 
@@ -26,15 +26,15 @@ def spy(step_report):
 
 
 built = []
-_build = model_package.build_model
+_build = dataset_module.build_model
 
 
-def keep(config):  # train_dataset imports build_model when it runs: keep the model it trains
+def keep(config):  # the model train_dataset builds and trains
     built.append(_build(config))
     return built[-1]
 
 
-model_package.build_model = keep
+dataset_module.build_model = keep
 # a time budget that never binds still feeds the learning-rate schedule: the ranks must agree on it
 train = TrainConfig(
     steps=4, time_budget=600.0, batch_size=2, device="cpu", amp=False, val_every=2, val_fraction=0.34, threads=2

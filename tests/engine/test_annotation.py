@@ -54,5 +54,7 @@ def test_background_slices_are_parsed_into_distinct_indices_or_refused_with_a_se
 def test_the_numpy_only_engine_modules_load_without_torch():
     code = ("import sys, napari_smp.engine.annotation, napari_smp.engine.finetune_settings; "
             "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True
+    ).stdout
     assert out.strip() == "False"
