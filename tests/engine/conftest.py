@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from tiny import tiny_config, toy_volume
+
+# tiny.py serves the tests of every stage folder below (training/, inference/, pretraining/)
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import tiny_config, toy_volume  # noqa: E402
 
 from napari_smp.config import ModelConfig
 

@@ -11,7 +11,7 @@ import napari_smp.engine.training.dataset as dataset_module
 from napari_smp.config import TrainConfig
 from napari_smp.engine.training.dataset import train_dataset
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
+sys.path.insert(0, __file__.rsplit("/", 2)[0])  # tests/engine, where tiny.py lives
 from tiny import tiny_config  # noqa: E402
 
 root, out, report = sys.argv[1:4]
