@@ -6,10 +6,11 @@ same order; :class:`VolumeMeta` carries the way back to the source file's grid.
 
 from .dataset import DatasetCase, find_cases
 from .errors import LabelError, VolumeError
+from .formats.dicom_seg import write_dicom_seg
 from .meta import META_KEY, VolumeMeta
 from .phantom import Phantom, make_phantom
 from .read import is_label_file, read_labels, read_volume
-from .write import write_labels, write_volume
+from .write import check_dicom_seg_output, write_labels, write_volume
 
 __all__ = [
     "META_KEY",
@@ -20,6 +21,8 @@ __all__ = [
     "read_labels",
     "write_labels",
     "write_volume",
+    "write_dicom_seg",
+    "check_dicom_seg_output",
     "is_label_file",
     "make_phantom",
     "Phantom",
