@@ -100,6 +100,19 @@ def test_writer_without_meta_uses_scale_and_translate(tmp_path: Path) -> None:
         write_labels_layer(str(tmp_path / "flat.nii.gz"), labels[0], {"metadata": {}})
 
 
+def test_reader_opens_a_ct_in_the_soft_tissue_window_and_mr_at_percentiles(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    ct = np.full((10, 12, 14), -1000, np.int16)
+    ct[2:-2, 2:-2, 2:-2] = rng.normal(40, 20, (6, 8, 10)).astype(np.int16)
+    ((_, ct_kw, kind),) = read_layers(str(_save(tmp_path / "ct.nii.gz", ct, LPS)))
+    assert kind == "image" and ct_kw["contrast_limits"] == (-160.0, 240.0)  # W 400 / L 40
+    mr = rng.gamma(2.0, 100.0, (10, 12, 14)).astype(np.float32)
+    ((data, mr_kw, _),) = read_layers(str(_save(tmp_path / "t1.nii.gz", mr, LPS)))
+    np.testing.assert_allclose(mr_kw["contrast_limits"], np.percentile(data, (0.5, 99.5)), rtol=1e-6)
+    ((_, seg_kw, kind),) = read_layers(str(_save(tmp_path / "t1_seg.nii.gz", (mr > 300).astype(np.uint8), LPS)))
+    assert kind == "labels" and "contrast_limits" not in seg_kw
+
+
 def test_phantom_sample_layers() -> None:
     (image, image_kw, image_type), (labels, label_kw, label_type) = phantom_sample()
     assert (image_type, label_type) == ("image", "labels")
@@ -107,6 +120,7 @@ def test_phantom_sample_layers() -> None:
     assert image_kw["scale"] == label_kw["scale"] == pytest.approx((4.0, 2.0, 2.0))
     assert label_kw["features"]["name"][1] == "liver"
     assert label_kw["metadata"][META_KEY].class_names[1] == "liver"
+    assert image_kw["contrast_limits"] == (-160.0, 240.0)
 
 
 @pytest.mark.gui

@@ -3,7 +3,12 @@
 These are thin: all geometry lives in :mod:`napari_smp.io`. A layer gets ``scale`` = spacing and
 ``translate`` = the world position of voxel 0, both in array-axis order ``(Z, Y, X)`` (S, A, R mm),
 and its :class:`~napari_smp.io.VolumeMeta` under ``metadata[META_KEY]`` so that a label layer
-saved later lands on the source file's grid.
+saved later lands on the source file's grid. An image opens in a display window: the abdominal
+soft-tissue window (W 400 / L 40) for a CT in Hounsfield units, the 0.5-99.5 percentiles otherwise
+(:func:`napari_smp.io.display.auto_limits`).
+
+The radiological orientation is not set here: a reader hook returns layer data and never sees the
+viewer. The plugin's widgets and the demo turn the camera (``_widgets._layers.apply_radiological_view``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .io import META_KEY, LabelError, VolumeError, VolumeMeta, make_phantom, read_volume, write_labels
+from .io.display import auto_limits, preset_limits
 from .io.labels import file_stem, sidecar_class_names, to_label_array
 from .io.read import SUFFIX_FORMATS, is_label_file
 
@@ -27,7 +33,6 @@ PathOrPaths = str | Sequence[str]
 
 _DICOM_SUFFIXES = (".dcm", ".ima", ".dicom")
 _DICOM_PROBE_FILES = 32  # files looked at before deciding a folder holds no DICOM
-_CT_WINDOW = (-160.0, 240.0)  # soft-tissue abdominal window (W 400, L 40) for the phantom
 
 
 def _paths(path: PathOrPaths) -> list[Path]:
@@ -106,7 +111,8 @@ def _read_one(path: Path) -> LayerData:
         warnings.warn(
             f"{path} has NaN voxels; fill them before segmenting this image.", UserWarning, stacklevel=2
         )
-    return data, {**layer_kwargs(meta, name), "colormap": "gray"}, "image"
+    limits, _ = auto_limits(data)
+    return data, {**layer_kwargs(meta, name), "colormap": "gray", "contrast_limits": limits}, "image"
 
 
 def read_layers(path: PathOrPaths) -> list[LayerData]:
@@ -155,7 +161,7 @@ def phantom_sample(seed: int = 0) -> list[LayerData]:
     image_kwargs = {
         **layer_kwargs(image_meta, "phantom CT"),
         "colormap": "gray",
-        "contrast_limits": _CT_WINDOW,
+        "contrast_limits": preset_limits("abdomen"),  # soft tissue, W 400 / L 40
     }
     label_kwargs = layer_kwargs(phantom.meta, "phantom labels")
     label_kwargs["features"] = _class_features(phantom.meta.class_names or {})

@@ -1,5 +1,6 @@
-"""Small Qt controls shared by the widgets: layer pickers, the model picker, the device picker and the
-line saying which slices of a Labels layer are painted."""
+"""Small Qt controls shared by the widgets: layer pickers, the model picker, the device picker, the
+line saying which slices of a Labels layer are painted, and the View controls (orientation convention,
+CT window presets)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ from qtpy.QtWidgets import (
 )
 
 from ..engine.annotation import AnnotationSummary
-from ._layers import class_names_of
+from ..io.display import CONVENTIONS, RADIOLOGICAL, WINDOW_PRESETS
+from ._layers import (
+    active_image,
+    apply_radiological_view,
+    apply_window,
+    class_names_of,
+    follow_medical_volumes,
+    view_convention,
+)
 from ._session import SESSION, SessionModel, SessionModels
 
 __all__ = ["LayerCombo", "ModelChoice", "ModelPicker", "DeviceCombo", "PaintedSlicesLabel", "touched_slices",
-           "field_row", "spin_box", "tell_if_renamed", "NONE_TEXT"]
+           "field_row", "spin_box", "tell_if_renamed", "ViewControls", "NONE_TEXT"]
 
 NONE_TEXT = "(none)"
 FILE_TEXT = "checkpoint file..."
@@ -84,6 +93,7 @@ class LayerCombo(QComboBox):
         self.destroyed.connect(lambda *_: [ev.disconnect(refresh) for ev in hooks])
         self._watched: list[Any] = []
         self._on_layers()
+        follow_medical_volumes(viewer)  # every widget with a layer picker shows volumes radiologically
 
     def layer(self) -> Any | None:
         """The chosen layer, or None."""
@@ -112,6 +122,57 @@ class LayerCombo(QComboBox):
         elif names:
             self.setCurrentIndex(0)
         self.currentIndexChanged.emit(self.currentIndex())
+
+
+class ViewControls(QWidget):
+    """Two combos: the display convention (radiological / neurological) and a window preset for the
+    active image layer (auto, abdomen, lung, bone, brain). Choosing an entry applies it at once;
+    choosing the same preset again re-applies it (to another layer, say)."""
+
+    WINDOW_HINT = "window..."
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._viewer = viewer = napari_viewer  # the name napari injects when a manifest lists the widget
+        self.convention_combo = QComboBox()
+        self.convention_combo.addItems(list(CONVENTIONS))
+        self.convention_combo.setCurrentText(view_convention(viewer) or RADIOLOGICAL)
+        self.convention_combo.setToolTip("radiological: the patient's right on the screen's left (Slicer, "
+                                         "ITK-SNAP, OHIF); neurological: on the right. The data are not changed.")
+        self.convention_combo.currentTextChanged.connect(self.set_convention)
+        self.window_combo = QComboBox()
+        self.window_combo.addItem(self.WINDOW_HINT)
+        self.window_combo.addItem("auto")
+        for name, (width, level) in WINDOW_PRESETS.items():
+            self.window_combo.addItem(f"{name}  W{width:g} L{level:g}", name)
+        self.window_combo.setItemData(1, "auto")
+        self.window_combo.setToolTip("contrast limits of the selected image layer (CT presets in HU; "
+                                     "auto: soft tissue for a CT, 0.5-99.5 percentiles otherwise)")
+        self.window_combo.activated.connect(self._on_window)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("view"))
+        lay.addWidget(self.convention_combo, 1)
+        lay.addWidget(self.window_combo, 1)
+
+    def set_convention(self, convention: str) -> None:
+        apply_radiological_view(self._viewer, convention)
+        self.convention_combo.setCurrentText(convention)
+
+    def set_window(self, preset: str) -> tuple[float, float] | None:
+        """Apply ``preset`` (a key of ``WINDOW_PRESETS`` or ``auto``) to the active image; None without one."""
+        layer = active_image(self._viewer)
+        if layer is None:
+            from napari.utils.notifications import show_info
+
+            show_info("add or select an image layer to window")
+            return None
+        return apply_window(layer, preset)
+
+    def _on_window(self, index: int) -> None:
+        preset = self.window_combo.itemData(index)
+        if preset:
+            self.set_window(preset)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Open napari on the demo's output folder: image, sparse paint, prediction and ground truth.
 
 The four widgets are docked with the demo's layers already chosen, so a newcomer presses Start in
-Fine-tune, then Segment, then Compute in Metrics.
+Fine-tune, then Segment, then Compute in Metrics. A small View dock below them switches between the
+radiological (default) and neurological display and sets CT window presets.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["open_demo_viewer", "load_demo_layers", "dock_widgets", "DEMO_LAYERS"]
+__all__ = ["open_demo_viewer", "load_demo_layers", "dock_widgets", "dock_view_controls", "DEMO_LAYERS"]
 
 #: demo file -> (layer name, extra layer kwargs), in the order they are stacked
 DEMO_LAYERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -76,14 +77,29 @@ def dock_widgets(viewer: Any, checkpoint: str | Path | None = None) -> dict[str,
     from qtpy.QtCore import QTimer
 
     QTimer.singleShot(0, docks[0].raise_)  # after Qt has laid the tabs out
+    dock_view_controls(viewer)
     return widgets
+
+
+def dock_view_controls(viewer: Any) -> Any:
+    """Dock the View controls (display convention, window presets) below the widgets; returns them."""
+    from ._controls import ViewControls
+    from ._layers import follow_medical_volumes
+
+    follow_medical_volumes(viewer)
+    controls = ViewControls(viewer)
+    viewer.window.add_dock_widget(controls, name="View", area="right")
+    return controls
 
 
 def open_demo_viewer(out: str | Path) -> None:
     """Show the demo in a napari window with the widgets docked and block until it is closed."""
     import napari
 
+    from ._layers import apply_radiological_view
+
     viewer = napari.Viewer(title="napari-smp demo")
+    apply_radiological_view(viewer)  # the phantom is a RAS+ CT: anterior up, patient's right on the left
     load_demo_layers(viewer, out)
     dock_widgets(viewer, Path(out) / "model.safetensors")
     viewer.dims.set_point(0, viewer.dims.range[0].stop / 2)
