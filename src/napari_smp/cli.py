@@ -137,7 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment", help="segment a volume with a checkpoint")
     p.add_argument("image", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
     p.add_argument("--checkpoint", type=Path, required=True, help=".safetensors checkpoint")
-    p.add_argument("--out", type=Path, required=True, help="label map to write (on the image's grid)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="label map to write on the image's grid (.nii.gz, .nrrd, .mha; .dcm: a DICOM SEG for a DICOM series)",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     _add_device(p)

@@ -22,6 +22,7 @@ __all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_pret
 #: what each kind of output may be called: label maps in any format ``io.write_labels`` writes
 LABEL_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 CHECKPOINT_SUFFIXES = (".safetensors",)
+SEGMENT_SUFFIXES = (*LABEL_SUFFIXES, ".dcm")  # .dcm: a DICOM SEG, for a DICOM series only
 
 
 def check_output(
@@ -121,24 +122,26 @@ def _progress(total: int | None, desc: str, unit: str) -> Any:
 
 def run_segment(args: argparse.Namespace) -> int:
     from .engine.inference import Predictor
-    from .io import read_volume, write_labels
+    from .io import check_dicom_seg_output, read_volume, write_labels
 
-    check_output(args.out, args.overwrite, args.image, args.checkpoint, suffixes=LABEL_SUFFIXES)
+    check_output(args.out, args.overwrite, args.image, args.checkpoint, suffixes=SEGMENT_SUFFIXES)
     volume, meta = read_volume(args.image)
+    check_dicom_seg_output(args.out, meta)
     predictor = Predictor.from_checkpoint(
         args.checkpoint, InferConfig(device=args.device, batch_size=args.batch_size), args.require_device
     )
     with _progress(volume.shape[0], "segmenting", "slice") as bar:
         result = predictor.predict(volume, meta.spacing, progress=lambda done, _: bar.update(done - bar.n))
-    write_labels(args.out, result.labels, meta)
-    counts = {n: int((result.labels == i).sum()) for i, n in enumerate(predictor.class_names) if i}
+    named = {v: n for v, n in predictor.classes.by_value.items() if v}
+    write_labels(args.out, result.labels, meta, class_names=named)  # NRRD and DICOM SEG keep the names
+    counts = {n: int((result.labels == v).sum()) for v, n in named.items()}
     print(f"wrote {args.out} ({volume.shape[0]} slices on {predictor.device}); voxels per class: {counts}")
     return 0
 
 
 def run_finetune(args: argparse.Namespace) -> int:
     from .engine.training import finetune_to_checkpoint
-    from .engine.volumes import guess_norm, num_classes_for
+    from .engine.volumes import guess_norm
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init, suffixes=CHECKPOINT_SUFFIXES)
@@ -157,7 +160,6 @@ def run_finetune(args: argparse.Namespace) -> int:
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
     config = ModelConfig(
         preset=args.preset,
-        num_classes=num_classes_for(labels),
         norm=norm,
         img_size=args.img_size,
         slice_context=args.slice_context,

@@ -77,6 +77,9 @@ class ModelConfig:
     num_classes: int = 2  # background included
     in_channels: int = 1
     class_names: list[str] | None = None  # index -> name, background first
+    # index -> the user's label value (engine/classes.ClassTable): a painting with values 5, 21, 52 is a
+    # 4-class model whose outputs carry 5, 21, 52 again. None: index = value (0, 1, ..., num_classes - 1)
+    class_values: list[int] | None = None
     img_size: int | None = None  # network input side; None -> preset default (paper 256, lite 128)
     lite_width: int = 32  # channels of the lite encoder's first stage (doubles per stage)
     lite_depths: tuple[int, int, int, int] = (1, 1, 2, 1)  # DMW-LA modules per lite encoder stage
@@ -136,6 +139,12 @@ class ModelConfig:
             raise ValueError(
                 f"num_classes must be at least 2 (background + one class), got {self.num_classes}"
             )
+        if self.class_values is not None:
+            self.class_values = [int(v) for v in self.class_values]
+            if len(self.class_values) != self.num_classes:
+                raise ValueError(f"{len(self.class_values)} class values given for {self.num_classes} classes")
+            if self.class_values[0] != 0 or self.class_values != sorted(set(self.class_values)):
+                raise ValueError(f"class values must start at 0 (background) and increase, got {self.class_values}")
         if self.class_names is not None and len(self.class_names) != self.num_classes:
             raise ValueError(f"{len(self.class_names)} class names given for {self.num_classes} classes")
         if self.use_memory is None:
@@ -156,10 +165,11 @@ class ModelConfig:
 
     @property
     def names(self) -> list[str]:
-        """Class names, falling back to ``background, class 1, ...``."""
+        """Class names by index, falling back to ``background, class <value>, ...``."""
         if self.class_names:
             return list(self.class_names)
-        return ["background"] + [f"class {i}" for i in range(1, self.num_classes)]
+        values = self.class_values or list(range(self.num_classes))
+        return ["background"] + [f"class {v}" for v in values[1:]]
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))

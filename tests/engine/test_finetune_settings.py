@@ -20,12 +20,12 @@ def test_model_config_takes_classes_from_labels_and_wld_from_controls():
     base = ModelConfig(preset="lite", img_size=32, memory=MemoryConfig(slots=8, dim=16), use_memory=True)
     cfg = model_config_for("lite", labels, WLDSettings(4, 0.25, 0.75, "clamp"), NormConfig(mode="ct"),
                            {1: "liver", 3: "spleen"}, base)
-    assert cfg.num_classes == 4 and cfg.img_size == 32
-    assert cfg.class_names == ["background", "liver", "class 2", "spleen"]
+    assert cfg.num_classes == 3 and cfg.img_size == 32  # the painted and named values, not 0..3
+    assert cfg.class_names == ["background", "liver", "spleen"] and cfg.class_values == [0, 1, 3]
     assert (cfg.memory.k_init, cfg.memory.k_policy, cfg.memory.slots) == (4, "clamp", 8)
     assert cfg.norm.mode == "ct"
     auto = model_config_for("paper", labels, WLDSettings(), NormConfig(), None)
-    assert auto.preset == "paper" and auto.memory.k_init is None and auto.class_names is None
+    assert auto.preset == "paper" and auto.memory.k_init is None and auto.class_names == ["background", "class 3"]
     assert auto.img_size == 256 and model_config_for("lite", labels, WLDSettings(), NormConfig()).img_size == 128
     assert model_config_for("lite", labels, WLDSettings(), NormConfig(), None, base, img_size=96).img_size == 96
     with pytest.raises(ValueError, match="multiple of 32"):

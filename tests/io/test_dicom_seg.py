@@ -311,3 +311,31 @@ def test_dev_ct_seg_opens_with_highdicom_on_its_slices(tmp_path: Path, load_fetc
         "liver",
         "stomach",
     ]
+
+
+def test_segment_command_writes_a_seg_for_a_dicom_series_and_refuses_it_for_nifti(tmp_path: Path, capsys) -> None:
+    """``napari-smp segment DICOM_DIR --out x.dcm``: a SEG on the source slices, named by the model's classes."""
+    from napari_smp.cli import main
+    from napari_smp.config import MemoryConfig, ModelConfig
+    from napari_smp.engine.checkpoint import save_checkpoint
+    from napari_smp.model import build_model
+
+    _ct_series(tmp_path / "ct", ORIENTATIONS["axial"])
+    config = ModelConfig(num_classes=3, img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1),
+                         class_names=["background", "liver", "aorta"], class_values=[0, 5, 52],
+                         memory=MemoryConfig(slots=8, dim=16, decoder_dim=16))  # fmt: skip
+    model = build_model(config)
+    with __import__("torch").no_grad():  # a head that always answers "liver": a known, non-empty result
+        model.heads[-1].bias.copy_(__import__("torch").tensor([0.0, 50.0, 0.0]))
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", model, config)
+    out = tmp_path / "seg.dcm"
+    assert main(["segment", str(tmp_path / "ct"), "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    seg = hd.seg.segread(out)
+    # one segment per named class, described by the user's value (5, 52), not the model's index
+    assert [(s.SegmentLabel, s.SegmentDescription) for s in seg.SegmentSequence] == [
+        ("liver", "label 5"), ("aorta", "label 52")]
+    assert seg.NumberOfFrames == 6  # liver on every source slice, aorta nowhere
+    image, _ = read_volume(tmp_path / "ct")
+    nifti = save_nifti(tmp_path / "ct.nii.gz", image.transpose(2, 1, 0), np.eye(4))
+    assert main(["segment", str(nifti), "--checkpoint", str(ckpt), "--out", str(tmp_path / "n.dcm")]) == 2
+    assert "DICOM" in capsys.readouterr().err and not (tmp_path / "n.dcm").exists()

@@ -209,10 +209,8 @@ class ClustersWidget(JobWidget):
                    [[f"c{c}", int(view.counts[c]), float(view.shares[c])] for c in range(k)], percent=False)
         for r in range(k):  # the share column as a percentage
             self.shares_table.item(r, 2).setText(f"{100 * view.shares[r]:.1f} %")
-        if view.class_table is not None:
-            n_cls = view.class_table.shape[1]
-            header = ["cluster"] + [(names or {}).get(i, "background" if i == 0 else f"class {i}")
-                                    for i in range(n_cls)]
+        if view.class_table is not None and view.classes is not None:
+            header = ["cluster", *view.classes.names]
             rows = [[f"c{c}"] + [float(v) for v in view.class_table[c]] for c in range(k)]
             fill_table(self.class_table, header, rows, percent=True)
         else:

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 
 from ..config import MemoryConfig, ModelConfig
 from ..engine.annotation import AnnotationSummary, parse_background_slices
+from ..engine.classes import ClassTable
 from ..engine.finetune_settings import WLDSettings, model_config_for, suggest_checkpoint_path, train_config_for
 from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
@@ -310,7 +311,8 @@ class FinetuneWidget(JobWidget):
         if res.labels is not None:
             name = unique_name([ly.name for ly in self.viewer.layers], f"{image.name} segmentation")
             data = res.labels[0] if image.ndim == 2 else res.labels
+            classes = ClassTable.from_config(tr.config).by_value
             self.result_layer = self.viewer.add_labels(
-                data, name=name, **derived_layer_kwargs(image, class_names=tr.config.names))
+                data, name=name, **derived_layer_kwargs(image, class_names=classes))
         self.status.setText(text)
 

@@ -21,12 +21,12 @@ __all__ = ["SegmentWidget", "predict_job"]
 
 def predict_job(choice: ModelChoice, volume: np.ndarray, spacing: tuple[float, ...], device: str,
                 batch: int) -> Any:
-    """The worker's work: build a predictor and segment ``volume`` (Z, Y, X); returns (labels, names)."""
+    """The worker's work: build a predictor and segment ``volume`` (Z, Y, X); returns (labels, value -> name)."""
 
-    def work(ctx: JobContext) -> tuple[np.ndarray, list[str]]:
+    def work(ctx: JobContext) -> tuple[np.ndarray, dict[int, str]]:
         predictor = choice.predictor(device, batch)
         out = predictor.predict(volume, spacing, progress=ctx.progress, cancel=ctx.cancelled)
-        return out.labels, predictor.class_names
+        return out.labels, predictor.classes.by_value
 
     return work
 
@@ -73,11 +73,11 @@ class SegmentWidget(JobWidget):
         return self.start_job(work, lambda res: self._apply(image, res, flat), "Segment",
                               f"segmenting '{image.name}' with {choice.describe()}...")
 
-    def _apply(self, image: Any, result: tuple[np.ndarray, list[str]], flat: bool) -> None:
+    def _apply(self, image: Any, result: tuple[np.ndarray, dict[int, str]], flat: bool) -> None:
         labels, names = result
         name = unique_name([ly.name for ly in self.viewer.layers], f"{image.name} segmentation")
         data = labels[0] if flat else labels
         self.result_layer = self.viewer.add_labels(data, name=name,
                                                    **derived_layer_kwargs(image, class_names=names))
-        found = [names[c] for c in np.unique(labels) if 0 < c < len(names)]
+        found = [names[int(v)] for v in np.unique(labels) if v and int(v) in names]
         self.status.setText(f"'{name}': {', '.join(found) if found else 'nothing found'}")

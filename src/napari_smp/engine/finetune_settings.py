@@ -12,8 +12,8 @@ import numpy as np
 
 from .._cpu import viewer_threads
 from ..config import ModelConfig, NormConfig, TrainConfig
+from .classes import ClassTable
 from .errors import EngineError
-from .volumes import num_classes_for
 
 __all__ = ["WLDSettings", "model_config_for", "train_config_for", "suggest_checkpoint_path"]
 
@@ -44,9 +44,9 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
     """The config of a new model: preset (or ``base``), classes from the labels, W-LD from the settings.
 
     Args:
-        labels: (Z, Y, X) painted label map; the number of classes is its largest label + 1 (at least 2),
-            or the number of named classes when more names are known.
-        class_names: label -> name from the labels layer; gaps are named ``class i``.
+        labels: (Z, Y, X) painted label map; its values (and the named ones) are the model's classes,
+            kept as the user's values (``ClassTable``): a painting of 5 and 52 makes a 3-class model.
+        class_names: label value -> name from the labels layer.
         img_size: network input side (a multiple of 32); 0 keeps the preset's (or ``base``'s).
         use_memory: True builds the network with DMW-LA and its memory bank, False without (the plain
             ablation); None keeps the preset's (or ``base``'s) choice.
@@ -54,15 +54,11 @@ def model_config_for(preset: str, labels: np.ndarray, wld: WLDSettings, norm: No
     base = base or ModelConfig(preset=preset)
     if img_size:
         base = replace(base, img_size=img_size)  # ModelConfig refuses a side that is not a multiple of 32
-    n_cls = num_classes_for(labels, names=class_names)
-    names = None
-    if class_names:
-        names = [class_names.get(i, "background" if i == 0 else f"class {i}") for i in range(n_cls)]
     wld.check(base.memory.slots)
     memory = replace(base.memory, k_init=wld.k_init or None, k_low=wld.k_low, k_high=wld.k_high,
                      k_policy=wld.k_policy)
-    return replace(base, num_classes=n_cls, class_names=names, memory=memory, norm=norm,
-                   use_memory=base.use_memory if use_memory is None else use_memory)
+    config = replace(base, memory=memory, norm=norm, use_memory=base.use_memory if use_memory is None else use_memory)
+    return ClassTable.from_painting(labels, class_names).configure(config)
 
 
 def train_config_for(steps: int, time_budget: float, device: str, base: TrainConfig | None = None) -> TrainConfig:

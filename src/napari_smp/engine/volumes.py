@@ -21,7 +21,6 @@ __all__ = [
     "check_image",
     "check_labels",
     "annotated_slices",
-    "num_classes_for",
     "check_spacing",
 ]
 
@@ -109,19 +108,6 @@ def annotated_slices(labels: np.ndarray, extra: Sequence[int] | None = None) -> 
             raise EngineError(f"slice indices {bad} are outside 0..{labels.shape[0] - 1}")
         painted = np.union1d(painted, np.asarray(list(extra), dtype=np.int64))
     return painted
-
-
-def num_classes_for(labels: np.ndarray, at_least: int = 2, names: dict[int, str] | None = None) -> int:
-    """Classes a model needs for ``labels`` (background included): the largest label + 1.
-
-    Args:
-        labels: integer label map of any shape (the painted slices, or a whole volume).
-        at_least: the smallest answer (a checkpoint's class count, or 2: background and one class).
-        names: label -> name; a named label counts even when nothing is painted with it yet.
-    """
-    largest = int(labels.max()) if labels.size else 0
-    named = max(names) if names else 0
-    return max(at_least, largest + 1, named + 1)
 
 
 def check_spacing(spacing: object) -> tuple[float, float, float] | None:

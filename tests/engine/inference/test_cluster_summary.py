@@ -58,8 +58,10 @@ def test_summarize_clusters_counts_tables_and_boxes_at_image_resolution():
     s = summarize_clusters(maps, 64, labels, {0: "background", 1: "liver", 3: "spleen"})
     assert s.maps is maps and s.counts.tolist() == [2 * 32 * 64 - 8 - 32 * 32, 8, 32 * 32]
     np.testing.assert_allclose(s.shares, s.counts / s.counts.sum())
-    assert s.class_table.shape == (3, 4)  # a named class gets a column though nothing holds it
-    np.testing.assert_allclose(s.class_table[2], [0.0, 1.0, 0.0, 0.0])
+    # a column per value present or named (0, 1, 3): a named class gets one though nothing holds it
+    assert s.class_table.shape == (3, 3) and s.classes.values == (0, 1, 3)
+    assert s.classes.names == ("background", "liver", "spleen")
+    np.testing.assert_allclose(s.class_table[2], [0.0, 1.0, 0.0])
     # one feature cell = stride x image side / input side: 4 x 32/64 = 2 rows, 4 x 64/64 = 4 columns
     b1 = next(b for b in s.boxes if b.cluster == 1)
     assert (b1.slice, b1.y0, b1.x0, b1.y1, b1.x1) == (4, 8, 16, 16, 26)

@@ -198,7 +198,7 @@ def test_more_classes_than_checkpoint_and_absent_classes(tmp_path):
     ckpt = save_checkpoint(tmp_path / "m.safetensors", base.model, base.config)
     too_many = _sparse(labels, [3])
     too_many[3, 0, 0] = 5
-    with pytest.raises(EngineError, match="label 5 but the model knows 3 classes"):
+    with pytest.raises(EngineError, match="label value 5, which the model does not know"):
         finetune(image, too_many, init=ckpt, train=TrainConfig(steps=1, device="cpu"))
     only_one = _sparse(labels, [3])
     only_one[only_one == 2] = 0

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..volumes import num_classes_for
+from ..classes import ClassTable
 
 if TYPE_CHECKING:
     from .predictor import ClusterMaps
@@ -127,8 +127,10 @@ class ClusterSummary:
     Attributes:
         maps: the engine's ``ClusterMaps``.
         counts: (K,) pixels each cluster claims; ``shares``: the same as fractions summing to 1.
-        class_table: (K, C) share of each cluster's pixels in each class; None without labels.
+        class_table: (K, C) share of each cluster's pixels in each class (columns: ``classes``); None
+            without labels.
         boxes: receptive-field boxes, one per (slice, cluster present).
+        classes: the label values and names of the table's columns.
     """
 
     maps: ClusterMaps
@@ -136,6 +138,7 @@ class ClusterSummary:
     shares: np.ndarray
     class_table: np.ndarray | None
     boxes: list[Box]
+    classes: ClassTable | None = None
 
 
 def summarize_clusters(maps: ClusterMaps, img_size: int, labels: np.ndarray | None = None,
@@ -146,14 +149,15 @@ def summarize_clusters(maps: ClusterMaps, img_size: int, labels: np.ndarray | No
         maps: ``Predictor.clusters`` output; its (S, Y, X) planes are at image resolution.
         img_size: the model's square input side, which the module's stride is counted in.
         labels: (S, Y, X) class labels of the same slices, or None.
-        class_names: label -> name; a named class gets a column even when no pixel holds it.
+        class_names: label value -> name; a named class gets a column even when no pixel holds it.
     """
     k = maps.similarity.shape[0]
     counts = _counts(maps.assignment, k)
-    table = None
+    table, classes = None, None
     if labels is not None:
-        table = cluster_class_table(maps.assignment, labels, k, num_classes_for(labels, names=class_names))
+        classes = ClassTable.from_painting(labels, class_names)  # the columns: values present or named
+        table = cluster_class_table(maps.assignment, classes.to_index(labels), k, len(classes))
     _, h, w = maps.assignment.shape
     cell = (maps.stride * h / img_size, maps.stride * w / img_size)
     boxes = receptive_field_boxes(maps.assignment, maps.slices, k, cell)
-    return ClusterSummary(maps, counts, counts / max(int(counts.sum()), 1), table, boxes)
+    return ClusterSummary(maps, counts, counts / max(int(counts.sum()), 1), table, boxes, classes)

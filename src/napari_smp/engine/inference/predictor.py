@@ -17,6 +17,7 @@ import torch
 from ...config import InferConfig, ModelConfig
 from ...model import ClusterReadout
 from ..checkpoint import is_pretrained_checkpoint, load_checkpoint
+from ..classes import ClassTable
 from ..device import autocast, autocast_dtype, configure_threads, resolve_device
 from ..errors import Cancelled, EngineError
 from ..slices import resize_labels, resize_slices, slice_stack
@@ -33,8 +34,9 @@ class Prediction:
     """Result of ``Predictor.predict``.
 
     Attributes:
-        labels: (Z, Y, X) uint8 (uint16 past 255 classes) argmax of the summed heads.
-        probabilities: (C, Z, Y, X) float16 softmax, only when asked for.
+        labels: (Z, Y, X) the answer's argmax in the user's label values (``Predictor.classes``), uint8
+            (uint16 past the value 255).
+        probabilities: (C, Z, Y, X) float16 softmax by class index, only when asked for.
     """
 
     labels: np.ndarray
@@ -98,7 +100,13 @@ class Predictor:
 
     @property
     def class_names(self) -> list[str]:
+        """Name of every class index (``classes.by_value`` maps the output's values to names)."""
         return self.config.names
+
+    @property
+    def classes(self) -> ClassTable:
+        """The model's class table: which label values its outputs carry, and their names."""
+        return ClassTable.from_config(self.config)
 
     def _batches(self, depth: int) -> list[range]:
         bs = max(1, int(self.infer.batch_size))
@@ -134,7 +142,8 @@ class Predictor:
         depth, height, width = volume.shape
         norm = normalize_volume(volume, self.config.norm)
         n_cls = self.config.num_classes
-        labels = np.zeros(volume.shape, dtype=np.uint8 if n_cls <= 256 else np.uint16)
+        table = self.classes
+        labels = table.to_values(np.zeros(volume.shape, np.uint8))  # the user's values, uint8 or uint16
         probs = np.zeros((n_cls, depth, height, width), dtype=np.float16) if probabilities else None
         for idx in self._batches(depth):
             if cancel is not None and cancel():
@@ -142,7 +151,7 @@ class Predictor:
             with autocast(self.device, self.dtype):
                 heads = self.model(self._input(norm, idx))
             logits = resize_slices(torch.stack(heads).sum(0).float(), (height, width))
-            labels[idx.start : idx.stop] = logits.argmax(1).to(torch.int32).cpu().numpy()
+            labels[idx.start : idx.stop] = table.to_values(logits.argmax(1).to(torch.int32).cpu().numpy())
             if probs is not None:
                 probs[:, idx.start : idx.stop] = logits.softmax(1).transpose(0, 1).half().cpu().numpy()
             if progress is not None:

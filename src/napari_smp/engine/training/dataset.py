@@ -25,10 +25,11 @@ from ...io import DatasetCase, find_cases, read_labels, read_volume
 from ...metrics import dice
 from ...model import build_model
 from ..checkpoint import save_checkpoint
+from ..classes import ClassTable
 from ..device import resolve_device
 from ..errors import EngineError
 from ..inference.predictor import Predictor
-from ..volumes import annotated_slices, check_image, check_labels, num_classes_for
+from ..volumes import annotated_slices, check_image, check_labels
 from .finetune import short_run_warmup
 from .loop import StepReport, fit
 from .slice_set import SliceSet
@@ -70,8 +71,8 @@ def _load_case(case: DatasetCase) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     return image, check_labels(labels, image.shape, f"label map of case {case.name}"), meta.spacing
 
 
-def _mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, num_classes: int) -> float:
-    return float(dice(pred, gt, labels=list(range(1, num_classes))).nanmean())
+def _mean_foreground_dice(pred: np.ndarray, gt: np.ndarray, table: ClassTable) -> float:
+    return float(dice(pred, gt, labels=list(table.values[1:])).nanmean())
 
 
 def _init_distributed(train: TrainConfig) -> tuple[int, int, torch.device]:
@@ -104,15 +105,15 @@ def train_dataset(
         cases, names = find_cases(root)
         train_cases, val_cases = split_cases(cases, train.val_fraction, train.seed)
         loaded = [_load_case(c) for c in train_cases]
-        n_cls = max(num_classes_for(lab, at_least=config.num_classes) for _, lab, _ in loaded)
-        if names and len(names) == n_cls:
-            config = replace(config, num_classes=n_cls, class_names=[names[i] for i in range(n_cls)])
-        else:
-            config = replace(config, num_classes=n_cls)
-        config = short_run_warmup(config, train.step_cap)
+        # the classes: every value of the training cases and of dataset.json, kept as the user's values
+        values = set().union(*(np.unique(lab).tolist() for _, lab, _ in loaded))
+        table = ClassTable.build(values, names)
+        config = short_run_warmup(table.configure(config), train.step_cap)
         data = SliceSet.concat(
             [
-                SliceSet.from_volume(img, lab, annotated_slices(lab), config, soft=train.soft_labels)
+                SliceSet.from_volume(
+                    img, lab, annotated_slices(lab), config, soft=train.soft_labels, to_index=table.to_index
+                )
                 for img, lab, _ in loaded
             ]
         )
@@ -130,7 +131,7 @@ def train_dataset(
         def validate(step: int, loss: float) -> None:
             if val:
                 predictor = Predictor(core, config)
-                scores = [_mean_foreground_dice(predictor.predict(img).labels, lab, n_cls) for img, lab, _ in val]
+                scores = [_mean_foreground_dice(predictor.predict(img).labels, lab, table) for img, lab, _ in val]
                 score = float(np.nanmean(scores))
                 core.train()
             else:

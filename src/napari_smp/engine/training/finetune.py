@@ -19,9 +19,10 @@ import torch
 
 from ...config import ModelConfig, TrainConfig
 from ..checkpoint import save_checkpoint, start_model
+from ..classes import ClassTable
 from ..device import resolve_device
 from ..errors import Cancelled, EngineError
-from ..volumes import annotated_slices, check_image, check_labels, num_classes_for
+from ..volumes import annotated_slices, check_image, check_labels
 from .answer import choose_answer, describe_answer
 from .loop import StepReport, fit
 from .slice_set import SliceSet
@@ -73,18 +74,27 @@ def short_run_warmup(config: ModelConfig, steps: int, cap: int = 30) -> ModelCon
     return replace(config, memory=replace(config.memory, warmup_steps=warm))
 
 
-def _check_classes(labels: np.ndarray, index: np.ndarray, config: ModelConfig) -> list[str]:
-    used = np.unique(labels[index])
-    if used.max() >= config.num_classes:
-        raise EngineError(
-            f"the annotation uses label {int(used.max())} but the model knows {config.num_classes} classes "
-            f"(0..{config.num_classes - 1}); start from scratch or from a checkpoint with more classes"
-        )
-    missing = sorted(set(range(1, config.num_classes)) - set(used.tolist()))
+def _task_classes(task: ModelConfig, painted: np.ndarray, names: dict[int, str] | None) -> ClassTable:
+    """The classes of a new model: the painted values and the named ones, plus any class the config names.
+
+    A config that names classes (``class_values``, or ``class_names`` by index) keeps them all, so a
+    class absent from this painting is still part of the model; ``num_classes`` alone does not add
+    classes (a painting of the values 5 and 52 is a three-class model).
+    """
+    given: dict[int, str] = dict(names or {})
+    if task.class_values is not None or task.class_names is not None:
+        given = {**ClassTable.from_config(task).by_value, **given}
+    return ClassTable.from_painting(painted, given)
+
+
+def _check_classes(painted: np.ndarray, table: ClassTable) -> list[str]:
+    """Refuse values the model does not know; say which of its classes the painting does not show."""
+    table.check(painted)
+    used = set(np.unique(painted).tolist())
+    missing = [name for value, name in table.by_value.items() if value and value not in used]
     if not missing:
         return []
-    names = ", ".join(config.names[i] for i in missing)
-    return [f"classes absent from the annotation keep what the model knew: {names}"]
+    return [f"classes absent from the annotation keep what the model knew: {', '.join(missing)}"]
 
 
 def _slow_step_notes(reports: list[StepReport], budget: float | None) -> list[str]:
@@ -109,6 +119,7 @@ def finetune(
     init: str | Path | None = None,
     train: TrainConfig | None = None,
     slices: list[int] | None = None,
+    class_names: dict[int, str] | None = None,
     callback: Callable[[StepReport], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> TrainResult:
@@ -117,11 +128,13 @@ def finetune(
     Args:
         image: (Z, Y, X) intensities.
         labels: (Z, Y, X) label map; only annotated slices are used (``engine.volumes``).
-        config: model settings when starting from scratch (``num_classes`` is raised to fit the labels).
+        config: model settings when starting from scratch; its classes are the painted label values (and
+            any it names), kept as the user's values (``engine.classes.ClassTable``).
         init: a checkpoint to start from (its config wins over ``config``), or a pre-trained encoder
             from ``pretrain`` (its architecture, with this run's classes and normalisation).
         train: steps, time budget, batch size, learning rate, device.
         slices: extra slice indices to count as annotated background.
+        class_names: label value -> name (a file's header or sidecar, a layer's names).
     """
     started = time.perf_counter()  # the time budget includes the set-up
     train = train or TrainConfig()
@@ -135,15 +148,14 @@ def finetune(
     torch.manual_seed(train.seed)
     # from scratch or from a pre-trained encoder, the task (classes, bank schedule) is this run's
     task = config or ModelConfig()
-    n_cls = num_classes_for(labels[index], at_least=task.num_classes)
-    if n_cls != task.num_classes:
-        task = replace(task, num_classes=n_cls, class_names=None)
+    task = _task_classes(task, labels[index], class_names).configure(task)
     model, config = start_model(short_run_warmup(task, train.step_cap), init)
-    notes = _check_classes(labels, index, config)
+    table = ClassTable.from_config(config)  # a trained checkpoint keeps the classes it knows
+    notes = _check_classes(labels[index], table)
     for note in notes:
         warnings.warn(note, stacklevel=2)
     model.to(resolve_device(train.device))
-    data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels)
+    data = SliceSet.from_volume(image, labels, index, config, soft=train.soft_labels, to_index=table.to_index)
     reports, stopped = fit(
         model, data, train, callback, cancel, clock=lambda: time.perf_counter() - started, first_step_free=True
     )
@@ -170,21 +182,17 @@ def finetune_to_checkpoint(
     """Fine-tune (:func:`finetune`) and save the model to ``out`` atomically; ``result.path`` says where.
 
     Args:
-        class_names: label -> name of the painting (a file's header or sidecar, a layer's names); they
-            name the classes of a model whose config has none.
+        class_names: label value -> name of the painting (a file's header or sidecar, a layer's names).
 
     Raises:
         Cancelled: the run was cancelled; nothing is written.
     """
     result = finetune(
-        image, labels, config=config, init=init, train=train, slices=slices, callback=callback, cancel=cancel
+        image, labels, config=config, init=init, train=train, slices=slices, class_names=class_names,
+        callback=callback, cancel=cancel,
     )
     if result.stopped == "cancelled":
         raise Cancelled("fine-tune cancelled")
-    if class_names and result.config.class_names is None:
-        n = result.config.num_classes
-        names = [class_names.get(i, "background" if i == 0 else f"class {i}") for i in range(n)]
-        result.config = replace(result.config, class_names=names)
     last = result.reports[-1] if result.reports else None
     result.path = save_checkpoint(
         out,

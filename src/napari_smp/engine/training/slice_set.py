@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -36,12 +38,26 @@ class SliceSet:
 
     @classmethod
     def from_volume(
-        cls, image: np.ndarray, labels: np.ndarray, index: np.ndarray, config: ModelConfig, soft: bool = False
+        cls,
+        image: np.ndarray,
+        labels: np.ndarray,
+        index: np.ndarray,
+        config: ModelConfig,
+        soft: bool = False,
+        to_index: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> SliceSet:
-        """The slices ``index`` of a volume; ``soft``: targets as class fractions (``TrainConfig.soft_labels``)."""
+        """The slices ``index`` of a volume.
+
+        Args:
+            labels: (Z, Y, X) label map in the user's values.
+            soft: targets as class fractions (``TrainConfig.soft_labels``).
+            to_index: user values -> the model's class indices (``ClassTable.to_index``); default: the
+                values are the indices.
+        """
         x = slice_stack(normalize_volume(image, config.norm), index, config.slice_context, config.in_channels)
         x = resize_slices(x, config.img_size).contiguous()
-        y = torch.from_numpy(np.ascontiguousarray(labels[index]))
+        painted = labels[index] if to_index is None else to_index(labels[index])
+        y = torch.from_numpy(np.ascontiguousarray(painted))
         if not soft:
             return cls(x, resize_labels(y, config.img_size))
         # a few slices at a time: the one-hot map at the source size is K float32 images per slice
