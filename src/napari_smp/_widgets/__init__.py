@@ -1,4 +1,4 @@
-"""napari dock widgets: Fine-tune, Segment, Clusters, Metrics and Pre-train (the only package importing Qt).
+"""napari dock widgets: Fine-tune, Segment, Clusters, Metrics, Pre-train and View (the only package importing Qt).
 
 The classes are imported lazily so that ``import napari_smp._widgets`` stays cheap and napari's
 plugin discovery does not pull in matplotlib or torch.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FinetuneWidget", "SegmentWidget", "ClustersWidget", "MetricsWidget", "PretrainWidget"]
+__all__ = ["FinetuneWidget", "SegmentWidget", "ClustersWidget", "MetricsWidget", "PretrainWidget", "ViewControls"]
 
 _WHERE = {"FinetuneWidget": "finetune", "SegmentWidget": "segment", "ClustersWidget": "clusters",
-          "MetricsWidget": "evaluate", "PretrainWidget": "pretrain"}
+          "MetricsWidget": "evaluate", "PretrainWidget": "pretrain", "ViewControls": "_controls"}
 
 
 def __getattr__(name: str) -> Any:
