@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -57,6 +57,64 @@ def perturb(label_map: np.ndarray, seed: int) -> np.ndarray:
         island = tuple(slice(0, 2) for _ in range(label_map.ndim))
         out[island] = labels[-1]
     return out
+
+
+def salt(label_map: np.ndarray, fraction: float, labels: list[int], seed: int) -> np.ndarray:
+    """``label_map`` with ``fraction`` of its voxels set to random ``labels`` (false positives anywhere)."""
+    rng = np.random.default_rng(seed)
+    out = label_map.copy()
+    n = max(1, round(fraction * out.size))
+    where = rng.choice(out.size, n, replace=False)
+    out.reshape(-1)[where] = rng.choice(np.asarray(labels, dtype=out.dtype), n)
+    return out
+
+
+def islands(label_map: np.ndarray, label: int, count: int, seed: int, size: int = 2) -> np.ndarray:
+    """``label_map`` with ``count`` small cubes of ``label`` scattered over it, some on the border."""
+    rng = np.random.default_rng(seed)
+    out = label_map.copy()
+    for i in range(count):
+        corner = [int(rng.integers(0, n - size + 1)) for n in out.shape]
+        if i % 4 == 0:  # flush with a face of the array
+            corner[i % out.ndim] = 0 if i % 8 == 0 else out.shape[i % out.ndim] - size
+        out[tuple(slice(c, c + size) for c in corner)] = label
+    return out
+
+
+def holes(label_map: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """``label_map`` with ``fraction`` of its foreground voxels set to background (false negatives)."""
+    rng = np.random.default_rng(seed)
+    out = label_map.copy()
+    out[(out > 0) & (rng.random(out.shape) < fraction)] = 0
+    return out
+
+
+def noisy_pair(kind: str, shape: tuple[int, ...], n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pred, gt)``: a random pair whose prediction (and for ``"both noisy"`` ground truth) is noisy.
+
+    ``kind`` is ``"salt"`` (1 % of the voxels set to random classes), ``"islands"`` (small cubes of every
+    class scattered over the map, some on its faces), ``"holes"`` (5 % of the foreground removed, then a
+    little salt) or ``"both noisy"``.
+    """
+    gt = random_label_map(shape, n_classes, seed, fill=0.25)
+    pred = perturb(gt, seed)
+    labels = list(range(1, n_classes + 1))
+    if kind == "salt":
+        pred = salt(pred, 0.01, labels, seed)
+    elif kind == "islands":
+        for k in labels:
+            pred = islands(pred, k, 6, seed + k)
+    elif kind == "holes":
+        pred = salt(holes(pred, 0.05, seed), 0.002, labels, seed)
+    elif kind == "both noisy":
+        pred, gt = salt(pred, 0.005, labels, seed), salt(holes(gt, 0.02, seed + 7), 0.005, labels, seed + 9)
+    return pred, gt
+
+
+@pytest.fixture
+def noise() -> SimpleNamespace:
+    """The noise helpers: ``salt``, ``islands``, ``holes``, ``label_map`` and ``pair(kind, shape, n, seed)``."""
+    return SimpleNamespace(salt=salt, islands=islands, holes=holes, label_map=random_label_map, pair=noisy_pair)
 
 
 @pytest.fixture

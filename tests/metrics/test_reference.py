@@ -99,8 +99,13 @@ def test_kdtree_and_edt_routes_give_the_same_distances(make_pair, monkeypatch) -
     # KD-tree only, including the unbounded second query for far points
     monkeypatch.setattr(surface_module, "_MIN_VOXELS_PER_SURFACE_POINT", 0)
     monkeypatch.setattr(surface_module, "_PROBE_RADIUS_VOXELS", 0.5)
-    monkeypatch.setattr(surface_module, "_MAX_FAR_FRACTION", 1.0)
+    monkeypatch.setattr(surface_module, "_EDT_VOXELS_PER_DEEP_QUERY", 0)
     kd_pg, kd_gp = directed_surface_distances(p, g, spacing)
     np.testing.assert_allclose(kd_pg, edt_pg, rtol=1e-14, atol=0)
     np.testing.assert_allclose(kd_gp, edt_gp, rtol=1e-14, atol=0)
+    # probe, then every far query inside the other surface's box through the EDT of that box
+    monkeypatch.setattr(surface_module, "_EDT_VOXELS_PER_DEEP_QUERY", 10**9)
+    mixed_pg, mixed_gp = directed_surface_distances(p, g, spacing)
+    np.testing.assert_allclose(mixed_pg, edt_pg, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(mixed_gp, edt_gp, rtol=1e-14, atol=0)
     assert edt_pg.max() > 0 and edt_gp.max() > 0

@@ -1,8 +1,8 @@
 """Segmentation metrics: Dice and surface distances (HD95, HD, ASSD, ASD) per class, numpy/scipy only.
 
-Values equal ``medpy.metric.binary`` (default ``convention="medpy"``) or MONAI (``"monai"``, HD95 only
-differs) to 1e-6, computed on per-class crops; see docs/metrics.md for the conventions and the
-empty-mask rule.
+Values equal ``medpy.metric.binary`` to 1e-9 (default ``convention="medpy"``) or MONAI to 1e-6
+(``"monai"``; only HD95 differs), computed from each class's surface voxels with KD-trees, so the cost
+follows the surfaces, not the volume; see docs/metrics.md for the conventions and the empty-mask rule.
 """
 
 from __future__ import annotations
