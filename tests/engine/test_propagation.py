@@ -92,15 +92,18 @@ def test_interpolation_of_a_growing_disc_gives_the_in_between_radius():
     assert abs((out[4] == 3).sum() - np.pi * 16**2) < 0.03 * np.pi * 16**2
 
 
-def test_interpolation_shrinks_a_class_painted_on_one_side_only_to_nothing_halfway():
+@pytest.mark.parametrize("other", ["empty", "another class"])
+def test_interpolation_shrinks_a_class_painted_on_one_side_only_to_nothing_by_halfway(other):
     yy, xx = np.mgrid[:N, :N]
     gt = np.zeros((9, N, N), np.uint8)
     gt[0] = np.hypot(yy - 31.5, xx - 31.5) < 12
-    gt[8, 0, 0] = 2  # slice 8 painted with another class, class 1 absent there
-    out = interpolate(gt, [0, 8]).label_map()
-    area = [(out[z] == 1).sum() for z in range(9)]
-    assert area[0] > area[1] > area[2] > area[3] > 0
-    assert area[4] == area[5] == area[8] == 0
+    if other == "another class":
+        gt[8, 0, 0] = 2  # slice 8 painted with another class, class 1 absent there
+    out = interpolate(gt, [0, 8]).label_map()  # "empty": slice 8 listed as painted, all background
+    area = [int((out[z] == 1).sum()) for z in range(9)]
+    assert area[0] > area[1] > 0
+    assert area == sorted(area, reverse=True)
+    assert area[4:] == [0] * 5
 
 
 def test_nearest_copy_copies_the_nearest_painted_slice_ties_below():
@@ -239,7 +242,8 @@ def _one_line(err: pytest.ExceptionInfo) -> str:
 
 def test_no_painted_slice_is_refused_in_one_sentence():
     empty = np.zeros((4, 8, 8), np.uint8)
-    for call in (lambda: propagate(np.zeros((4, 8, 8)), empty), lambda: interpolate(empty), lambda: nearest_copy(empty)):
+    calls = (lambda: propagate(np.zeros((4, 8, 8)), empty), lambda: interpolate(empty), lambda: nearest_copy(empty))
+    for call in calls:
         with pytest.raises(ValueError) as err:
             call()
         assert "no painted slice" in _one_line(err)
@@ -260,8 +264,9 @@ def test_no_painted_slice_is_refused_in_one_sentence():
     ],
 )
 def test_bad_input_is_refused_in_one_sentence(kwargs, match):
-    args = {"image": np.zeros((4, 8, 8), np.float32), "labels": np.ones((4, 8, 8), np.uint8), "painted": None}
-    args.update(kwargs)
+    positional = {"image": np.zeros((4, 8, 8), np.float32), "labels": np.ones((4, 8, 8), np.uint8), "painted": None}
+    options = {k: v for k, v in kwargs.items() if k not in positional}
+    positional.update({k: v for k, v in kwargs.items() if k in positional})
     with pytest.raises(EngineError, match=match) as err:
-        propagate(args["image"], args["labels"], args["painted"], **{k: v for k, v in kwargs.items() if k not in args})
+        propagate(positional["image"], positional["labels"], positional["painted"], **options)
     _one_line(err)
