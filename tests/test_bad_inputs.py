@@ -179,6 +179,18 @@ def _cases() -> list[tuple[str, list[str]]]:
     }  # fmt: skip
     for verb, (head, bads) in outputs.items():
         cases += [(f"{verb} output {bad}", [*head, bad]) for bad in bads]
+    comp = ["complete", "{d}/image.nii.gz", "{d}/labels.nii.gz", "--no-network", "--out"]
+    cases += [(f"complete output {bad}", [*comp, bad]) for bad in
+              ["{d}/old.nii.gz", "{d}/labels.nii.gz", "{d}/nodicom", "{d}/nofolder/seg.nii.gz", "{d}/seg.png",
+               "{d}/seg.dcm"]]  # fmt: skip
+    cases += [(f"complete painting {bad}", ["complete", "{d}/image.nii.gz", f"{{d}}/{bad}", "--out",
+                                            "{d}/seg.nii.gz", "--no-network"])
+              for bad in ("empty.nii.gz", "othergrid.nii.gz", "othershape.nii.gz", "fraction.nii.gz")]  # fmt: skip
+    cases += [("complete model-out is the output", [*comp, "{d}/seg.nii.gz", "--model-out", "{d}/seg.nii.gz"]),
+              ("complete model-out exists", [*comp, "{d}/seg.nii.gz", "--model-out", "{d}/old.safetensors"]),
+              ("complete init for fewer classes", ["complete", "{d}/image.nii.gz", "{d}/bigvalue.nii.gz", "--out",
+                                                   "{d}/seg.nii.gz", "--init", "{d}/model.safetensors",
+                                                   "--time-budget", "30", "--device", "cpu"])]  # fmt: skip
     cases.append(("evaluate json and csv the same file", ["evaluate", "{d}/pred.nii.gz", "{d}/labels.nii.gz",
                                                            "--json", "{d}/r.json", "--csv", "{d}/r.json"]))
     # options

@@ -269,3 +269,25 @@ def test_a_time_budget_governs_unless_steps_are_given():
     assert parse(["finetune", "a", "b", "--out", "m", "--no-rot-flip"]).rot_flip is False  # old scripts run
     assert _train_config(flips).soft_labels is True
     assert _train_config(parse(["train", "d", "--out", "m", "--no-soft-labels"])).soft_labels is False
+
+
+def test_complete_writes_the_whole_volume_on_the_grid_and_keeps_the_painting(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = _labels()
+    image = (rng.normal(0, 5, labels.shape) + 100 * labels).astype(np.float32)
+    painted = np.zeros_like(labels)
+    painted[[1, 4]] = labels[[1, 4]]
+    a, b = _save(tmp_path / "ct.nii.gz", image), _save(tmp_path / "painted.nii.gz", painted)
+    out = tmp_path / "seg.nii.gz"
+    assert main(["complete", str(a), str(b), "--out", str(out), "--no-network"]) == 0
+    assert "propagation" in capsys.readouterr().out
+    seg = nib.load(out)
+    np.testing.assert_allclose(seg.affine, nib.load(a).affine)
+    data = np.asarray(seg.dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(data[[1, 4]], labels[[1, 4]])
+    # between the painted slices class 1, painted on both sides, is found where it is (its quality on real
+    # images is the benchmark's business); class 2 starts and ends between them, which no propagation knows
+    truth = labels[2:4] == 1
+    assert (data[2:4] == 1)[truth].mean() > 0.95
+    assert main(["complete", str(a), str(b), "--out", str(out), "--no-network"]) == 2  # no --overwrite
+    assert "exists" in capsys.readouterr().err

@@ -233,7 +233,7 @@ def test_engine_and_cli_load_no_gui(module):
 @pytest.mark.parametrize(
     "module",
     ["napari_smp", "napari_smp.config", "napari_smp.io", "napari_smp.metrics", "napari_smp.engine",
-     "napari_smp.engine.volumes"],
+     "napari_smp.engine.volumes", "napari_smp.engine.inference.propagation", "napari_smp.engine.classes"],
 )
 def test_light_modules_load_no_torch(module):
     loaded = _loaded(module)

@@ -147,6 +147,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     _add_device(p)
 
+    p = sub.add_parser(
+        "complete",
+        help="the main job: a painting (a few painted axial slices) -> a label map of the whole volume",
+    )
+    p.add_argument("image", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    p.add_argument("painted", type=Path, help="label map; slices with any label are painted (0 = background there)")
+    p.add_argument("--out", type=Path, required=True, help="label map to write on the image's grid")
+    p.add_argument("--model-out", type=Path, help="also save the fine-tuned model (.safetensors)")
+    p.add_argument("--init", type=Path, help="checkpoint to start the network from (default: from scratch)")
+    p.add_argument("--slices", type=_slices, help="empty slices to count as painted background, e.g. 3,17,40")
+    p.add_argument(
+        "--no-network",
+        dest="network",
+        action="store_false",
+        help="propagation along the image alone: seconds, no training",
+    )
+    p.add_argument("--time-budget", type=float, default=180.0, help="seconds for everything (default 180)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace --out and --model-out if they exist")
+    _add_device(p)
+
     p = sub.add_parser("finetune", help="train on the painted slices of one volume")
     p.add_argument("image", type=Path)
     p.add_argument("labels", type=Path, help="label map; slices with any label count as annotated")

@@ -16,7 +16,16 @@ from typing import Any
 
 from .config import UNCAPPED_STEPS, InferConfig, ModelConfig, NormConfig, PretrainConfig, TrainConfig
 
-__all__ = ["run_segment", "run_finetune", "run_evaluate", "run_train", "run_pretrain", "run_demo", "check_output"]
+__all__ = [
+    "run_complete",
+    "run_segment",
+    "run_finetune",
+    "run_evaluate",
+    "run_train",
+    "run_pretrain",
+    "run_demo",
+    "check_output",
+]
 
 
 #: what each kind of output may be called: label maps in any format ``io.write_labels`` writes
@@ -192,6 +201,52 @@ def run_finetune(args: argparse.Namespace) -> int:
         if result.reports
         else f"wrote {args.out} without training (stopped: {result.stopped})"
     )
+    return 0
+
+
+def run_complete(args: argparse.Namespace) -> int:
+    from .engine.classes import ClassTable
+    from .engine.completion import complete
+    from .engine.volumes import guess_norm
+    from .io import check_dicom_seg_output, read_labels, read_volume, write_labels
+
+    inputs = (args.image, args.painted, args.init)
+    check_output(args.out, args.overwrite, *inputs, suffixes=SEGMENT_SUFFIXES)
+    check_output(args.model_out, args.overwrite, *inputs, args.out, suffixes=CHECKPOINT_SUFFIXES, what="--model-out")
+    image, meta = read_volume(args.image)
+    check_dicom_seg_output(args.out, meta)
+    painted, pmeta = read_labels(args.painted)
+    if painted.shape != image.shape or not meta.same_grid(pmeta, atol=1e-2):
+        raise ValueError(f"the painting {args.painted} is not on the grid of {args.image}")
+    _check_device(args)
+    train = TrainConfig(time_budget=args.time_budget, seed=args.seed, device=args.device)
+    config = ModelConfig(norm=guess_norm(image))
+    with _progress(None, "completing", "step") as bar:
+
+        def report(r) -> None:
+            bar.update(1)
+            bar.set_postfix_str(r.summary())
+
+        done = complete(
+            image,
+            painted,
+            config=config,
+            init=args.init,
+            train=train,
+            class_names=pmeta.class_names,
+            slices=args.slices,
+            model_out=args.model_out,
+            network=args.network,
+            callback=report,
+        )
+    classes = dict(pmeta.class_names or {})
+    if done.network is not None:  # the model's table names every class it knows
+        classes = {v: n for v, n in ClassTable.from_config(done.network.config).by_value.items() if v} | classes
+    write_labels(args.out, done.labels, meta, class_names=classes or None)
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
+    saved = f"; model {args.model_out}" if args.model_out is not None and done.network is not None else ""
+    print(f"wrote {args.out}: {done.summary()}{saved}")
     return 0
 
 

@@ -38,7 +38,6 @@ and the result type :class:`FilledSlices` are re-exported from ``interpolation``
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -47,6 +46,7 @@ from scipy import ndimage
 from ...config import NormConfig
 from ..errors import Cancelled, EngineError
 from ..volumes import check_image, guess_norm, normalize_volume
+from .flow import ilk_flow, invert_flow, pyramid, sample
 from .interpolation import FilledSlices, Painted, _far_mask, _Painting, _prepare, interpolate, nearest_copy
 
 __all__ = [
@@ -63,9 +63,6 @@ BlendMethod = Literal["distance", "similarity"]
 ProgressFn = Callable[[int, int], None]  # (slice pairs done, slice pairs total)
 CancelFn = Callable[[], bool]
 
-# fixed-point iterations inverting a flow field: the error shrinks geometrically with the flow's gradient,
-# and between neighbouring slices that is small, so a few suffice
-_INVERT_ITERATIONS = 5
 # similarity blend: local mean squared difference (intensities in [0, 1]) between the target slice and the
 # painted slice carried to it, smoothed over this many flow-grid pixels, and the scale that turns it into a
 # weight exp(-err / scale): an RMS difference of 0.07 (28 HU in a soft-tissue window) halves a side's
@@ -239,7 +236,7 @@ class _Run:
                 up[s + 1] = self._estimate(s + 1, s)
             if need_down and s > a:  # slice s is inside the gap: the downward chain reaches it from s+1
                 reuse = self.reuse_flow and (s + 1) in up
-                down[s] = _invert(up[s + 1], self.base_small) if reuse else self._estimate(s, s + 1)
+                down[s] = invert_flow(up[s + 1], self.base_small) if reuse else self._estimate(s, s + 1)
             self._tick()
         weights = np.zeros((b - a - 1, *self.full), np.float32) if similarity else None
         for t, disp in self._chain(a, range(a + 1, b), up.__getitem__ if need_up else None):
@@ -271,7 +268,7 @@ class _Run:
                 yield t, None
                 continue
             f = pair_flow(t)
-            disp = f + _sample(disp, self.base_small + f)
+            disp = f + sample(disp, self.base_small + f)
             yield t, disp
 
     # ------------------------------------------------------------------ pieces
@@ -288,7 +285,7 @@ class _Run:
     def _estimate(self, target: int, source: int) -> np.ndarray:
         """(2, h', w') flow f with slice ``source`` at x + f(x) matching slice ``target`` at x."""
         if self.flow == "ilk":
-            return _ilk(self._pyramid(target), self._pyramid(source), **self.options)
+            return ilk_flow(self._pyramid(target), self._pyramid(source), **self.options)
         from skimage.registration import optical_flow_tvl1
 
         # skimage: warp(moving, coords + flow) ~ reference, i.e. flow points from target pixels into source
@@ -297,7 +294,7 @@ class _Run:
     def _pyramid(self, z: int) -> list[np.ndarray]:
         # every slice takes part in two pairs: its pyramid is built once (a few MB for a whole volume)
         if z not in self.pyramids:
-            self.pyramids[z] = _pyramid(self.small[z])
+            self.pyramids[z] = pyramid(self.small[z])
         return self.pyramids[z]
 
     def _distance_weight(self, d: int) -> float:
@@ -307,7 +304,7 @@ class _Run:
         w = self._distance_weight(abs(t - source))
         if self.blend != "similarity" or disp is None:
             return w
-        carried = _sample(self.small[source][None], self.base_small + disp)[0]
+        carried = sample(self.small[source][None], self.base_small + disp)[0]
         err = ndimage.gaussian_filter((carried - self.small[t]) ** 2, _SIMILARITY_SIGMA)
         # floor keeps a side with a poor match from vanishing entirely (0/0 where both are poor)
         conf = np.maximum(np.exp(-err / _SIMILARITY_SCALE), 1e-6).astype(np.float32)
@@ -317,7 +314,7 @@ class _Run:
         """(K, h', w') on the flow grid -> (K, H, W) at full resolution (bilinear)."""
         if field.shape[1:] == self.full:
             return field
-        return _sample(field, self.up_coords)
+        return sample(field, self.up_coords)
 
     def _warp(self, i: int, disp: np.ndarray | None) -> np.ndarray:
         """(C, H, W) the i-th painted slice's one-hot sampled at x + disp(x) (disp on the flow grid)."""
@@ -355,19 +352,6 @@ def _shrink(volume: np.ndarray, grid: int | None) -> np.ndarray:
     ).astype(np.float32)
 
 
-def _sample(field: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """(K, h, w) field sampled bilinearly at (2, ...) coordinates, edges extended; float32 (K, ...)."""
-    return np.stack([ndimage.map_coordinates(c, coords, order=1, mode="nearest", output=np.float32) for c in field])
-
-
-def _invert(flow: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """(2, h, w) inverse displacement g of f, i.e. g(y) = -f(y + g(y)), by fixed-point iteration."""
-    inv = -flow
-    for _ in range(_INVERT_ITERATIONS):
-        inv = -_sample(flow, base + inv)
-    return inv
-
-
 def _warp_one_hot(compact: np.ndarray, num_classes: int, coords: np.ndarray) -> np.ndarray:
     """(C, H, W) float32: the one-hot of ``compact`` (H, W) sampled bilinearly at ``coords`` (2, H, W).
 
@@ -388,65 +372,3 @@ def _warp_one_hot(compact: np.ndarray, num_classes: int, coords: np.ndarray) -> 
     idx = np.concatenate([flat[yy * w + xx] * n + pixel for yy, xx in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))])
     wts = np.concatenate([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
     return np.bincount(idx, weights=wts, minlength=num_classes * n).astype(np.float32).reshape(num_classes, h, w)
-
-
-# ---------------------------------------------------------------------------- iterative Lucas-Kanade
-
-
-def _pyramid(image: np.ndarray, downscale: float = 2.0, levels: int = 10, min_size: int = 16) -> list[np.ndarray]:
-    """Coarse-to-fine list of (h_l, w_l) float32 images, as ``skimage.registration`` builds it."""
-    from skimage.transform import pyramid_reduce
-
-    out = [image.astype(np.float32, copy=False)]
-    while len(out) < levels and min(out[-1].shape) > downscale * min_size:
-        out.append(pyramid_reduce(out[-1], downscale, channel_axis=None).astype(np.float32))
-    return out[::-1]
-
-
-def _ilk(
-    reference: list[np.ndarray],
-    moving: list[np.ndarray],
-    radius: int = 7,
-    num_warp: int = 10,
-    gaussian: bool = False,
-    prefilter: bool = False,
-) -> np.ndarray:
-    """(2, h, w) float32 flow such that ``moving`` at x + flow(x) matches ``reference`` at x.
-
-    The algorithm and defaults of ``skimage.registration.optical_flow_ilk`` (Le Besnerais & Champagnat
-    2005: iterative local-window Lucas-Kanade, coarse to fine), on pyramids built once per slice, with
-    the per-pixel 2x2 systems solved in closed form: ``np.linalg.solve`` on millions of 2x2 systems
-    took over half of skimage's time here. Results equal skimage's to float32 rounding.
-
-    Args:
-        reference: coarse-to-fine pyramid of the target slice (``_pyramid``).
-        moving: the same for the source slice, level shapes equal to ``reference``'s.
-    """
-    size = 2 * radius + 1
-    smooth: Callable[[np.ndarray], np.ndarray] = (
-        partial(ndimage.gaussian_filter, sigma=size / 4, mode="mirror")
-        if gaussian
-        else partial(ndimage.uniform_filter, size=size, mode="mirror")
-    )
-
-    flow = np.zeros((2, *reference[0].shape), np.float32)
-    for level, (ref, mov) in enumerate(zip(reference, moving, strict=True)):
-        if level:
-            # nearest-neighbour upsampling of the coarser flow, scaled to the finer grid (skimage's choice)
-            scale = [n / o for n, o in zip(ref.shape, flow.shape[1:], strict=True)]
-            flow = ndimage.zoom(flow, [1, *scale], order=0, mode="nearest", prefilter=False)
-            flow *= np.array(scale, np.float32).reshape(2, 1, 1)
-        grid = np.mgrid[0 : ref.shape[0], 0 : ref.shape[1]].astype(np.float32)
-        for _ in range(num_warp):
-            if prefilter:
-                flow = ndimage.median_filter(flow, (1, 3, 3))
-            warped = ndimage.map_coordinates(mov, grid + flow, order=1, mode="nearest", output=np.float32)
-            gy, gx = np.gradient(warped)
-            err = gy * flow[0] + gx * flow[1] + ref - warped
-            a, b, c = smooth(gy * gy), smooth(gy * gx), smooth(gx * gx)
-            r0, r1 = smooth(gy * err), smooth(gx * err)
-            det = a * c - b * b
-            ok = np.abs(det) >= 1e-14  # skimage leaves badly conditioned windows at zero flow
-            inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0).astype(np.float32)
-            flow = np.stack([(c * r0 - b * r1) * inv, (a * r1 - b * r0) * inv]).astype(np.float32)
-    return flow

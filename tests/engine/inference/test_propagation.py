@@ -11,12 +11,11 @@ import pytest
 from scipy import ndimage
 
 from napari_smp.engine.errors import Cancelled, EngineError
+from napari_smp.engine.inference import propagation as prop_module
+from napari_smp.engine.inference.flow import ilk_flow, invert_flow, pyramid
 from napari_smp.engine.inference.interpolation import painted_slices
 from napari_smp.engine.inference.propagation import (
     FilledSlices,
-    _ilk,
-    _invert,
-    _pyramid,
     _warp_one_hot,
     interpolate,
     nearest_copy,
@@ -154,11 +153,9 @@ def test_label_values_above_255_come_back_as_uint16():
 def test_an_explicit_background_slice_stops_the_painting_and_costs_no_flow(monkeypatch):
     image, gt = _moving_disc()
     sparse = _paint(gt, [4])
-    import napari_smp.engine.inference.propagation as prop
-
     calls = []
-    real = prop._ilk
-    monkeypatch.setattr(prop, "_ilk", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = prop_module.ilk_flow
+    monkeypatch.setattr(prop_module, "ilk_flow", lambda *a, **k: calls.append(1) or real(*a, **k))
     filled = propagate(image, sparse, [4, 10], blend="distance")
     out = filled.label_map()
     assert not out[10].any()  # painted as background: stays background
@@ -206,7 +203,7 @@ def test_closed_form_ilk_matches_scikit_image():
 
     image, _ = _moving_disc()
     a, b = (image[4:6] - image.min()) / np.ptp(image)
-    ours = _ilk(_pyramid(b), _pyramid(a), radius=4)
+    ours = ilk_flow(pyramid(b), pyramid(a), radius=4)
     ref = optical_flow_ilk(b, a, radius=4, dtype=np.float32)
     np.testing.assert_allclose(ours, ref, atol=1e-3)
 
@@ -215,7 +212,7 @@ def test_inverse_flow_undoes_a_smooth_flow():
     base = np.mgrid[0:40, 0:40].astype(np.float32)
     yy, xx = base
     flow = np.stack([2 * np.sin(xx / 9), 1.5 * np.cos(yy / 11)]).astype(np.float32)
-    inv = _invert(flow, base)
+    inv = invert_flow(flow, base)
     # following the inverse, then the flow, comes back: g(y) + f(y + g(y)) = 0
     back = inv + np.stack([ndimage.map_coordinates(c, base + inv, order=1, mode="nearest") for c in flow])
     assert np.abs(back[:, 5:-5, 5:-5]).max() < 0.05

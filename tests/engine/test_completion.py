@@ -1,0 +1,74 @@
+"""``complete``: a painting -> the whole volume, from propagation and the network (engine/completion.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tiny import tiny_config, toy_volume
+
+from napari_smp.config import TrainConfig
+from napari_smp.engine import completion
+from napari_smp.engine.completion import complete, pool
+from napari_smp.engine.errors import Cancelled, EngineError
+from napari_smp.metrics import dice
+
+
+def _painting(labels: np.ndarray, painted: list[int]) -> np.ndarray:
+    out = np.zeros_like(labels)
+    out[painted] = labels[painted]
+    return out
+
+
+def test_pooling_is_a_weighted_geometric_mean():
+    p = np.array([[0.9, 0.4], [0.1, 0.6]])  # (C=2, 2 voxels)
+    q = np.array([[0.2, 0.7], [0.8, 0.3]])
+    assert pool(p, q, 0.0).tolist() == [0, 1]  # propagation alone
+    assert pool(p, q, 1.0).tolist() == [1, 0]  # the network alone
+    # in between the surer source wins: voxel 0, 0.9 vs 0.8 -> class 0; voxel 1, 0.6 vs 0.7 -> class 0
+    assert pool(p, q, 0.5).tolist() == [0, 0]
+
+
+def test_propagation_alone_fills_the_volume_and_keeps_the_painting():
+    image, labels = toy_volume(depth=12)
+    painting = _painting(labels, [2, 9])
+    firsts = []
+    done = complete(image, painting, network=False, on_first=firsts.append)
+    assert done.sources == "propagation" and done.network is None
+    np.testing.assert_array_equal(done.labels[[2, 9]], labels[[2, 9]])  # painted slices as painted
+    assert len(firsts) == 1 and firsts[0] is done.labels
+    unpainted = [z for z in range(12) if z not in (2, 9)]
+    score = dice(done.labels[unpainted], labels[unpainted], labels=[1, 2]).nanmean()
+    assert score > 0.9  # two drifting discs, carried along the image
+    assert "propagation" in done.seconds
+
+
+def test_a_network_that_learnt_too_little_is_left_out_and_said(monkeypatch):
+    image, labels = toy_volume(depth=8)
+    train = TrainConfig(steps=2, batch_size=2, device="cpu", amp=False)
+    done = complete(image, _painting(labels, [2, 5]), config=tiny_config(), train=train)
+    assert done.sources == "propagation" and len(done.network.reports) == 2
+    assert any("only 2 steps" in note for note in done.notes)
+
+
+def test_a_network_that_learnt_is_pooled(monkeypatch):
+    monkeypatch.setattr(completion, "MIN_NETWORK_STEPS", 1)
+    monkeypatch.setattr(completion, "MIN_PAINTED_DICE", 0.0)
+    image, labels = toy_volume(depth=8)
+    train = TrainConfig(steps=3, batch_size=2, device="cpu", amp=False)
+    painting = _painting(labels, [2, 5])
+    done = complete(image, painting, config=tiny_config(), train=train)
+    assert done.sources == "propagation + network" and "prediction" in done.seconds
+    np.testing.assert_array_equal(done.labels[[2, 5]], labels[[2, 5]])
+    assert set(np.unique(done.labels).tolist()) <= {0, 1, 2}
+
+
+def test_bad_input_and_cancel():
+    image, labels = toy_volume(depth=6)
+    with pytest.raises(EngineError, match="no painted slice"):
+        complete(image, np.zeros_like(labels), network=False)
+    with pytest.raises(EngineError, match="shape"):
+        complete(image, labels[:, :10], network=False)
+    with pytest.raises(EngineError, match="network_weight"):
+        complete(image, _painting(labels, [1]), network_weight=2.0)
+    with pytest.raises(Cancelled):
+        complete(image, _painting(labels, [1, 4]), network=False, cancel=lambda: True)
