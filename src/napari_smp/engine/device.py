@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
+import time
 import warnings
 from collections.abc import Iterator
 
 import torch
 
-from .._cpu import cpu_cores
+from .._cpu import OtherLoad, cpu_cores
 from .errors import EngineError
 
-__all__ = ["available_devices", "resolve_device", "autocast_dtype", "autocast", "configure_threads", "cpu_cores"]
+__all__ = [
+    "available_devices",
+    "resolve_device",
+    "autocast_dtype",
+    "autocast",
+    "configure_threads",
+    "cpu_cores",
+    "ThreadGovernor",
+]
 
 
 def available_devices() -> list[str]:
@@ -91,3 +101,38 @@ def configure_threads(threads: int | None = None) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+class ThreadGovernor:
+    """torch's CPU threads during a long run: the cores other processes leave free, looked at again every
+    few seconds.
+
+    Two OpenMP threads that share a core with another process spin-wait on each other in every parallel
+    region. A lite training step (2 cores, another process busy on one): 3.52 s with 2 threads, 0.86 s
+    with 1; on the idle machine 0.53 s with 2, 0.73 s with 1 (docs/experiments/2026-12-07-complete-pilot-
+    busy-cpu.md). So a run uses every free core and gives one back while another process holds it.
+    A fixed count (``threads``, ``$NAPARI_SMP_THREADS``) is kept as it is.
+
+    Args:
+        threads: a fixed thread count, or None to follow the load.
+        every: seconds between two looks at the load.
+    """
+
+    def __init__(self, threads: int | None = None, every: float = 5.0) -> None:
+        env = os.environ.get("NAPARI_SMP_THREADS", "")
+        self.fixed = threads if threads and threads > 0 else int(env) if env.isdigit() and int(env) > 0 else None
+        self.every = every
+        self._load = OtherLoad()
+        self._last = time.monotonic()
+        self.threads = configure_threads(self.fixed)
+
+    def tick(self) -> int:
+        """Look at the load when ``every`` seconds have passed; returns the thread count in force."""
+        if self.fixed is not None or time.monotonic() - self._last < self.every:
+            return self.threads
+        self._last = time.monotonic()
+        others = self._load.cores()
+        if others is not None:
+            # a core counts as taken when another process keeps it busy more than a third of the time
+            self.threads = configure_threads(max(1, cpu_cores() - math.ceil(others - 0.33)))
+        return self.threads

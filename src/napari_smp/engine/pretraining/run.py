@@ -20,7 +20,7 @@ import torch
 from ...config import PRETRAIN_METHODS, ModelConfig, PretrainConfig
 from ...model import build_model
 from ..checkpoint import save_pretrained
-from ..device import autocast, autocast_dtype, configure_threads, resolve_device
+from ..device import ThreadGovernor, autocast, autocast_dtype, resolve_device
 from ..errors import EngineError
 from ..training.loop import StepReport, cosine_lr, run_steps
 from .data import SliceBank
@@ -95,8 +95,7 @@ def pretrain(
     bank = SliceBank.from_volumes(volumes, config, settings.n_segments, superpixels=settings.method == "supercl")
     torch.manual_seed(settings.seed)
     dev = resolve_device(settings.device)
-    if dev.type == "cpu":
-        configure_threads(settings.threads)
+    threads = ThreadGovernor(settings.threads) if dev.type == "cpu" else None
     model = build_model(config).to(dev)
     channels = tuple(config.lite_width * 2**i for i in range(4))
     objective: torch.nn.Module
@@ -129,6 +128,7 @@ def pretrain(
         callback=callback,
         cancel=cancel,
         first_step_free=True,
+        threads=threads,
     )
     model.eval()
     return PretrainResult(model.cpu(), config, settings.method, reports, stopped, prefixes, len(bank), bank.volumes)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ...config import ModelConfig, TrainConfig
-from ..device import autocast, autocast_dtype, configure_threads
+from ..device import ThreadGovernor, autocast, autocast_dtype
 from ..errors import EngineError
 from .augment import augment_batch
 from .losses import deep_supervision_loss
@@ -71,6 +71,7 @@ def run_steps(
     cancel: Callable[[], bool] | None = None,
     clock: Callable[[], float] | None = None,
     first_step_free: bool = False,
+    threads: ThreadGovernor | None = None,
 ) -> tuple[list[StepReport], str]:
     """Take optimiser steps until ``steps`` are done, ``time_budget`` seconds have passed, or a cancel.
 
@@ -84,6 +85,7 @@ def run_steps(
             time; under DDP one value agreed by all ranks, so they stop at the same step).
         first_step_free: the budget is not checked before the first step (at least one step is taken).
             Later steps are not begun when the previous step's duration would carry the run past it.
+        threads: CPU runs: the thread count follows the load between steps (``device.ThreadGovernor``).
 
     Returns:
         The reports and why the run stopped: ``steps``, ``time`` or ``cancelled``. A cancel between two
@@ -106,6 +108,8 @@ def run_steps(
         if time_budget is not None and budget_checked and elapsed + last_step >= time_budget:
             stopped = "time"
             break
+        if threads is not None:
+            threads.tick()
         began = time.perf_counter()
         lr = lr_at(step, elapsed)
         for group in optimizer.param_groups:
@@ -187,8 +191,7 @@ def fit(
         first_step_free: see :func:`run_steps`.
     """
     device = next(model.parameters()).device
-    if device.type == "cpu":
-        configure_threads(train.threads)
+    threads = ThreadGovernor(train.threads) if device.type == "cpu" else None
     core = memory_owner or model
     supervision = train.deep_supervision or default_supervision(getattr(core, "config", None))
     dtype = autocast_dtype(device, train.amp)
@@ -223,6 +226,7 @@ def fit(
         cancel=cancel,
         clock=clock,
         first_step_free=first_step_free,
+        threads=threads,
     )
     model.eval()
     return reports, stopped
