@@ -27,14 +27,15 @@ PACKAGE = "napari_smp"
 ALLOWED: dict[str, set[str]] = {
     "root": set(),  # napari_smp/__init__.py: the version and public names
     "_cpu": set(),
+    "_lazy": set(),
     "config": set(),
     "io": {"root", "config"},
     "metrics": {"root", "config"},
     "model": {"root", "config"},
-    "engine": {"root", "_cpu", "config", "io", "metrics", "model"},
-    "cli": {"root", "_cpu", "config", "io", "metrics", "engine"},
+    "engine": {"root", "_cpu", "_lazy", "config", "io", "metrics", "model"},
+    "cli": {"root", "_cpu", "_lazy", "config", "io", "metrics", "engine"},
     "_napari_io": {"root", "config", "io"},
-    "_widgets": {"root", "_cpu", "config", "io", "metrics", "engine", "_napari_io"},
+    "_widgets": {"root", "_cpu", "_lazy", "config", "io", "metrics", "engine", "_napari_io"},
 }
 
 

@@ -149,7 +149,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from .engine.training import finetune_to_checkpoint
+    from .engine.training import finetune
     from .engine.volumes import guess_norm
     from .io import read_labels, read_volume
 
@@ -182,10 +182,10 @@ def run_finetune(args: argparse.Namespace) -> int:
             bar.update(1)
             bar.set_postfix_str(r.summary())
 
-        result = finetune_to_checkpoint(
+        result = finetune(
             image,
             labels,
-            args.out,
+            out=args.out,
             config=config,
             init=args.init,
             train=train,

@@ -18,10 +18,10 @@ def _manifest_widgets() -> list[tuple[str, str]]:
     return [(w["display_name"], classes[w["command"]]) for w in manifest["contributions"]["widgets"]]
 
 
-def test_the_manifest_declares_the_five_widgets():
+def test_the_manifest_declares_the_six_widgets():
     # guards the parametrisation below: an unreadable manifest must not quietly test nothing
     assert [name for name, _ in _manifest_widgets()] == ["Fine-tune", "Segment", "Clusters", "Metrics",
-                                                           "Pre-train"]
+                                                           "Pre-train", "View"]
 
 
 @pytest.mark.parametrize("name, cls", _manifest_widgets())
@@ -35,6 +35,10 @@ def test_every_manifest_widget_opens_from_the_plugins_menu(make_napari_viewer, n
     viewer.add_labels(labels, name="seg")
     if hasattr(widget, "layer_list"):  # Pre-train: a checklist of volumes
         assert [widget.layer_list.item(i).text() for i in range(widget.layer_list.count())] == ["ct"]
+    elif hasattr(widget, "window_combo"):  # View: a window preset lands on the viewer's image
+        viewer.layers.selection.active = viewer.layers["ct"]
+        assert widget.set_window("lung") == (-1350.0, 150.0)  # W1500 / L-600
+        assert tuple(viewer.layers["ct"].contrast_limits) == (-1350.0, 150.0)
     else:
         combo = next(getattr(widget, a) for a in ("image_combo", "pred_combo", "labels_combo") if hasattr(widget, a))
         assert combo.currentText() in ("ct", "seg")

@@ -13,7 +13,7 @@ from napari_smp.engine.checkpoint import load_checkpoint
 from napari_smp.engine.classes import ClassTable
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.inference import Predictor
-from napari_smp.engine.training import finetune_to_checkpoint
+from napari_smp.engine.training import finetune
 
 TOTALSEG = {5: "liver", 52: "aorta"}
 
@@ -58,7 +58,7 @@ def test_totalsegmentator_values_make_a_small_model_whose_outputs_carry_them(tmp
     painting[[2, 7]] = values[[2, 7]]
     train = TrainConfig(steps=3, batch_size=2, device="cpu", amp=False)
     config = replace(tiny_config(), num_classes=2, class_names=None)
-    result = finetune_to_checkpoint(image, painting, tmp_path / "m.safetensors", config=config, train=train,
+    result = finetune(image, painting, out=tmp_path / "m.safetensors", config=config, train=train,
                                     class_names=TOTALSEG)  # fmt: skip
     assert result.config.num_classes == 3 and result.config.class_values == [0, 5, 52]
     model, loaded = load_checkpoint(result.path)
@@ -69,5 +69,5 @@ def test_totalsegmentator_values_make_a_small_model_whose_outputs_carry_them(tmp
     other = painting.copy()
     other[2, 0, 0] = 21
     with pytest.raises(EngineError, match="label value 21"):
-        finetune_to_checkpoint(image, other, tmp_path / "n.safetensors", init=result.path, train=train)
+        finetune(image, other, out=tmp_path / "n.safetensors", init=result.path, train=train)
     assert not (tmp_path / "n.safetensors").exists()

@@ -6,17 +6,11 @@ plugin discovery does not pull in matplotlib or torch.
 
 from __future__ import annotations
 
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = ["FinetuneWidget", "SegmentWidget", "ClustersWidget", "MetricsWidget", "PretrainWidget", "ViewControls"]
 
 _WHERE = {"FinetuneWidget": "finetune", "SegmentWidget": "segment", "ClustersWidget": "clusters",
           "MetricsWidget": "evaluate", "PretrainWidget": "pretrain", "ViewControls": "_controls"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        from importlib import import_module
-
-        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

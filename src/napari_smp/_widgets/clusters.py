@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox
 
-from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, ModelChoice, ModelPicker, field_row
+from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, field_row
 from ._display import fill_table, make_table
 from ._jobs import EngineJob, JobContext, JobWidget, section
 from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
+from ._session import ModelChoice, ModelPicker
 
 if TYPE_CHECKING:  # the module itself is numpy only, but its package loads torch: import it in the worker
     from ..engine.inference.cluster_summary import ClusterSummary

@@ -31,8 +31,6 @@ from ..io.meta import META_KEY
 from ._controls import (
     DeviceCombo,
     LayerCombo,
-    ModelChoice,
-    ModelPicker,
     PaintedSlicesLabel,
     field_row,
     spin_box,
@@ -41,7 +39,7 @@ from ._controls import (
 from ._display import TrainingPlot
 from ._jobs import EngineJob, JobContext, JobWidget, section
 from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
-from ._session import SESSION
+from ._session import SESSION, ModelChoice, ModelPicker
 
 __all__ = ["FinetuneWidget", "FinetuneResult"]
 
@@ -265,7 +263,7 @@ class FinetuneWidget(JobWidget):
 
         def work(ctx: JobContext) -> FinetuneResult:
             from ..engine.checkpoint import free_checkpoint_path
-            from ..engine.training import finetune_to_checkpoint
+            from ..engine.training import finetune
             from ..engine.volumes import guess_norm
 
             if choice.kind == "preset":
@@ -276,7 +274,7 @@ class FinetuneWidget(JobWidget):
             else:
                 config = None
                 init = choice.path if choice.kind == "file" else choice.session.path
-            result = finetune_to_checkpoint(volume, labels, free_checkpoint_path(requested), config=config,
+            result = finetune(volume, labels, out=free_checkpoint_path(requested), config=config,
                                             init=init, train=train, slices=background, class_names=names,
                                             callback=ctx.report, cancel=ctx.cancelled)
             path = result.path

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 from qtpy.QtWidgets import QSpinBox
 
-from ._controls import DeviceCombo, LayerCombo, ModelChoice, ModelPicker
+from ._controls import DeviceCombo, LayerCombo
 from ._jobs import EngineJob, JobContext, JobWidget
 from ._layers import derived_layer_kwargs, unique_name, volume_of, volume_spacing
+from ._session import ModelChoice, ModelPicker
 
 __all__ = ["SegmentWidget", "predict_job"]
 

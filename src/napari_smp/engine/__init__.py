@@ -12,8 +12,7 @@ and its numpy-only modules (``volumes``, ``errors``) load without torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "Cancelled",
@@ -23,8 +22,8 @@ __all__ = [
     "StepReport",
     "TrainResult",
     "available_devices",
+    "complete",
     "finetune",
-    "finetune_to_checkpoint",
     "load_checkpoint",
     "pretrain",
     "read_checkpoint_info",
@@ -42,8 +41,8 @@ _WHERE = {
     "StepReport": "training",
     "TrainResult": "training",
     "available_devices": "device",
+    "complete": "completion",
     "finetune": "training",
-    "finetune_to_checkpoint": "training",
     "load_checkpoint": "checkpoint",
     "pretrain": "pretraining",
     "read_checkpoint_info": "checkpoint",
@@ -53,14 +52,4 @@ _WHERE = {
     "train_dataset": "training",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

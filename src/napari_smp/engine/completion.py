@@ -138,7 +138,7 @@ def complete(
         return Completion(first, "propagation", prop, seconds=seconds)
 
     from .inference import Predictor
-    from .training import finetune, finetune_to_checkpoint
+    from .training import finetune
 
     budget = train.time_budget
     if budget is not None:
@@ -150,12 +150,9 @@ def complete(
     t = time.perf_counter()
     kwargs = dict(config=config, init=init, train=train, slices=slices, class_names=class_names,
                   callback=callback, cancel=poll)  # fmt: skip
-    if model_out is not None:
-        result = finetune_to_checkpoint(image, painting, model_out, **kwargs)  # type: ignore[arg-type]
-    else:
-        result = finetune(image, painting, **kwargs)  # type: ignore[arg-type]
-        if result.stopped == "cancelled":
-            raise Cancelled("completion cancelled")
+    result = finetune(image, painting, out=model_out, **kwargs)  # type: ignore[arg-type]
+    if result.stopped == "cancelled":
+        raise Cancelled("completion cancelled")
     seconds["fine-tune"] = time.perf_counter() - t
     notes = list(result.notes)
     weak = _weak_network(result)

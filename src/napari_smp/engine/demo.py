@@ -20,7 +20,7 @@ from ..io import make_phantom, write_labels, write_volume
 from ..io.atomic import atomic_write_text
 from ..metrics import evaluate_labels
 from .inference import Predictor
-from .training import finetune_to_checkpoint
+from .training import finetune
 
 __all__ = ["DemoResult", "sparse_annotation", "run_demo"]
 
@@ -87,7 +87,7 @@ def run_demo(
     # runs give the same model; the budget only caps a slow machine (150 steps take about 65 s on two
     # cores). A network that answers from its finest head needs them, and the fine-tune keeps
     # whichever answer scores better on the painted slices (training/answer.py; docs/method.md)
-    result = finetune_to_checkpoint(ph.image, sparse, out / "model.safetensors", config=config, train=train)
+    result = finetune(ph.image, sparse, config=config, train=train, out=out / "model.safetensors")
     last = result.reports[-1]
     log(f"fine-tuned {len(result.reports)} steps in {last.elapsed:.0f} s: {last.summary()}")
     log(f"the model {result.answer()}")

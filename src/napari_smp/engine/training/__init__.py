@@ -3,7 +3,7 @@
 from .answer import ANSWERS, answer_scores, choose_answer, describe_answer
 from .augment import augment_batch
 from .dataset import TrainSummary, split_cases, train_dataset
-from .finetune import TrainResult, finetune, finetune_to_checkpoint, short_run_warmup
+from .finetune import TrainResult, finetune, short_run_warmup
 from .loop import StepReport, cosine_lr, default_supervision, fit, run_steps, scheduled_lr
 from .losses import deep_supervision_loss, soft_dice_loss
 from .slice_set import SliceSet
@@ -22,7 +22,6 @@ __all__ = [
     "default_supervision",
     "describe_answer",
     "finetune",
-    "finetune_to_checkpoint",
     "fit",
     "run_steps",
     "scheduled_lr",

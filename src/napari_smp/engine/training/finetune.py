@@ -1,7 +1,7 @@
 """Fine-tuning on the painted slices of one volume, and the one path from a painting to a saved model.
 
-:func:`finetune` trains; :func:`finetune_to_checkpoint` trains and writes the checkpoint with the same
-metadata whoever calls it (the command line, the Fine-tune widget, the demo). The model starts from
+:func:`finetune` trains and, given ``out``, writes the checkpoint with the same metadata whoever calls
+it (the command line, the Fine-tune widget, the demo, ``complete``). The model starts from
 scratch, from a checkpoint, or from a pre-trained encoder (``engine.checkpoint.start_model``).
 """
 
@@ -27,7 +27,7 @@ from .answer import choose_answer, describe_answer
 from .loop import StepReport, fit
 from .slice_set import SliceSet
 
-__all__ = ["TrainResult", "finetune", "finetune_to_checkpoint", "short_run_warmup"]
+__all__ = ["TrainResult", "finetune", "short_run_warmup"]
 
 
 @dataclass
@@ -40,7 +40,7 @@ class TrainResult:
         notes: things the user should know (e.g. classes of the checkpoint absent from the annotation).
         answers: lite: the Dice of each answer on the painted slices, by ``lite_prediction`` value;
             ``config`` keeps the better one (``training.answer.choose_answer``).
-        path: where :func:`finetune_to_checkpoint` saved the model (None before saving).
+        path: where :func:`finetune` saved the model (None without ``out``).
     """
 
     model: torch.nn.Module
@@ -120,10 +120,14 @@ def finetune(
     train: TrainConfig | None = None,
     slices: list[int] | None = None,
     class_names: dict[int, str] | None = None,
+    out: str | os.PathLike[str] | None = None,
     callback: Callable[[StepReport], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> TrainResult:
-    """Fine-tune on the painted slices of one volume.
+    """Fine-tune on the painted slices of one volume, and save the model to ``out`` when given.
+
+    The one path from a painting to a saved model: the command line, the Fine-tune widget, the demo and
+    ``complete`` all call it, so every checkpoint carries the same facts (slices, steps, answers ...).
 
     Args:
         image: (Z, Y, X) intensities.
@@ -135,6 +139,10 @@ def finetune(
         train: steps, time budget, batch size, learning rate, device.
         slices: extra slice indices to count as annotated background.
         class_names: label value -> name (a file's header or sidecar, a layer's names).
+        out: a ``.safetensors`` path: the model is written there atomically (``result.path``).
+
+    Raises:
+        Cancelled: with ``out``, a cancelled run (nothing is written); without, ``stopped`` says it.
     """
     started = time.perf_counter()  # the time budget includes the set-up
     train = train or TrainConfig()
@@ -163,38 +171,18 @@ def finetune(
     scores: dict[str, float] = {}
     if train.choose_answer and reports and stopped != "cancelled":  # short runs keep the sum (training/answer.py)
         config, scores = choose_answer(model, data)
-    return TrainResult(model.cpu(), config, reports, stopped, index, notes, scores)
+    result = TrainResult(model.cpu(), config, reports, stopped, index, notes, scores)
+    if out is not None:
+        result.path = _save(out, result)
+    return result
 
 
-def finetune_to_checkpoint(
-    image: np.ndarray,
-    labels: np.ndarray,
-    out: str | os.PathLike[str],
-    *,
-    config: ModelConfig | None = None,
-    init: str | Path | None = None,
-    train: TrainConfig | None = None,
-    slices: list[int] | None = None,
-    class_names: dict[int, str] | None = None,
-    callback: Callable[[StepReport], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-) -> TrainResult:
-    """Fine-tune (:func:`finetune`) and save the model to ``out`` atomically; ``result.path`` says where.
-
-    Args:
-        class_names: label value -> name of the painting (a file's header or sidecar, a layer's names).
-
-    Raises:
-        Cancelled: the run was cancelled; nothing is written.
-    """
-    result = finetune(
-        image, labels, config=config, init=init, train=train, slices=slices, class_names=class_names,
-        callback=callback, cancel=cancel,
-    )
+def _save(out: str | os.PathLike[str], result: TrainResult) -> Path:
+    """Write a fine-tuned model with the facts of its run; a cancelled run writes nothing."""
     if result.stopped == "cancelled":
         raise Cancelled("fine-tune cancelled")
     last = result.reports[-1] if result.reports else None
-    result.path = save_checkpoint(
+    return save_checkpoint(
         out,
         result.model,
         result.config,
@@ -204,4 +192,3 @@ def finetune_to_checkpoint(
         final_loss=last.loss if last else None,
         answers=result.answers,
     )
-    return result
