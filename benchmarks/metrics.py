@@ -224,7 +224,10 @@ def _cli_run(pred_path: Path, gt_path: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (GB) of ``napari-smp evaluate PRED GT`` in a fresh process."""
     cmd = [sys.executable, "-c", _CLI, "evaluate", str(pred_path), str(gt_path)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    proc = subprocess.run(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace",
+        check=False,
+    )
     wall = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"napari-smp evaluate failed ({proc.returncode}): {proc.stderr[-2000:]}")

@@ -296,8 +296,10 @@ def test_a_signal_ends_finetune_cleanly(signame, after, files, tmp_path):
     before = _snapshot(folder)
     argv = [sys.executable, "-m", "napari_smp.cli", "finetune", str(folder / "image.nii.gz"),
             str(folder / "labels.nii.gz"), "--out", str(out), "--overwrite", "--time-budget", "60", "--device", "cpu"]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            encoding="utf-8", errors="replace")
+    # a child of a background job inherits an ignored SIGINT (and Python then keeps ignoring it): give it
+    # the default back, as a terminal's Ctrl-C would find it
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, encoding="utf-8",
+                            errors="replace", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(after)
     proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)  # a guard against a hang, not a timing claim
