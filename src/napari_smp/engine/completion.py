@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,11 +32,17 @@ from .inference.interpolation import FilledSlices
 from .inference.propagation import propagate
 from .volumes import annotated_slices, check_image, check_labels
 
+if TYPE_CHECKING:  # training loads torch; propagation alone must not
+    from .training import StepReport, TrainResult
+
 __all__ = ["Completion", "complete", "pool", "MIN_NETWORK_STEPS", "MIN_PAINTED_DICE"]
 
-#: a network with fewer steps, or a worse fit of its own painted slices, is not pooled
+#: a network with fewer steps, or a worse fit of its own painted slices, is not pooled: one that cannot
+#: reproduce the slices it was shown is no guide elsewhere. In the idle pilot (phantom and dev CT, k = 3
+#: and 6; docs/experiments/2026-12-07-complete-pilot-busy-cpu.md) the networks that fit their painting at
+#: 0.40-0.83 pulled the pooled result below propagation alone, the one at 0.91 lifted it
 MIN_NETWORK_STEPS = 60
-MIN_PAINTED_DICE = 0.7
+MIN_PAINTED_DICE = 0.85
 #: the network's share of the pooled log-probabilities (0: propagation alone, 1: the network alone)
 NETWORK_WEIGHT = 0.5
 #: seconds kept back from the budget for prediction and pooling after the fine-tune
@@ -58,7 +65,7 @@ class Completion:
     labels: np.ndarray
     sources: str
     propagation: FilledSlices
-    network: object | None = None
+    network: TrainResult | None = None
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -95,7 +102,7 @@ def complete(
     network: bool = True,
     network_weight: float = NETWORK_WEIGHT,
     on_first: Callable[[np.ndarray], None] | None = None,
-    callback: Callable[[object], None] | None = None,
+    callback: Callable[[StepReport], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Completion:
     """Complete a painting into a label map of the whole volume (module docstring).
@@ -148,9 +155,8 @@ def complete(
             return Completion(first, "propagation", prop, notes=[note], seconds=seconds)
         train = replace(train, time_budget=left)
     t = time.perf_counter()
-    kwargs = dict(config=config, init=init, train=train, slices=slices, class_names=class_names,
-                  callback=callback, cancel=poll)  # fmt: skip
-    result = finetune(image, painting, out=model_out, **kwargs)  # type: ignore[arg-type]
+    result = finetune(image, painting, config=config, init=init, train=train, slices=slices,
+                      class_names=class_names, out=model_out, callback=callback, cancel=poll)  # fmt: skip
     if result.stopped == "cancelled":
         raise Cancelled("completion cancelled")
     seconds["fine-tune"] = time.perf_counter() - t
@@ -174,12 +180,12 @@ def complete(
     return Completion(labels, "propagation + network", prop, result, notes, seconds)
 
 
-def _weak_network(result: object) -> str:
+def _weak_network(result: TrainResult) -> str:
     """Why a fine-tuned network should not be pooled, or '' when it may."""
-    steps = len(result.reports)  # type: ignore[attr-defined]
+    steps = len(result.reports)
     if steps < MIN_NETWORK_STEPS:
         return f"the network trained only {steps} steps in the time it had (at least {MIN_NETWORK_STEPS} needed)"
-    fit = max(result.answers.values(), default=float("nan"))  # type: ignore[attr-defined]
+    fit = max(result.answers.values(), default=float("nan"))
     if fit == fit and fit < MIN_PAINTED_DICE:  # NaN: no score (paper preset), trust the steps
         return f"the network fits its own painted slices poorly (Dice {fit:.2f})"
     return ""
