@@ -47,12 +47,13 @@ def test_metrics_table_chart_per_slice_and_csv(metrics_viewer, qtbot, tmp_path):
     qtbot.waitUntil(lambda: w.report is not None, timeout=20_000)
     ref = evaluate_labels(pred, gt, SPACING, convention="monai", class_names=dict(enumerate(NAMES)))
     text = table_text(w.table)
-    assert text[0] == ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)"]
+    assert text[0] == ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)", "volume (mL)", "GT volume (mL)"]
     assert [r[0] for r in text[1:]] == ["liver", "spleen", "mean"]
     assert text[1][1] == "0.900" and ref.rows[0].dice == pytest.approx(0.9)
     for r, row in enumerate(ref.rows, start=1):
         assert [float(v) for v in text[r][1:]] == pytest.approx(
-            [row.dice, row.hd95_mm, row.hd_mm, row.assd_mm], abs=1e-3)
+            [row.dice, row.hd95_mm, row.hd_mm, row.assd_mm, row.pred_ml, row.gt_ml], abs=1e-3)
+        assert row.gt_ml == pytest.approx(row.gt_voxels * np.prod(SPACING) / 1000)
     assert float(text[3][1]) == pytest.approx(ref.mean.dice, abs=1e-3)
     assert w.table.item(2, 0).font().bold() and not w.table.item(0, 0).font().bold()
     assert w.report.convention == "monai" and w.report.spacing == SPACING

@@ -131,3 +131,18 @@ def test_evaluate_imports_neither_torch_nor_qt() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_volumes_in_millilitres_follow_the_voxel_size() -> None:
+    gt = np.zeros((10, 10, 10), np.uint8)
+    gt[:5, :5, :5] = 1  # 125 voxels of 2 x 2 x 2 mm = 1000 mm^3 = 1 mL
+    pred = gt.copy()
+    pred[:5, :5, 5:7] = 1  # 50 voxels more: 1.4 mL
+    report = evaluate_labels(pred, gt, (2.0, 2.0, 2.0))
+    row = report.rows[0]
+    assert (row.gt_ml, row.pred_ml) == (pytest.approx(1.0), pytest.approx(1.4))
+    parsed = next(csv.DictReader(io.StringIO(report.to_csv())))
+    assert float(parsed["gt_ml"]) == pytest.approx(1.0) and float(parsed["pred_ml"]) == pytest.approx(1.4)
+    assert json.loads(report.to_json())["classes"][0]["gt_ml"] == pytest.approx(1.0)
+    assert "gt mL" in report.format_table() and "1.40" in report.format_table()
+    assert evaluate_labels(pred, gt, (2.0, 2.0, 4.0)).rows[0].gt_ml == pytest.approx(2.0)

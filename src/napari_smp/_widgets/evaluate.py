@@ -21,7 +21,7 @@ from ._layers import check_same_grid, class_names_of, labels_of, volume_spacing
 
 __all__ = ["MetricsWidget", "report_rows", "HEADER"]
 
-HEADER = ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)"]
+HEADER = ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)", "volume (mL)", "GT volume (mL)"]
 
 
 def report_rows(report: Any) -> tuple[list[list[object]], dict[tuple[int, int], str], list[int]]:
@@ -30,13 +30,13 @@ def report_rows(report: Any) -> tuple[list[list[object]], dict[tuple[int, int], 
     tips: dict[tuple[int, int], str] = {}
     labels: list[int] = []
     for r, row in enumerate(report.rows):
-        rows.append([row.name, row.dice, row.hd95_mm, row.hd_mm, row.assd_mm])
+        rows.append([row.name, row.dice, row.hd95_mm, row.hd_mm, row.assd_mm, row.pred_ml, row.gt_ml])
         labels.append(int(row.label))
         if row.note:
             for c in range(1, 5):
                 tips[(r, c)] = f"{row.note}: {row.pred_voxels} predicted and {row.gt_voxels} true voxels"
     m = report.mean
-    rows.append(["mean", m.dice, m.hd95_mm, m.hd_mm, m.assd_mm])
+    rows.append(["mean", m.dice, m.hd95_mm, m.hd_mm, m.assd_mm, "", ""])
     for c in range(1, 5):
         tips[(len(rows) - 1, c)] = m.note
     return rows, tips, labels

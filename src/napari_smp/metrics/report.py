@@ -23,12 +23,12 @@ from .surface import Convention
 __all__ = ["ClassRow", "EvaluationReport", "MeanRow", "evaluate_labels", "per_slice_dice"]
 
 _METRICS = ("dice", "hd95_mm", "hd_mm", "assd_mm")
-_COLUMNS = ("label", "name", *_METRICS, "pred_voxels", "gt_voxels", "note")
+_COLUMNS = ("label", "name", *_METRICS, "pred_voxels", "gt_voxels", "pred_ml", "gt_ml", "note")
 
 
 @dataclass(frozen=True)
 class ClassRow:
-    """Scores of one class. Distances in mm; ``note`` holds the empty-mask reason, if any."""
+    """Scores of one class. Distances in mm, volumes in mL; ``note`` holds the empty-mask reason, if any."""
 
     label: int
     name: str
@@ -39,6 +39,8 @@ class ClassRow:
     pred_voxels: int
     gt_voxels: int
     note: str = ""
+    pred_ml: float = math.nan  # the class's volume in the prediction, voxels x voxel volume
+    gt_ml: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -103,15 +105,16 @@ class EvaluationReport:
                 [getattr(row, c) if c not in _METRICS else repr(getattr(row, c)) for c in _COLUMNS]
             )
         m = self.mean
-        writer.writerow(["mean", "mean", *(repr(getattr(m, c)) for c in _METRICS), "", "", m.note])
+        writer.writerow(["mean", "mean", *(repr(getattr(m, c)) for c in _METRICS), "", "", "", "", m.note])
         return buf.getvalue()
 
     def format_table(self) -> str:
         """Aligned plain-text table for the terminal (Dice to 4 decimals, distances to 2, in mm)."""
-        header = ["label", "name", "dice", "hd95 mm", "hd mm", "assd mm", "pred vox", "gt vox", "note"]
+        header = ["label", "name", "dice", "hd95 mm", "hd mm", "assd mm", "pred vox", "gt vox", "pred mL", "gt mL",
+                  "note"]  # fmt: skip
         lines = [
             [str(r.label), r.name, _fmt(r.dice, 4), _fmt(r.hd95_mm, 2), _fmt(r.hd_mm, 2), _fmt(r.assd_mm, 2),
-             str(r.pred_voxels), str(r.gt_voxels), r.note]
+             str(r.pred_voxels), str(r.gt_voxels), _fmt(r.pred_ml, 2), _fmt(r.gt_ml, 2), r.note]
             for r in self.rows
         ]  # fmt: skip
         m = self.mean
@@ -125,11 +128,13 @@ class EvaluationReport:
                 _fmt(m.assd_mm, 2),
                 "",
                 "",
+                "",
+                "",
                 m.note,
             ]
         )
         widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-        left = {1, 8}  # text columns; numbers align right
+        left = {1, 10}  # text columns; numbers align right
 
         def render(cells: Sequence[str]) -> str:
             parts = [
@@ -147,8 +152,11 @@ class EvaluationReport:
         )
 
 
-def _row(m: ClassMetrics, name: str) -> ClassRow:
-    return ClassRow(m.label, name, m.dice, m.hd95, m.hd, m.assd, m.pred_voxels, m.gt_voxels, m.reason or "")
+def _row(m: ClassMetrics, name: str, voxel_ml: float) -> ClassRow:
+    return ClassRow(
+        m.label, name, m.dice, m.hd95, m.hd, m.assd, m.pred_voxels, m.gt_voxels, m.reason or "",
+        m.pred_voxels * voxel_ml, m.gt_voxels * voxel_ml,
+    )  # fmt: skip
 
 
 def _mean(rows: Sequence[ClassRow]) -> MeanRow:
@@ -180,7 +188,8 @@ def evaluate_labels(
         labels: classes to score; ``None`` means every non-zero label present in either map.
 
     Returns:
-        The report: one :class:`ClassRow` per class in label order and a NaN-aware :class:`MeanRow`.
+        The report: one :class:`ClassRow` per class in label order (scores, voxel counts and volumes in
+        mL) and a NaN-aware :class:`MeanRow`.
 
     Raises:
         ShapeMismatchError: the maps differ in shape.
@@ -188,11 +197,12 @@ def evaluate_labels(
     """
     names = dict(class_names or {})
     per_class = class_metrics(pred, gt, spacing, labels, convention)
-    rows = tuple(_row(m, names.get(label, f"class {label}")) for label, m in per_class.items())
     # class_metrics has validated the spacing; this only spells it out per axis
     sp = tuple(
         np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, float), (np.ndim(pred),)).tolist()
     )
+    voxel_ml = float(np.prod(sp)) / 1000.0  # mm^3 -> mL (a 2D map: mm^2 per pixel, read as 1 mm thick)
+    rows = tuple(_row(m, names.get(label, f"class {label}"), voxel_ml) for label, m in per_class.items())
     return EvaluationReport(rows, _mean(rows), sp, convention, tuple(np.shape(pred)))
 
 
