@@ -1,4 +1,5 @@
-"""What a painting holds: painted-slice counts kept current while painting, typed background slices."""
+"""What a painting holds: painted-slice counts kept current while painting, typed background slices, and
+which Labels layer looks like a painting rather than a ground truth."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from napari_smp.engine.annotation import AnnotationSummary, parse_background_slices
+from napari_smp.engine.annotation import (
+    AnnotationSummary,
+    ground_truth_warning,
+    painted_slice_count,
+    parse_background_slices,
+    sparsest_painting,
+)
 
 
 def test_annotation_summary_counts_slices_and_classes_and_follows_paint():
@@ -58,3 +65,33 @@ def test_the_numpy_only_engine_modules_load_without_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", errors="replace", check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_the_sparsest_painted_layer_is_preferred_and_an_empty_one_never():
+    gt = np.zeros((10, 4, 4), np.uint8)
+    gt[1:9, 1, 1] = 2  # a reference on 8 slices
+    painting = np.zeros_like(gt)
+    painting[[2, 6], 0, 0] = 1
+    empty = np.zeros_like(gt)
+    counts = [painted_slice_count(a) for a in (gt, empty, painting)]
+    assert counts == [8, 0, 2]
+    assert sparsest_painting(counts) == 2  # not the first layer, not the empty one
+    assert sparsest_painting([3, 5, 3]) == 0  # a tie keeps the viewer's order
+    assert sparsest_painting([0, 0]) is None and sparsest_painting([]) is None
+
+
+def test_a_layer_labelled_on_nearly_every_slice_is_called_a_ground_truth():
+    warn = ground_truth_warning(list(range(1, 119)), 120)
+    assert warn == ("this looks like a ground truth (labels on 118 of 120 slices): "
+                    "fine-tune learns from every labelled slice")
+    # an organ's reference in a larger volume: dense over its own range
+    assert "labels on 40 of the 42 slices 10-51" in ground_truth_warning(
+        [z for z in range(10, 52) if z not in (20, 30)], 300)
+    # paintings: a few slices far apart, a short run of neighbours, a 2D image painted whole
+    assert ground_truth_warning([12, 19, 27, 34], 120) == ""
+    assert ground_truth_warning([40, 41, 42, 43], 120) == ""  # 4 in a row: too short a run
+    assert ground_truth_warning(list(range(0, 100, 2)), 120) == ""  # every other slice: half the range
+    assert ground_truth_warning([0], 1) == "" and ground_truth_warning([], 50) == ""
+    # the boundaries: 80 % of the volume's slices warns, one fewer does not
+    assert ground_truth_warning(list(range(8)), 10) != ""
+    assert ground_truth_warning(list(range(7)), 10) == ""

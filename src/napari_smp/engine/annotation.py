@@ -1,5 +1,6 @@
-"""What a painting holds: its annotated slices and classes, kept current while the user paints, and the
-explicit list of background slices a user types. numpy only (no torch): a widget asks on every stroke.
+"""What a painting holds: its annotated slices and classes, kept current while the user paints, the
+explicit list of background slices a user types, and which of several Labels layers looks like a
+painting rather than a ground truth. numpy only (no torch): a widget asks on every stroke.
 
 The rule is the engine's (``volumes.annotated_slices``, ARCHITECTURE.md "Annotations"): an axial slice
 with at least one non-zero label is annotated; other slices count only when listed as background.
@@ -7,13 +8,20 @@ with at least one non-zero label is annotated; other slices count only when list
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from .errors import EngineError
 
-__all__ = ["AnnotationSummary", "parse_background_slices"]
+__all__ = ["AnnotationSummary", "parse_background_slices", "painted_slice_count", "sparsest_painting",
+           "ground_truth_warning", "DENSE_FRACTION", "DENSE_RUN"]
+
+#: a layer labelled on at least this share of the volume's slices (or of its labelled range, for a
+#: run of at least ``DENSE_RUN`` slices) looks like a ground truth, not a painting: people paint a
+#: few slices far apart, a reference segmentation covers every slice an organ spans
+DENSE_FRACTION = 0.8
+DENSE_RUN = 8
 
 
 class AnnotationSummary:
@@ -107,3 +115,45 @@ def parse_background_slices(text: str, depth: int) -> list[int]:
     if outside:
         raise EngineError(f"background slices {outside} are outside the volume's slices 0..{depth - 1}")
     return picks
+
+
+def painted_slice_count(labels: np.ndarray) -> int:
+    """How many axial slices of a (Z, Y, X) label map hold a non-zero label."""
+    data = np.asarray(labels)
+    return int(np.count_nonzero(data.reshape(data.shape[0], -1).any(axis=1))) if data.size else 0
+
+
+def sparsest_painting(counts: Sequence[int]) -> int | None:
+    """Index of the layer painted on the fewest slices (> 0); the first on a tie; None when none is painted.
+
+    Args:
+        counts: painted-slice count of each candidate layer (``painted_slice_count``), in the viewer's order.
+    """
+    painted = [(n, i) for i, n in enumerate(counts) if n > 0]
+    return min(painted)[1] if painted else None
+
+
+def ground_truth_warning(slices: Sequence[int], depth: int) -> str:
+    """A warning when the labelled slices look like a ground truth rather than a painting, else ''.
+
+    Args:
+        slices: the labelled axial slice indices, ascending (``AnnotationSummary.slices``).
+        depth: Z, the volume's slice count.
+
+    Dense means labels on at least ``DENSE_FRACTION`` of the volume's slices, or on at least that share
+    of the range from the first labelled slice to the last when that is ``DENSE_RUN`` slices or more
+    (an organ's ground truth in a larger volume). Fewer than 3 labelled slices never warn: a 2D image
+    or a short volume is painted whole on purpose.
+    """
+    n = len(slices)
+    if n < 3:
+        return ""
+    first, last = int(slices[0]), int(slices[-1])
+    span = last - first + 1
+    if n >= DENSE_FRACTION * depth:
+        where = f"{n} of {depth} slices"
+    elif n >= DENSE_RUN and n >= DENSE_FRACTION * span:
+        where = f"{n} of the {span} slices {first}-{last}"
+    else:
+        return ""
+    return f"this looks like a ground truth (labels on {where}): fine-tune learns from every labelled slice"
