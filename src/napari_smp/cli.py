@@ -127,6 +127,31 @@ def _add_run(
     p.add_argument("--seed", type=int, default=0)
 
 
+def _min_ml(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"takes a volume in mL of 0 or more, got {text!r}")
+    return value
+
+
+def _add_cleanup(p: argparse.ArgumentParser) -> None:
+    """The optional clean-up of the written label map (engine/cleanup.py); off by default."""
+    p.add_argument(
+        "--largest-component",
+        action="store_true",
+        help="keep only the largest 3D connected piece of each class (removed voxels become background)",
+    )
+    p.add_argument(
+        "--min-island-ml",
+        type=_min_ml,
+        metavar="ML",
+        help="drop pieces of a class smaller than this volume in mL (a class's largest piece always stays)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="napari-smp",
@@ -145,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _add_cleanup(p)
     _add_device(p)
 
     p = sub.add_parser(
@@ -166,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=180.0, help="seconds for everything (default 180)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace --out and --model-out if they exist")
+    _add_cleanup(p)
     _add_device(p)
 
     p = sub.add_parser("finetune", help="train on the painted slices of one volume")

@@ -129,6 +129,17 @@ def _progress(total: int | None, desc: str, unit: str) -> Any:
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
+def _clean(args: argparse.Namespace, labels: Any, spacing: Any, names: dict[int, str] | None) -> Any:
+    """``--largest-component`` / ``--min-island-ml``: the cleaned label map (one line on stderr saying what went)."""
+    if not args.largest_component and not args.min_island_ml:
+        return labels
+    from .engine.cleanup import clean_labels, describe_cleanup
+
+    done = clean_labels(labels, spacing, largest_component=args.largest_component, min_island_ml=args.min_island_ml)
+    print(describe_cleanup(done, names), file=sys.stderr)
+    return done.labels
+
+
 def run_segment(args: argparse.Namespace) -> int:
     from .engine.inference import Predictor
     from .io import check_dicom_seg_output, read_volume, write_labels
@@ -142,8 +153,9 @@ def run_segment(args: argparse.Namespace) -> int:
     with _progress(volume.shape[0], "segmenting", "slice") as bar:
         result = predictor.predict(volume, meta.spacing, progress=lambda done, _: bar.update(done - bar.n))
     named = {v: n for v, n in predictor.classes.by_value.items() if v}
-    write_labels(args.out, result.labels, meta, class_names=named)  # NRRD and DICOM SEG keep the names
-    counts = {n: int((result.labels == v).sum()) for v, n in named.items()}
+    labels = _clean(args, result.labels, meta.spacing, named)
+    write_labels(args.out, labels, meta, class_names=named)  # NRRD and DICOM SEG keep the names
+    counts = {n: int((labels == v).sum()) for v, n in named.items()}
     print(f"wrote {args.out} ({volume.shape[0]} slices on {predictor.device}); voxels per class: {counts}")
     return 0
 
@@ -242,7 +254,7 @@ def run_complete(args: argparse.Namespace) -> int:
     classes = dict(pmeta.class_names or {})
     if done.network is not None:  # the model's table names every class it knows
         classes = {v: n for v, n in ClassTable.from_config(done.network.config).by_value.items() if v} | classes
-    write_labels(args.out, done.labels, meta, class_names=classes or None)
+    write_labels(args.out, _clean(args, done.labels, meta.spacing, classes), meta, class_names=classes or None)
     for note in done.notes:
         print(f"note: {note}", file=sys.stderr)
     saved = f"; model {args.model_out}" if args.model_out is not None and done.network is not None else ""
