@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     ft.steps_spin.setValue(80)  # the bank warms up for a tenth of the steps; warm-up steps are the slow ones
     ft.budget_spin.setValue(args.budget)
     ft.save_edit.setText(str(tmp / "phantom-finetuned.safetensors"))
-    ft.segment_check.setChecked(False)
+    ft.fill_check.setChecked(False)  # the model alone: Segment runs next
     _show(ft)
     ft.run_button.click()
     _wait(app, lambda: len(ft.plot.steps) > 12 or not ft.busy(), args.budget + 300, ft)

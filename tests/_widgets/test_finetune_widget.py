@@ -1,4 +1,5 @@
-"""Fine-tune widget in a real viewer: painted-slice summary, live plot, save, segment, cancel, close."""
+"""Fine-tune widget in a real viewer: the painted-labels picker, painted-slice summary, live plot, save, the
+volume filled (propagation first, then the network), honest names for weak results, cancel, close."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from widget_helpers import ORIGIN, SPACING, HeldWork, notifications, tiny_config
 pytestmark = pytest.mark.gui
 
 
-def _widget(viewer, tmp_path, steps=6):
+def _widget(viewer, tmp_path, steps=6, fill=False):
     from napari_smp._widgets.finetune import FinetuneWidget
 
     w = FinetuneWidget(viewer)
@@ -23,6 +24,7 @@ def _widget(viewer, tmp_path, steps=6):
     w.steps_spin.setValue(steps)
     w.budget_spin.setValue(0)
     w.save_edit.setText(str(tmp_path / "model.safetensors"))
+    w.fill_check.setChecked(fill)  # most tests here are about the fine-tune; the filled volume has its own
     return w
 
 
@@ -71,16 +73,24 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
 
     viewer = viewer_with_volume
     annotation = viewer.layers["annotation"]
-    w = _widget(viewer, tmp_path)
+    painting = annotation.data.copy()
+    w = _widget(viewer, tmp_path, fill=True)
     w.k_spin.setValue(4)
     w.k_policy_combo.setCurrentText("clamp")
-    held = HeldWork(at=1)  # the first run is held after its first optimiser step
+    held = HeldWork(at=1)  # the first run is held once it has reported its propagated labels
     held.install(monkeypatch, type(w), "_work")
     tick_monitor.start()
     job = w.start()
     # the handler returned with the job under way, not after it
     assert job is not None and job.running and not w.run_button.isEnabled()
     qtbot.waitUntil(held.held.is_set, timeout=60_000)
+    # the propagated result is on screen before the network has trained a single step
+    first_name = "ct completion (propagated; training the network)"
+    qtbot.waitUntil(lambda: first_name in viewer.layers, timeout=10_000)
+    first = viewer.layers[first_name]
+    assert w.plot.steps == [] and "fine-tuning the network on 2 slices" in w.status.text()
+    np.testing.assert_array_equal(first.data[[1, 4]], painting[[1, 4]])  # painted slices as painted
+    assert all(first.data[z].any() for z in range(6))  # every other slice filled
     # painting goes on during training: the run uses the snapshot taken at Start
     annotation.paint((3, 20, 20), 1)
     ticks = tick_monitor.ticks
@@ -104,17 +114,26 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     kept = res.train.config.lite_prediction  # the answer scored best on the painted slices, and said so
     assert f"the model answers with its {ANSWERS[kept]}" in w.status.text(), w.status.text()
     assert load_checkpoint(res.path)[1].lite_prediction == kept
+    # 6 steps are too few to trust the network: the same layer keeps propagation alone, and says so
     seg = w.result_layer
-    assert seg.name == "ct segmentation" and seg.data.shape == (6, 32, 32)
+    assert seg is first and seg.name == "ct completion (propagation only)" and seg.data.shape == (6, 32, 32)
+    assert res.completion.sources == "propagation"
+    np.testing.assert_array_equal(seg.data, res.completion.labels)
     np.testing.assert_allclose(seg.scale, SPACING)
     np.testing.assert_allclose(seg.translate, ORIGIN)
+    assert seg.metadata["class_names"] == {0: "background", 1: "class 1", 2: "class 2"}
+    assert w.status.text().startswith("\u26a0 propagation only"), w.status.text()
+    assert "trained only 6 steps" in w.status.text()
+    assert any("'ct completion (propagation only)': propagation only" in m and "trained only 6 steps" in m
+               for m in notifications("warning"))
     # the new model is picked as the next start, and a checkpoint's settings are greyed out
     assert w.start_picker.combo.currentText() == "model"
     assert not w.size_spin.isEnabled() and not w.k_spin.isEnabled()
     w.start_picker.select("new lite model")
     assert w.size_spin.isEnabled() and w.k_spin.isEnabled()
     # the same path again: never overwritten, saved beside it and said so; this time at a 64 px input
-    w.segment_check.setChecked(False)
+    w.fill_check.setChecked(False)  # the network alone: a model, no layer
+    layers = [ly.name for ly in viewer.layers]
     w.steps_spin.setValue(2)
     w.size_spin.setValue(64)
     w.memory_check.setChecked(False)  # the plain network: no K curve
@@ -131,6 +150,7 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     assert w.plot.ks == [] and not w.plot._k_line.get_visible() and ", K " not in w.status.text()
     assert any("model-2.safetensors" in m for m in notifications("info"))
     assert SESSION.names() == ["model", "model-2"]
+    assert [ly.name for ly in viewer.layers] == layers
 
 
 def test_cancel_frees_the_widget_at_once_stops_at_the_next_step_and_saves_nothing(viewer_with_volume, qtbot,
@@ -197,7 +217,6 @@ def test_start_with_no_step_cap_trains_until_the_budget(viewer_with_volume, qtbo
     # the widget's default: steps "no cap" (0) and a time budget; Start used to fail drawing the plot
     w = _widget(viewer_with_volume, tmp_path, steps=0)
     w.budget_spin.setValue(1.5)
-    w.segment_check.setChecked(False)
     job = w.start()
     assert job is not None
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -219,6 +219,8 @@ class PaintedSlicesLabel(QLabel):
     two passes over the volume (a few ms for 512 x 512 x 100), whatever caused the refresh.
     """
 
+    counted = Signal()  # the summary was recounted (a stroke, an undo, another layer)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)
@@ -260,6 +262,7 @@ class PaintedSlicesLabel(QLabel):
         if layer is None:
             self.summary = None
             self.setText("choose the Labels layer you paint on")
+            self.counted.emit()
             return
         data = layer.data[0] if layer.multiscale else layer.data
         data = data[None] if data.ndim == 2 else data
@@ -271,6 +274,7 @@ class PaintedSlicesLabel(QLabel):
             self.summary.recount(self._pending)
         self._pending, self._scan = set(), False
         self.setText(self.summary.describe(class_names_of(layer)))
+        self.counted.emit()
 
 
 def _disconnect(layer: Any, on_change: Any, on_refresh: Any) -> None:

@@ -1,8 +1,15 @@
-"""Fine-tune widget: train on the slices painted in a Labels layer, with live loss and K curves.
+"""Fine-tune widget: the main job. A few painted slices -> the whole volume, with live loss and K curves.
 
-The labels are copied when training starts, so painting can go on. When the run ends the model is
-saved (to the chosen path, or the next free name beside it: never over an existing file), joins the
-session's models (Segment and Clusters offer it) and, if asked, segments the volume at once.
+Start runs ``engine.complete`` in a worker: the painting is propagated along the image first (seconds;
+that result appears at once as a new Labels layer), then a network is fine-tuned on the painted slices
+for the rest of the time budget and pooled with it; the same layer then gets the final labels. With
+"fill the volume" off, Start fine-tunes the network alone (the model, no layer). The labels are copied
+when the run starts, so painting can go on. A trained model is saved (to the chosen path, or the next
+free name beside it: never over an existing file) and joins the session's models (Segment and Clusters
+offer it). A weak result says so: status line, warning and layer name (``engine.result_flags``).
+
+The painted-labels picker starts on the Labels layer of the image's grid painted on the fewest slices,
+and warns under it when the chosen layer looks like a ground truth (``engine.annotation``).
 """
 
 from __future__ import annotations
@@ -12,20 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
 )
 
 from ..config import MemoryConfig, ModelConfig
-from ..engine.annotation import AnnotationSummary, parse_background_slices
+from ..engine.annotation import (
+    AnnotationSummary,
+    ground_truth_warning,
+    painted_slice_count,
+    parse_background_slices,
+    sparsest_painting,
+)
 from ..engine.classes import ClassTable
 from ..engine.finetune_settings import WLDSettings, model_config_for, suggest_checkpoint_path, train_config_for
+from ..engine.result_flags import flagged_name, result_flag
 from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
 from ._controls import (
@@ -41,17 +57,35 @@ from ._jobs import EngineJob, JobContext, JobWidget, section
 from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
 from ._session import SESSION, ModelChoice, ModelPicker
 
-__all__ = ["FinetuneWidget", "FinetuneResult"]
+__all__ = ["FinetuneWidget", "FinetuneResult", "FirstLabels"]
 
 
 @dataclass
 class FinetuneResult:
-    """What the worker hands back: the engine's ``TrainResult``, where it was saved, the optional labels."""
+    """What the worker hands back.
+
+    Attributes:
+        train: the engine's ``TrainResult``; None when no network was trained (the budget went to
+            propagation).
+        path: where the model was saved (None without a network).
+        requested: the path the user asked for.
+        completion: the ``Completion`` of a run that filled the volume (None for a fine-tune alone).
+        classes: label value -> name for the result layer.
+    """
 
     train: Any
-    path: Path
+    path: Path | None
     requested: Path
-    labels: np.ndarray | None
+    completion: Any = None
+    classes: dict[int, str] | None = None
+
+
+@dataclass
+class FirstLabels:
+    """The propagated (Z, Y, X) label map, reported from the worker as soon as it exists."""
+
+    labels: np.ndarray
+    classes: dict[int, str]
 
 
 class FinetuneWidget(JobWidget):
@@ -74,6 +108,10 @@ class FinetuneWidget(JobWidget):
         self.image_combo = LayerCombo(napari_viewer, napari.layers.Image)
         self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels)
         self.summary_label = PaintedSlicesLabel()
+        self.dense_label = QLabel("")  # "this looks like a ground truth ..." under the picker
+        self.dense_label.setWordWrap(True)
+        self.dense_label.setStyleSheet("color: #e5a50a")  # amber: readable on napari's dark and light themes
+        self.dense_label.hide()
         self.start_picker = ModelPicker(presets=("lite", "paper"))
         # the time budget governs by default; steps only cap a run when set
         self.steps_spin = spin_box(QSpinBox(), 0, 100_000, 0)
@@ -119,8 +157,11 @@ class FinetuneWidget(JobWidget):
         browse.setFixedWidth(32)
         browse.clicked.connect(self._browse)
         save_row = field_row(self.save_edit, browse)
-        self.segment_check = QCheckBox("segment the volume when done")
-        self.segment_check.setChecked(True)
+        self.fill_check = QCheckBox("fill the volume (propagation + network)")
+        self.fill_check.setChecked(True)
+        self.fill_check.setToolTip("on: the painting is propagated along the image (a first result in seconds), "
+                                   "then pooled with the fine-tuned network into a new Labels layer; off: "
+                                   "fine-tune and save the model only")
         # (field, its own tooltip): settings of a new model, greyed out when starting from a checkpoint
         self._new_model_fields = [(w, w.toolTip()) for w in (self.size_spin, self.memory_check, self.k_spin,
                                                             self.k_low_spin, self.k_high_spin, self.k_policy_combo)]
@@ -129,6 +170,7 @@ class FinetuneWidget(JobWidget):
         f.addRow("image", self.image_combo)
         f.addRow("painted labels", self.labels_combo)
         f.addRow(self.summary_label)
+        f.addRow(self.dense_label)
         f.addRow("background slices", background_row)
         f.addRow("start from", self.start_picker)
         f.addRow("input size", self.size_spin)
@@ -142,20 +184,41 @@ class FinetuneWidget(JobWidget):
         f.addRow("out of bounds", self.k_policy_combo)
         f.addRow("device", self.device_combo)
         f.addRow("save to", save_row)
-        f.addRow(self.segment_check)
+        f.addRow(self.fill_check)
         self.plot = TrainingPlot()
         self.body.addWidget(self.plot)
         self.run_button.clicked.connect(self.start)
 
         self.labels_combo.currentIndexChanged.connect(
             lambda *_: self.summary_label.watch(self.labels_combo.layer()))
+        self.summary_label.counted.connect(self._warn_if_dense)
         self.image_combo.currentIndexChanged.connect(self._suggest_path)
         self.start_picker.combo.currentIndexChanged.connect(self._on_start_choice)
         self._suggested = ""
         self.summary_label.watch(self.labels_combo.layer())
         self._suggest_path()
         self.result_layer: Any = None
+        self._provisional: Any = None  # the propagated layer of the running job, until its final labels
         self.last_result: FinetuneResult | None = None
+        # the painted-labels default follows the layers until the user picks one; the pick runs after
+        # LayerCombo has listed a new layer (napari calls the newest connection first)
+        self._auto_pick: str | None = None
+        self._pick_timer = QTimer(self)
+        self._pick_timer.setSingleShot(True)
+        self._pick_timer.setInterval(0)
+        self._pick_timer.timeout.connect(self.pick_painting)
+        timer = self._pick_timer
+        hooks = [napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed]
+
+        def schedule(*_: Any) -> None:  # a closure, not a bound method: it must outlive this widget's wrapper
+            timer.start()
+
+        for ev in hooks:
+            ev.connect(schedule)
+        # napari does not know when this Qt object dies: disconnect without touching it
+        self.destroyed.connect(lambda *_: [ev.disconnect(schedule) for ev in hooks])
+        self.image_combo.currentIndexChanged.connect(lambda *_: self._pick_timer.start())
+        self.pick_painting()
 
     @property
     def summary(self) -> AnnotationSummary | None:
@@ -163,6 +226,38 @@ class FinetuneWidget(JobWidget):
         return self.summary_label.summary
 
     # ---- controls
+    def pick_painting(self) -> None:
+        """Choose the Labels layer on the image's grid painted on the fewest slices, unless the user chose.
+
+        A ground truth or a completed result is labelled on nearly every slice; a painting on a few.
+        """
+        current = self.labels_combo.currentText()
+        if self._auto_pick is not None and current != self._auto_pick and self._auto_pick in self.viewer.layers:
+            return  # the user picked another layer: theirs stands
+        image = self.image_combo.layer()
+        if image is None:
+            return
+        shape = image.data.shape if image.ndim == 3 else (1, *image.data.shape[-2:])
+        on_grid, counts = [], []
+        for i in range(self.labels_combo.count()):
+            layer = self.viewer.layers[self.labels_combo.itemText(i)]
+            data = layer.data[0] if layer.multiscale else layer.data
+            data = data[None] if data.ndim == 2 else data
+            if data.shape == tuple(shape) and isinstance(data, np.ndarray):  # a lazy array is not read here
+                on_grid.append(layer.name)
+                counts.append(painted_slice_count(data))
+        best = sparsest_painting(counts)
+        if best is None and not on_grid:
+            return
+        self._auto_pick = on_grid[best if best is not None else 0]
+        self.labels_combo.set_layer(self._auto_pick)
+
+    def _warn_if_dense(self) -> None:
+        summary = self.summary_label.summary
+        text = ground_truth_warning(summary.slices, summary.labels.shape[0]) if summary is not None else ""
+        self.dense_label.setText(text)
+        self.dense_label.setVisible(bool(text))
+
     def _on_start_choice(self, *_: Any) -> None:
         text = self.start_picker.combo.currentText()
         new_model = text.startswith("new ")
@@ -215,7 +310,7 @@ class FinetuneWidget(JobWidget):
 
     # ---- run
     def start(self) -> EngineJob | None:
-        """Snapshot the labels and start fine-tuning; returns the job (None when the input is not usable)."""
+        """Snapshot the labels and start the run; returns the job (None when the input is not usable)."""
         image, labels_layer = self.image_combo.layer(), self.labels_combo.layer()
         if image is None or labels_layer is None:
             self.fail("choose an image layer and the Labels layer painted on it")
@@ -242,28 +337,30 @@ class FinetuneWidget(JobWidget):
         requested = Path(self.save_edit.text().strip()).expanduser()
         train = train_config_for(self.steps_spin.value(), self.budget_spin.value(), self.device_combo.device(),
                                  self.train_config_override)
-        work = self._work(volume, labels, choice, wld, names, train, requested, self.segment_check.isChecked(),
+        fill = self.fill_check.isChecked()
+        work = self._work(volume, labels, choice, wld, names, train, requested, fill,
                           img_size=self.size_spin.value(), background=background,
                           use_memory=self.memory_check.isChecked())
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
         self.plot.reset(train.steps, slots)
         n_slices = len(annotated_slices(labels, background))
-        job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune",
-                             f"fine-tuning on {n_slices} slices...")
+        status = (f"filling the volume from {n_slices} slices: propagating the painting..." if fill
+                  else f"fine-tuning on {n_slices} slices...")
+        self._provisional = None
+        job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune", status)
         if job is not None:
-            job.reported.connect(self.plot.add)
-            job.ended.connect(lambda *_: self.plot.finish())
+            job.reported.connect(lambda item: self._on_report(job, image, item, n_slices))
+            job.ended.connect(self._on_job_ended)
         return job
 
     def _work(self, volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, wld: WLDSettings,
-              names: dict[int, str] | None, train: Any, requested: Path, segment: bool, img_size: int = 0,
+              names: dict[int, str] | None, train: Any, requested: Path, fill: bool, img_size: int = 0,
               background: list[int] | None = None, use_memory: bool = True) -> Any:
         base = self.model_config_override
 
         def work(ctx: JobContext) -> FinetuneResult:
             from ..engine.checkpoint import free_checkpoint_path
-            from ..engine.training import finetune
             from ..engine.volumes import guess_norm
 
             if choice.kind == "preset":
@@ -274,43 +371,93 @@ class FinetuneWidget(JobWidget):
             else:
                 config = None
                 init = choice.path if choice.kind == "file" else choice.session.path
-            result = finetune(volume, labels, out=free_checkpoint_path(requested), config=config,
-                                            init=init, train=train, slices=background, class_names=names,
-                                            callback=ctx.report, cancel=ctx.cancelled)
-            path = result.path
-            pred = None
-            if segment:
-                from ..config import InferConfig
-                from ..engine.inference import Predictor
+            out = free_checkpoint_path(requested)
+            if not fill:
+                from ..engine.training import finetune
 
-                infer = InferConfig(device=train.device, batch_size=2, threads=train.threads)
-                predictor = Predictor(result.model, result.config, infer)
-                pred = predictor.predict(volume, progress=ctx.progress, cancel=ctx.cancelled).labels
-                result.model.cpu()
-            return FinetuneResult(result, path, requested, pred)
+                result = finetune(volume, labels, out=out, config=config, init=init, train=train,
+                                  slices=background, class_names=names, callback=ctx.report, cancel=ctx.cancelled)
+                return FinetuneResult(result, result.path, requested)
+            from ..engine import complete
+
+            painted = ClassTable.from_painting(labels, names).by_value  # here, not on the viewer's thread
+            done = complete(volume, labels, config=config, init=init, train=train, class_names=names,
+                            slices=background, model_out=out, callback=ctx.report, cancel=ctx.cancelled,
+                            on_first=lambda first: ctx.report(FirstLabels(first, painted)))
+            net = done.network
+            classes = ClassTable.from_config(net.config).by_value if net is not None else painted
+            return FinetuneResult(net, net.path if net is not None else None, requested, done, classes)
 
         return work
 
-    def _apply(self, image: Any, res: FinetuneResult) -> None:
-        tr = res.train
-        self.last_result = res
-        SESSION.add(res.path, tr.model, tr.config)
-        last = tr.reports[-1] if tr.reports else None
-        why = {"steps": "all steps done", "time": "time budget used"}.get(tr.stopped, tr.stopped)
-        text = f"{len(tr.reports)} steps ({why})"
-        if last is not None:
-            text += f", {last.summary()}"
-        text += f"; saved {res.path}"
-        if tr.answer():
-            text += f"\nthe model {tr.answer()}"
-        tell_if_renamed(res.requested, res.path)
-        for note in tr.notes:
-            text += f"\n{note}"
-        if res.labels is not None:
-            name = unique_name([ly.name for ly in self.viewer.layers], f"{image.name} segmentation")
-            data = res.labels[0] if image.ndim == 2 else res.labels
-            classes = ClassTable.from_config(tr.config).by_value
-            self.result_layer = self.viewer.add_labels(
-                data, name=name, **derived_layer_kwargs(image, class_names=classes))
-        self.status.setText(text)
+    def _on_report(self, job: EngineJob, image: Any, item: Any, n_slices: int) -> None:
+        """A step report for the plot, or the propagated labels (main thread, queued from the worker)."""
+        if job.detached:  # cancelled after the worker sent it: nothing reaches the viewer
+            return
+        if not isinstance(item, FirstLabels):
+            self.plot.add(item)
+            return
+        self._provisional = self._put_result(image, item.labels, item.classes,
+                                             f"{image.name} completion (propagated; training the network)")
+        self.status.setText(f"propagation done: a first result is in '{self._provisional.name}'; "
+                            f"fine-tuning the network on {n_slices} slices...")
 
+    def _put_result(self, image: Any, labels: np.ndarray, classes: dict[int, str], name: str) -> Any:
+        """Show ``labels`` in this run's result layer (added the first time, or again if the user removed it)."""
+        data = labels[0] if image.ndim == 2 else labels
+        layer = self._provisional
+        if layer is None or layer not in self.viewer.layers:
+            layer = self.viewer.add_labels(data, name=unique_name([ly.name for ly in self.viewer.layers], name),
+                                           **derived_layer_kwargs(image, class_names=classes))
+            return layer
+        layer.data = data
+        layer.name = unique_name([ly.name for ly in self.viewer.layers if ly is not layer], name)
+        return layer
+
+    def cancel(self) -> None:
+        """Cancel the run (``JobWidget.cancel``) and take away the propagated layer it showed."""
+        super().cancel()
+        self._drop_provisional()
+
+    def _on_job_ended(self, outcome: Any) -> None:
+        self.plot.finish()
+        if outcome.status != "ok":  # a cancelled or failed run leaves no half result behind
+            self._drop_provisional()
+
+    def _drop_provisional(self) -> None:
+        layer, self._provisional = self._provisional, None
+        if layer is not None and layer in self.viewer.layers:
+            self.viewer.layers.remove(layer)
+
+    def _apply(self, image: Any, res: FinetuneResult) -> None:
+        from napari.utils.notifications import show_info, show_warning
+
+        tr, done = res.train, res.completion
+        self.last_result = res
+        lines = []
+        if done is not None:
+            lines.append(done.summary())
+        if tr is not None:
+            SESSION.add(res.path, tr.model, tr.config)
+            last = tr.reports[-1] if tr.reports else None
+            why = {"steps": "all steps done", "time": "time budget used"}.get(tr.stopped, tr.stopped)
+            text = f"network: {len(tr.reports)} steps ({why})"
+            if last is not None:
+                text += f", {last.summary()}"
+            lines.append(text + f"; saved {res.path}")
+            if tr.answer():
+                lines.append(f"the model {tr.answer()}")
+            tell_if_renamed(res.requested, res.path)
+        notes = list(done.notes) if done is not None else list(tr.notes)
+        flag = result_flag(tr.answers if tr is not None else None, done.sources if done is not None else None)
+        if done is not None:
+            self.result_layer = self._put_result(image, done.labels, res.classes or {},
+                                                 flagged_name(f"{image.name} completion", flag))
+            self._provisional = None  # the layer is the user's now
+        if flag:
+            what = f"'{self.result_layer.name}'" if done is not None else "the fine-tuned model"
+            show_warning(f"Fine-tune: {what}: {flag}" + "".join(f"; {n}" for n in notes))
+            lines.insert(0, f"\u26a0 {flag}")
+        elif notes:
+            show_info("Fine-tune: " + "; ".join(notes))
+        self.status.setText("\n".join(lines + notes))
