@@ -47,12 +47,14 @@ def test_metrics_table_chart_per_slice_and_csv(metrics_viewer, qtbot, tmp_path):
     qtbot.waitUntil(lambda: w.report is not None, timeout=20_000)
     ref = evaluate_labels(pred, gt, SPACING, convention="monai", class_names=dict(enumerate(NAMES)))
     text = table_text(w.table)
-    assert text[0] == ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)", "volume (mL)", "GT volume (mL)"]
+    assert text[0] == ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)", "volume (mL)", "GT volume (mL)",
+                       "voxels", "GT voxels"]
     assert [r[0] for r in text[1:]] == ["liver", "spleen", "mean"]
     assert text[1][1] == "0.900" and ref.rows[0].dice == pytest.approx(0.9)
     for r, row in enumerate(ref.rows, start=1):
-        assert [float(v) for v in text[r][1:]] == pytest.approx(
+        assert [float(v) for v in text[r][1:7]] == pytest.approx(
             [row.dice, row.hd95_mm, row.hd_mm, row.assd_mm, row.pred_ml, row.gt_ml], abs=1e-3)
+        assert [int(v) for v in text[r][7:]] == [int((pred == row.label).sum()), int((gt == row.label).sum())]
         assert row.gt_ml == pytest.approx(row.gt_voxels * np.prod(SPACING) / 1000)
     assert float(text[3][1]) == pytest.approx(ref.mean.dice, abs=1e-3)
     assert w.table.item(2, 0).font().bold() and not w.table.item(0, 0).font().bold()
@@ -81,3 +83,110 @@ def test_layers_on_different_grids_are_refused_with_a_sentence(metrics_viewer, q
     assert w.compute() is None
     assert any(message in m for m in notifications("error")), notifications("error")
     assert w.report is None and w.run_button.isEnabled()
+
+
+def _computed(w, qtbot):
+    """Compute, and return once the outcome reached the main thread (table, status, notifications)."""
+    job = w.compute()
+    assert job is not None
+    with qtbot.waitSignal(job.ended, timeout=20_000):
+        pass
+
+
+def test_an_empty_ground_truth_is_named_and_clears_the_previous_result(metrics_viewer, qtbot):
+    viewer, pred, gt = metrics_viewer
+    w = _widget(viewer)
+    _computed(w, qtbot)
+    assert w.report is not None and w.table.rowCount() == 3 and w.bar_scroll.isVisibleTo(w)
+    viewer.add_labels(np.zeros_like(gt), name="blank", scale=SPACING, translate=ORIGIN)
+    w.gt_combo.set_layer("blank")
+    _computed(w, qtbot)
+    message = "the ground truth layer 'blank' has no labels"
+    assert any(message in m for m in notifications("error")), notifications("error")
+    assert message in w.status.text() and "mean Dice" not in w.status.text()
+    assert w.report is None and w.table.rowCount() == 0 and not w.bar_scroll.isVisibleTo(w)
+    assert not w.copy_button.isEnabled() and not w.export_button.isEnabled() and w.slice_class_combo.count() == 0
+
+
+def test_an_empty_prediction_is_scored_and_said_to_be_empty(metrics_viewer, qtbot):
+    viewer, pred, gt = metrics_viewer
+    viewer.add_labels(np.zeros_like(pred), name="nothing", scale=SPACING, translate=ORIGIN)
+    w = _widget(viewer)
+    w.pred_combo.set_layer("nothing")
+    _computed(w, qtbot)
+    assert w.status.text().startswith("the prediction layer 'nothing' has no labels")
+    assert any("'nothing' has no labels" in m for m in notifications("warning")), notifications("warning")
+    assert [r.dice for r in w.report.rows] == [0.0, 0.0]
+
+
+def test_a_grid_mismatch_after_a_result_clears_the_table(metrics_viewer, qtbot):
+    viewer, pred, _ = metrics_viewer
+    w = _widget(viewer)
+    _computed(w, qtbot)
+    assert w.table.rowCount() == 3
+    viewer.add_labels(pred[:5], name="short", scale=SPACING, translate=ORIGIN)
+    w.pred_combo.set_layer("short")
+    assert w.compute() is None
+    assert w.table.rowCount() == 0 and w.report is None and not w.bar_scroll.isVisibleTo(w)
+
+
+def test_copy_puts_the_selected_rows_on_the_clipboard_tab_separated(metrics_viewer, qtbot):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication
+
+    viewer, _, _ = metrics_viewer
+    w = _widget(viewer)
+    _computed(w, qtbot)
+    everything = w.copy_table()
+    lines = everything.splitlines()
+    assert QApplication.clipboard().text() == everything
+    assert lines[0].split("\t") == table_text(w.table)[0] and [ln.split("\t")[0] for ln in lines[1:]] == [
+        "liver", "spleen", "mean"]
+    w.table.selectRow(1)
+    qtbot.keyClick(w.table, "c", modifier=Qt.KeyboardModifier.ControlModifier)
+    copied = QApplication.clipboard().text().splitlines()
+    assert len(copied) == 2 and copied[1].split("\t") == table_text(w.table)[2]  # the header and the spleen
+
+
+def test_34_classes_give_one_legible_bar_per_class_drawn_in_the_worker(make_napari_viewer, qtbot, monkeypatch):
+    import threading
+
+    from napari_smp._widgets import _bar_image
+
+    viewer = make_napari_viewer()
+    gt = np.zeros((4, 40, 40), np.uint8)
+    for k in range(34):  # 34 classes, each a 4 x 4 block, values 1..34
+        y, x = divmod(k, 6)
+        gt[:, 1 + 6 * y:5 + 6 * y, 1 + 6 * x:5 + 6 * x] = k + 1
+    pred = gt.copy()
+    pred[:, :, :20][pred[:, :, :20] % 2 == 0] = 0  # the even classes on the left half are missed
+    names = {k: f"organ number {k}" for k in range(1, 35)}
+    viewer.add_labels(gt, name="ground truth", metadata={"class_names": names})
+    viewer.add_labels(pred, name="prediction")
+    threads, draw = [], _bar_image.hbar_image
+
+    def spy(*args, **kw):
+        threads.append(threading.get_ident())
+        return draw(*args, **kw)
+
+    monkeypatch.setattr(_bar_image, "hbar_image", spy)
+    w = _widget(viewer)
+    _computed(w, qtbot)
+    assert w.table.rowCount() == 35 and table_text(w.table)[1][0] == "organ number 1"
+    assert threads and threads[0] != threading.get_ident()  # the chart was drawn off the main thread
+    pixmap = w.bar_picture.pixmap()
+    assert pixmap.height() >= 34 * _bar_image.ROW_PX  # a row per class, never squeezed
+    # the chart keeps its full height inside a scroll area of bounded height
+    assert w.bar_picture.minimumHeight() == pixmap.height() and w.bar_scroll.height() < pixmap.height()
+
+
+def test_hbar_image_puts_a_longer_bar_where_the_value_is_higher():
+    from napari_smp._widgets._bar_image import ROW_PX, hbar_image
+
+    img = hbar_image(["a", "b", "c"], [0.2, float("nan"), 0.9], "Dice", width_px=300)
+    assert img.shape[1] == 300 and img.shape[0] == 3 * ROW_PX + 46 and img.dtype == np.uint8
+    blue = (np.abs(img[..., 0].astype(int) - 0x4C) < 8) & (np.abs(img[..., 2].astype(int) - 0xB0) < 8)
+    rows = blue.sum(axis=1)
+    bars = np.split(np.flatnonzero(rows > 0), np.flatnonzero(np.diff(np.flatnonzero(rows > 0)) > 1) + 1)
+    widths = [int(rows[b].max()) for b in bars]
+    assert len(widths) == 2 and widths[1] > 4 * widths[0]  # b (n/a) draws no bar; c is 4.5x a

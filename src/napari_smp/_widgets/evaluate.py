@@ -1,27 +1,53 @@
 """Metrics widget: a prediction scored against a ground truth, per class, in a worker.
 
-Dice, HD95, HD and ASSD (mm, from the layers' voxel size) per class and their mean, a bar chart of
-Dice, Dice per slice for one class on demand, and CSV export. Two layers that do not share one grid
-are refused with a sentence saying how they differ.
+Dice, HD95, HD and ASSD (mm, from the layers' voxel size), the volumes in mL and the voxel counts per
+class and their mean; a horizontal bar chart of Dice (one row per class, legible with 34 classes);
+Dice per slice for one class on demand; the table copied (Ctrl+C or Copy: the selected rows, or all,
+tab-separated, as spreadsheets paste them) or exported as CSV.
+
+The scores, the table rows and the chart's picture are all made in the worker; the main thread only
+fills the table and shows the picture. Two layers that do not share one grid are refused with a
+sentence saying how they differ; an empty ground truth is refused, an empty prediction is scored and
+said to be empty. Any failure clears the previous result, so what is on screen always belongs to
+the layers named in the status line.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton
+from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtGui import QImage, QKeySequence, QPixmap
+from qtpy.QtWidgets import QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea
 
 from ._controls import LayerCombo
-from ._display import BarPlot, fill_table, make_table
-from ._jobs import EngineJob, JobContext, JobWidget, section
+from ._display import BarPlot, fill_table, make_table, table_text
+from ._jobs import EngineJob, JobContext, JobWidget, Outcome, section
 from ._layers import check_same_grid, class_names_of, labels_of, volume_spacing
 
-__all__ = ["MetricsWidget", "report_rows", "HEADER"]
+__all__ = ["MetricsWidget", "report_rows", "HEADER", "CHART_MAX_HEIGHT"]
 
-HEADER = ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)", "volume (mL)", "GT volume (mL)"]
+HEADER = ["class", "Dice", "HD95 (mm)", "HD (mm)", "ASSD (mm)", "volume (mL)", "GT volume (mL)", "voxels",
+          "GT voxels"]
+#: the Dice chart scrolls beyond this height (about 16 classes)
+CHART_MAX_HEIGHT = 340
+
+
+@dataclass
+class _Scored:
+    """What the worker hands the main thread: the report, its table rows and the chart's picture."""
+
+    report: Any
+    rows: list[list[object]]
+    tips: dict[tuple[int, int], str]
+    labels: list[int]
+    chart: np.ndarray  # (H, W, 4) RGBA
+    note: str  # a sentence about an empty prediction, or ""
 
 
 def report_rows(report: Any) -> tuple[list[list[object]], dict[tuple[int, int], str], list[int]]:
@@ -30,20 +56,21 @@ def report_rows(report: Any) -> tuple[list[list[object]], dict[tuple[int, int], 
     tips: dict[tuple[int, int], str] = {}
     labels: list[int] = []
     for r, row in enumerate(report.rows):
-        rows.append([row.name, row.dice, row.hd95_mm, row.hd_mm, row.assd_mm, row.pred_ml, row.gt_ml])
+        rows.append([row.name, row.dice, row.hd95_mm, row.hd_mm, row.assd_mm, row.pred_ml, row.gt_ml,
+                     int(row.pred_voxels), int(row.gt_voxels)])
         labels.append(int(row.label))
         if row.note:
             for c in range(1, 5):
                 tips[(r, c)] = f"{row.note}: {row.pred_voxels} predicted and {row.gt_voxels} true voxels"
     m = report.mean
-    rows.append(["mean", m.dice, m.hd95_mm, m.hd_mm, m.assd_mm, "", ""])
+    rows.append(["mean", m.dice, m.hd95_mm, m.hd_mm, m.assd_mm, "", "", "", ""])
     for c in range(1, 5):
         tips[(len(rows) - 1, c)] = m.note
     return rows, tips, labels
 
 
 class MetricsWidget(JobWidget):
-    """Prediction + ground truth Labels -> per-class table, Dice chart, per-slice Dice, CSV."""
+    """Prediction + ground truth Labels -> per-class table, Dice chart, per-slice Dice, copy, CSV."""
 
     def __init__(self, napari_viewer: Any) -> None:
         import napari
@@ -59,27 +86,72 @@ class MetricsWidget(JobWidget):
         self.form.addRow("ground truth", self.gt_combo)
         self.form.addRow("HD95 convention", self.convention_combo)
         self.table = make_table(150)
-        self.chart = BarPlot()
+        self.table.setSelectionMode(self.table.SelectionMode.ExtendedSelection)
+        self.table.setToolTip("Ctrl+C copies the selected rows (all rows when none is selected), tab-separated")
+        self.table.installEventFilter(self)  # Ctrl+C: Qt's own copies one cell; ours copies the rows
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setToolTip("copy the selected rows (or all) with the header, tab-separated")
+        self.export_button = QPushButton("Export CSV...")
+        table_row = QHBoxLayout()
+        table_row.addStretch(1)
+        table_row.addWidget(self.copy_button)
+        table_row.addWidget(self.export_button)
+        # the Dice chart: a picture drawn in the worker, one row per class, scrolling past CHART_MAX_HEIGHT
+        self.bar_picture = QLabel()
+        self.bar_picture.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.bar_scroll = QScrollArea()
+        self.bar_scroll.setWidget(self.bar_picture)
+        self.bar_scroll.setWidgetResizable(True)
+        self.bar_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chart = BarPlot()  # Dice per slice: one line, cheap to draw
         self.slice_class_combo = QComboBox()
         self.slice_button = QPushButton("Dice per slice")
-        self.export_button = QPushButton("Export CSV...")
-        self.slice_button.setEnabled(False)
-        self.export_button.setEnabled(False)
+        for button in (self.slice_button, self.export_button, self.copy_button):
+            button.setEnabled(False)
         row = QHBoxLayout()
         row.addWidget(self.slice_class_combo, 1)
         row.addWidget(self.slice_button)
-        row.addWidget(self.export_button)
         self.body.addWidget(self.table)
-        self.body.addWidget(self.chart)
-        self.chart.setVisible(False)  # an empty chart says nothing: it appears with the first result
+        self.body.addLayout(table_row)
+        self.body.addWidget(self.bar_scroll)
         self.body.addWidget(section("one class, slice by slice"))
         self.body.addLayout(row)
+        self.body.addWidget(self.chart)
+        # empty charts say nothing: each appears with its first result
+        self.bar_scroll.setVisible(False)
+        self.chart.setVisible(False)
         self.run_button.clicked.connect(self.compute)
         self.slice_button.clicked.connect(self.per_slice)
+        self.copy_button.clicked.connect(self.copy_table)
         self.export_button.clicked.connect(self._export_dialog)
         self.report: Any = None
         self.slice_dice: np.ndarray | None = None
         self._pair: tuple[np.ndarray, np.ndarray] | None = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if (watched is self.table and event.type() == QEvent.Type.KeyPress
+                and event.matches(QKeySequence.StandardKey.Copy)):
+            self.copy_table()
+            return True
+        return super().eventFilter(watched, event)
+
+    def fail(self, message: str) -> None:
+        """A user mistake: the previous result goes too, so nothing on screen belongs to other layers."""
+        self.clear_results()
+        super().fail(message)
+
+    def clear_results(self) -> None:
+        """Empty the table, hide both charts and forget the last report."""
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.bar_picture.clear()
+        self.bar_scroll.setVisible(False)
+        self.chart.setVisible(False)
+        self.slice_class_combo.clear()
+        for button in (self.slice_button, self.export_button, self.copy_button):
+            button.setEnabled(False)
+        self.report, self._pair, self.slice_dice = None, None, None
 
     def _inputs(self) -> tuple[Any, Any] | None:
         pred, gt = self.pred_combo.layer(), self.gt_combo.layer()
@@ -106,35 +178,78 @@ class MetricsWidget(JobWidget):
         spacing = volume_spacing(gt_layer)
         names = class_names_of(gt_layer) or class_names_of(pred_layer)
         convention = self.convention_combo.currentText()
+        pred_name, gt_name = pred_layer.name, gt_layer.name
+        width = max(280, self.bar_scroll.viewport().width() or 0, self.width() - 40)
 
-        def work(ctx: JobContext) -> Any:
+        def work(ctx: JobContext) -> _Scored:
+            from ..engine.errors import Cancelled
             from ..metrics import evaluate_labels
+            from . import _bar_image
 
+            if not gt.any():
+                raise ValueError(f"the ground truth layer '{gt_name}' has no labels; there is nothing to score against")
+            note = "" if pred.any() else f"the prediction layer '{pred_name}' has no labels: every class is missed"
             report = evaluate_labels(pred, gt, spacing, convention=convention, class_names=names)
             if ctx.cancelled():
-                from ..engine.errors import Cancelled
-
                 raise Cancelled("metrics cancelled")
-            return report
+            rows, tips, labels = report_rows(report)
+            chart = _bar_image.hbar_image([str(r[0]) for r in rows[:-1]], [float(r[1]) for r in rows[:-1]],
+                                          "Dice", width_px=width)
+            return _Scored(report, rows, tips, labels, chart, note)
 
-        def done(report: Any) -> None:
-            self.report, self._pair = report, (pred, gt)
-            self._show(report)
+        def done(scored: _Scored) -> None:
+            self.report, self._pair = scored.report, (pred, gt)
+            self._show(scored)
 
-        return self.start_job(work, done, "Metrics", f"scoring '{pred_layer.name}' against '{gt_layer.name}'...")
+        job = self.start_job(work, done, "Metrics", f"scoring '{pred_name}' against '{gt_name}'...")
+        if job is not None:
+            job.ended.connect(self._on_compute_ended)
+        return job
 
-    def _show(self, report: Any) -> None:
-        rows, tips, labels = report_rows(report)
-        fill_table(self.table, HEADER, rows, bold_last=True, tooltips=tips)
-        self.chart.setVisible(True)
-        self.chart.bars([str(r[0]) for r in rows[:-1]], [float(r[1]) for r in rows[:-1]], "Dice")
+    def _on_compute_ended(self, outcome: Outcome) -> None:
+        if outcome.status == "error":  # the status line says why; a stale table would say otherwise
+            self.clear_results()
+
+    def _show(self, scored: _Scored) -> None:
+        rows, labels = scored.rows, scored.labels
+        fill_table(self.table, HEADER, rows, bold_last=True, tooltips=scored.tips)
+        h, w = scored.chart.shape[:2]
+        image = QImage(scored.chart.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        self.bar_picture.setPixmap(QPixmap.fromImage(image))  # fromImage copies: the array may go
+        self.bar_picture.setMinimumHeight(h)
+        self.bar_scroll.setFixedHeight(min(h + 2 * self.bar_scroll.frameWidth(), CHART_MAX_HEIGHT))
+        self.bar_scroll.setVisible(True)
+        self.chart.setVisible(False)
         self.slice_class_combo.clear()
         for label, row in zip(labels, rows, strict=False):
             self.slice_class_combo.addItem(str(row[0]), label)
         self.slice_button.setEnabled(bool(labels))
         self.export_button.setEnabled(True)
+        self.copy_button.setEnabled(True)
         mean = rows[-1][1]
-        self.status.setText(f"mean Dice {'n/a' if math.isnan(mean) else f'{mean:.3f}'} over {len(labels)} classes")
+        text = f"mean Dice {'n/a' if math.isnan(mean) else f'{mean:.3f}'} over {len(labels)} classes"
+        if scored.note:
+            from napari.utils.notifications import show_warning
+
+            show_warning(scored.note)
+            text = f"{scored.note}; {text}"
+        self.status.setText(text)
+
+    def table_tsv(self, selected_only: bool = True) -> str:
+        """The header and the selected rows (all rows when none is selected), tab-separated, one per line."""
+        cells = table_text(self.table)
+        if len(cells) <= 1 or not self.table.columnCount():
+            return ""
+        chosen = sorted({i.row() for i in self.table.selectedIndexes()}) if selected_only else []
+        body = [cells[1 + r] for r in chosen] if chosen else cells[1:]
+        return "\n".join("\t".join(row) for row in [cells[0], *body]) + "\n"
+
+    def copy_table(self) -> str:
+        """Put :meth:`table_tsv` on the clipboard (spreadsheets paste it as cells) and return it."""
+        text = self.table_tsv()
+        if text:
+            QApplication.clipboard().setText(text)
+        return text
 
     def per_slice(self) -> EngineJob | None:
         """Dice of the chosen class on every axial slice, drawn as a line (after ``compute``)."""
@@ -152,6 +267,7 @@ class MetricsWidget(JobWidget):
 
         def done(values: np.ndarray) -> None:
             self.slice_dice = values
+            self.chart.setVisible(True)
             self.chart.line(range(len(values)), values, "axial slice", "Dice", f"Dice per slice: {name}")
             scored = values[~np.isnan(values)]
             self.status.setText(f"{name}: Dice per slice from {scored.min():.2f} to {scored.max():.2f} "
