@@ -241,3 +241,155 @@ def test_memory_box_follows_the_preset(make_napari_viewer):
     w.memory_check.setChecked(True)
     w.start_picker.select("new paper model")
     assert w.memory_check.isChecked()
+
+
+def test_a_good_completion_shows_propagation_first_then_the_pooled_labels_in_the_same_plainly_named_layer(
+        viewer_with_volume, qtbot, tmp_path, monkeypatch):
+    from napari_smp._widgets._session import SESSION
+    from napari_smp.engine import completion
+
+    # when a network is pooled is completion's rule (tests/engine/test_completion.py); here a tiny network
+    # that fits its painted slices well enough for the widget to call it good (>= 0.5) is pooled
+    monkeypatch.setattr(completion, "MIN_NETWORK_STEPS", 30)
+    monkeypatch.setattr(completion, "MIN_PAINTED_DICE", 0.5)
+    viewer = viewer_with_volume
+    painting = viewer.layers["annotation"].data.copy()
+    truth = viewer.layers["ground truth"].data.copy()
+    w = _widget(viewer, tmp_path, steps=60, fill=True)
+    inserted = []  # (layer name, optimiser steps the plot had seen) at every layer added
+    viewer.layers.events.inserted.connect(lambda e: inserted.append((e.value.name, len(w.plot.steps))))
+    w.start()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=180_000)
+    res = w.last_result
+    # one layer added, and added before the first optimiser step: the propagated labels
+    assert inserted == [("ct completion (propagated; training the network)", 0)]
+    assert res.completion.sources == "propagation + network", (res.completion.notes, res.train.answers)
+    layer = w.result_layer
+    assert layer.name == "ct completion" and viewer.layers[-1] is layer  # a good result has a plain name
+    np.testing.assert_array_equal(layer.data, res.completion.labels)
+    np.testing.assert_array_equal(layer.data[[1, 4]], painting[[1, 4]])  # painted slices as painted
+    rest = [0, 2, 3, 5]
+    inter = np.count_nonzero((layer.data[rest] == truth[rest]) & (truth[rest] > 0))
+    dice = 2 * inter / (np.count_nonzero(layer.data[rest]) + np.count_nonzero(truth[rest]))
+    assert dice > 0.9, (dice, res.train.answers)
+    assert layer.metadata["class_names"] == {0: "background", 1: "class 1", 2: "class 2"}
+    np.testing.assert_allclose(layer.scale, SPACING)
+    assert not w.status.text().startswith("\u26a0") and "propagation + network (60 steps)" in w.status.text()
+    assert not any("ct completion" in m for m in notifications("warning"))
+    assert res.path == tmp_path / "model.safetensors" and res.path.is_file() and SESSION.names() == ["model"]
+    # the picker stayed on the painting, not on the filled result now in the viewer
+    assert w.labels_combo.currentText() == "annotation" and not w.dense_label.isVisible()
+
+
+@pytest.mark.parametrize("stage", ["propagation", "training", "prediction"])
+def test_cancel_in_every_stage_leaves_the_viewer_as_it_was(viewer_with_volume, qtbot, tmp_path, monkeypatch,
+                                                           stage):
+    from napari_smp.engine import completion
+    from napari_smp.engine.inference.predictor import Predictor
+
+    viewer = viewer_with_volume
+    before = {ly.name: ly.data.copy() for ly in viewer.layers}
+    w = _widget(viewer, tmp_path, steps=3 if stage == "prediction" else 10_000, fill=True)
+    predicted = []
+    if stage == "prediction":  # let a 3-step network be pooled, and see that prediction was reached
+        monkeypatch.setattr(completion, "MIN_NETWORK_STEPS", 1)
+        monkeypatch.setattr(completion, "MIN_PAINTED_DICE", 0.0)
+        predict = Predictor.predict
+        monkeypatch.setattr(Predictor, "predict", lambda self, *a, **k: predicted.append(1) or predict(self, *a, **k))
+    # held before propagation, after the first step (the propagated layer shown), after the last step
+    held = HeldWork(at={"propagation": 0, "training": 2, "prediction": 4}[stage])
+    held.install(monkeypatch, type(w), "_work")
+    job = w.start()
+    qtbot.waitUntil(held.held.is_set, timeout=60_000)
+    if stage != "propagation":
+        qtbot.waitUntil(lambda: w._provisional is not None, timeout=10_000)  # the first result is on screen
+    w.cancel_button.click()
+    held.release()
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=60_000)
+    assert job.outcome.status == "cancelled" and w.status.text() == "cancelled"
+    assert bool(predicted) == (stage == "prediction")
+    assert w.result_layer is None and w.last_result is None
+    assert [ly.name for ly in viewer.layers] == list(before)  # no new layer, the user's untouched
+    for name, data in before.items():
+        np.testing.assert_array_equal(viewer.layers[name].data, data)
+    assert w.run_button.isEnabled()
+
+
+def test_the_picker_prefers_the_sparse_painting_on_the_image_grid_and_warns_on_a_ground_truth(make_napari_viewer,
+                                                                                               qtbot):
+    from widget_helpers import tiny_volume
+
+    from napari_smp._widgets.finetune import FinetuneWidget
+
+    viewer = make_napari_viewer()
+    image, labels = tiny_volume(depth=10)
+    viewer.add_image(image, name="ct")
+    viewer.add_labels(labels.copy(), name="ground truth")  # first in the list, labelled on 10 of 10 slices
+    other = np.zeros((10, 16, 16), np.uint8)
+    other[5, 0, 0] = 1
+    viewer.add_labels(other, name="another grid")  # painted on one slice, but not on this image's grid
+    viewer.add_labels(np.zeros_like(labels), name="empty")
+    sparse = np.zeros_like(labels)
+    sparse[[2, 7]] = labels[[2, 7]]
+    viewer.add_labels(sparse, name="painting")
+    w = FinetuneWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    assert w.labels_combo.currentText() == "painting" and w.dense_label.isHidden()
+    # the user picks the ground truth: warned under the picker, and the pick stands as layers come and go
+    w.labels_combo.setCurrentIndex(w.labels_combo.findText("ground truth"))
+    assert not w.dense_label.isHidden()
+    assert w.dense_label.text() == ("this looks like a ground truth (labels on 10 of 10 slices): "
+                                    "fine-tune learns from every labelled slice")
+    viewer.add_labels(np.zeros_like(labels), name="later")
+    qtbot.wait(50)
+    assert w.labels_combo.currentText() == "ground truth"
+    # back to the painting: no warning; painting it slice after slice turns the warning on as it happens
+    w.labels_combo.setCurrentIndex(w.labels_combo.findText("painting"))
+    assert w.dense_label.isHidden()
+    layer = viewer.layers["painting"]
+    for z in range(10):
+        layer.paint((z, 1, 1), 1)
+    qtbot.waitUntil(lambda: not w.dense_label.isHidden(), timeout=2_000)
+    assert "labels on 10 of 10 slices" in w.dense_label.text()
+    # in a fresh widget with no painted layer on the grid, the grid's first (empty) layer is the default
+    viewer.layers.remove("painting")
+    viewer.layers.remove("ground truth")
+    w2 = FinetuneWidget(viewer)
+    assert w2.labels_combo.currentText() == "empty"
+
+
+@pytest.mark.parametrize("fill", [True, False])
+def test_a_model_that_fits_its_painted_slices_poorly_is_flagged_in_name_status_and_warning(
+        viewer_with_volume, qtbot, tmp_path, monkeypatch, fill):
+    import napari_smp.engine as engine
+    import napari_smp.engine.training as training
+    from napari_smp.engine import completion
+
+    def poorly(result):  # the run as it was, but scored 0.12 at best on its own painted slices
+        net = result.network if fill else result
+        net.answers = {"finest": 0.12, "sum": 0.05}
+        return result
+
+    if fill:  # pooled whatever its fit (completion's rule has its own tests), so only the widget flags it
+        monkeypatch.setattr(completion, "MIN_NETWORK_STEPS", 1)
+        monkeypatch.setattr(completion, "MIN_PAINTED_DICE", 0.0)
+        real = engine.complete
+        monkeypatch.setattr(engine, "complete", lambda *a, **k: poorly(real(*a, **k)))
+    else:
+        real = training.finetune
+        monkeypatch.setattr(training, "finetune", lambda *a, **k: poorly(real(*a, **k)))
+    viewer = viewer_with_volume
+    w = _widget(viewer, tmp_path, steps=3, fill=fill)
+    layers = [ly.name for ly in viewer.layers]
+    w.start()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)
+    flag = "poor fit: painted-slice Dice 0.12"
+    assert w.status.text().startswith(f"\u26a0 {flag}"), w.status.text()
+    if fill:
+        assert w.last_result.completion.sources == "propagation + network"
+        assert w.result_layer.name == f"ct completion ({flag})"
+        assert [ly.name for ly in viewer.layers] == [*layers, f"ct completion ({flag})"]
+        assert any(f"'ct completion ({flag})': {flag}" in m for m in notifications("warning"))
+    else:  # a model alone: no layer, the same flag
+        assert w.result_layer is None and [ly.name for ly in viewer.layers] == layers
+        assert any(f"the fine-tuned model: {flag}" in m for m in notifications("warning"))
