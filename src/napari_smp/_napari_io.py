@@ -7,8 +7,15 @@ saved later lands on the source file's grid. An image opens in a display window:
 soft-tissue window (W 400 / L 40) for a CT in Hounsfield units, the 0.5-99.5 percentiles otherwise
 (:func:`napari_smp.io.display.auto_limits`).
 
-The radiological orientation is not set here: a reader hook returns layer data and never sees the
-viewer. The plugin's widgets and the demo turn the camera (``_widgets._layers.apply_radiological_view``).
+A Labels layer saved as ``.dcm`` becomes a DICOM SEG that references the DICOM series its image was
+read from (:func:`napari_smp.io.formats.dicom_seg.write_dicom_seg`), with the layer's class names as
+segment labels. The series comes from the layer's ``VolumeMeta`` (layers our widgets make carry their
+image's), or, for a layer painted with napari's own "new labels" button, from the DICOM image layer of
+the current viewer that shares its grid.
+
+A reader hook returns layer data and never sees the viewer, so the radiological view is asked for
+through the layer metadata (``metadata[VIEW_KEY]``); the plugin turns the camera once the layer is in
+a viewer (``_widgets._layers``).
 """
 
 from __future__ import annotations
@@ -26,12 +33,13 @@ from .io.display import auto_limits, preset_limits
 from .io.labels import file_stem, sidecar_class_names, to_label_array
 from .io.read import SUFFIX_FORMATS, is_label_file
 
-__all__ = ["get_reader", "read_layers", "write_labels_layer", "phantom_sample", "layer_kwargs"]
+__all__ = ["get_reader", "read_layers", "write_labels_layer", "phantom_sample", "layer_kwargs", "class_names_from"]
 
 LayerData = tuple[Any, dict[str, Any], str]
 PathOrPaths = str | Sequence[str]
 
 _DICOM_SUFFIXES = (".dcm", ".ima", ".dicom")
+_SEG_SUFFIX = ".dcm"  # what the writer turns into a DICOM SEG
 _DICOM_PROBE_FILES = 32  # files looked at before deciding a folder holds no DICOM
 
 
@@ -92,6 +100,30 @@ def _class_features(class_names: dict[int, str]) -> dict[str, list[Any]]:
     return {"index": list(rows), "name": list(rows.values())}
 
 
+def class_names_from(features: Any, metadata: dict[str, Any] | None) -> dict[int, str] | None:
+    """label value -> class name of a Labels layer, from what napari keeps with it.
+
+    In this order: the layer's features (columns ``index`` and ``class``, or ``index`` and ``name`` as
+    the reader writes them), the ``VolumeMeta`` in the metadata, ``metadata['class_names']`` (a dict,
+    or a list indexed by value). None when the layer names no class.
+    """
+    columns = list(features) if isinstance(features, dict) else list(getattr(features, "columns", []))
+    column = "class" if "class" in columns else "name" if "name" in columns else None
+    if column is not None and len(features[column]):
+        index = list(features["index"]) if "index" in columns else range(len(features[column]))
+        return {int(i): str(n) for i, n in zip(index, list(features[column]), strict=True)}
+    metadata = metadata or {}
+    meta = metadata.get(META_KEY)
+    if isinstance(meta, VolumeMeta) and meta.class_names:
+        return {int(k): str(v) for k, v in meta.class_names.items()}
+    names = metadata.get("class_names")
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items()}
+    if isinstance(names, (list, tuple)):
+        return dict(enumerate(str(n) for n in names))
+    return None
+
+
 def _read_one(path: Path) -> LayerData:
     data, meta = read_volume(path, allow_nan=True)
     name = file_stem(path)
@@ -127,15 +159,43 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
     return [_read_one(p) for p in _paths(path)]
 
 
+def _dicom_image_meta(shape: tuple[int, ...], attributes: dict[str, Any]) -> VolumeMeta | None:
+    """The ``VolumeMeta`` of a DICOM image layer in the current viewer on the grid of the labels being saved."""
+    try:
+        import napari
+    except ImportError:  # pragma: no cover - the writer runs inside napari
+        return None
+    viewer = napari.current_viewer()
+    if viewer is None:
+        return None
+    scale = np.asarray(attributes.get("scale") if attributes.get("scale") is not None else (1.0, 1.0, 1.0), float)
+    translate = np.asarray(attributes.get("translate") if attributes.get("translate") is not None else (0, 0, 0),
+                           float)
+    for layer in viewer.layers:
+        meta = getattr(layer, "metadata", {}).get(META_KEY)
+        if not isinstance(meta, VolumeMeta) or meta.format != "dicom" or tuple(layer.data.shape) != tuple(shape):
+            continue
+        if np.allclose(layer.scale, scale, rtol=1e-4) and np.allclose(layer.translate, translate, atol=1e-3):
+            return meta
+    return None
+
+
 def write_labels_layer(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
-    """npe2 single-layer writer: save a 3D Labels layer as ``.nii.gz``, ``.nii``, ``.nrrd`` or ``.mha``.
+    """npe2 single-layer writer: save a 3D Labels layer as ``.nii.gz``, ``.nii``, ``.nrrd``, ``.mha``
+    or, for labels on a DICOM series, ``.dcm`` (a DICOM SEG referencing that series).
 
     With a :class:`~napari_smp.io.VolumeMeta` in the layer metadata the file lands exactly on the
     source image's grid; without one, the layer's ``scale`` and ``translate`` (mm, ``(Z, Y, X)``)
-    become an axis-aligned RAS+ affine.
+    become an axis-aligned RAS+ affine, except for ``.dcm``, which takes the grid of the DICOM image
+    layer it was painted on. The layer's class names (:func:`class_names_from`) name NRRD segments and
+    DICOM SEG segments.
 
     Returns:
         The written path, in a list (napari's writer contract).
+
+    Raises:
+        VolumeError: not a 3D layer, ``.dcm`` for labels whose image is not a DICOM series (one
+            sentence saying to save as ``.nii.gz``), or a failed write.
     """
     labels = np.asarray(data)
     if labels.ndim != 3:
@@ -143,6 +203,8 @@ def write_labels_layer(path: str, data: Any, attributes: dict[str, Any]) -> list
             f"cannot write {path}: the layer is {labels.ndim}D, and only 3D label volumes can be saved."
         )
     meta = (attributes.get("metadata") or {}).get(META_KEY)
+    if not isinstance(meta, VolumeMeta) and str(path).lower().endswith(_SEG_SUFFIX):
+        meta = _dicom_image_meta(labels.shape, attributes)
     if not isinstance(meta, VolumeMeta):
         scale = attributes.get("scale")
         translate = attributes.get("translate")
@@ -151,7 +213,15 @@ def write_labels_layer(path: str, data: Any, attributes: dict[str, Any]) -> list
             tuple(scale) if scale is not None else (1.0, 1.0, 1.0),
             tuple(translate) if translate is not None else (0.0, 0.0, 0.0),
         )
-    return [str(write_labels(path, labels, meta))]
+    names = class_names_from(attributes.get("features"), attributes.get("metadata"))
+    named = {v: n for v, n in (names or {}).items() if v > 0} or None  # 0 is background, never a segment
+    try:
+        return [str(write_labels(path, labels, meta, class_names=named))]
+    except (VolumeError, LabelError) as err:
+        # napari takes a ValueError from a writer it picked itself for "no writer here" and says only
+        # that; the warning carries our sentence into the message napari shows instead
+        warnings.warn(str(err), UserWarning, stacklevel=2)
+        raise
 
 
 def phantom_sample(seed: int = 0) -> list[LayerData]:

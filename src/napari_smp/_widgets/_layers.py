@@ -105,20 +105,11 @@ def volume_spacing(layer: Any) -> tuple[float, ...]:
 
 
 def class_names_of(layer: Any) -> dict[int, str] | None:
-    """label -> class name from a Labels layer's features, its ``VolumeMeta`` or ``metadata['class_names']``."""
-    feats = getattr(layer, "features", None)
-    if feats is not None and "class" in getattr(feats, "columns", ()):
-        index = feats["index"] if "index" in feats.columns else range(len(feats))
-        return {int(i): str(n) for i, n in zip(index, feats["class"], strict=True)}
-    meta = layer.metadata.get(META_KEY)
-    if meta is not None and meta.class_names:
-        return {int(k): str(v) for k, v in meta.class_names.items()}
-    names = layer.metadata.get("class_names")
-    if isinstance(names, dict):
-        return {int(k): str(v) for k, v in names.items()}
-    if isinstance(names, (list, tuple)):
-        return dict(enumerate(str(n) for n in names))
-    return None
+    """label -> class name of a Labels layer: its features (``class`` or ``name``), its ``VolumeMeta`` or
+    ``metadata['class_names']`` (:func:`napari_smp._napari_io.class_names_from`, which the writer uses too)."""
+    from .._napari_io import class_names_from
+
+    return class_names_from(getattr(layer, "features", None), getattr(layer, "metadata", None))
 
 
 def derived_layer_kwargs(source: Any, *, class_names: dict[int, str] | None = None, z_offset: int = 0) -> dict:
