@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,13 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..config import MemoryConfig, ModelConfig
-from ..engine.annotation import (
-    AnnotationSummary,
-    ground_truth_warning,
-    painted_slice_count,
-    parse_background_slices,
-    sparsest_painting,
-)
+from ..engine.annotation import AnnotationSummary, ground_truth_warning, parse_background_slices
 from ..engine.classes import ClassTable
 from ..engine.finetune_settings import WLDSettings, model_config_for, suggest_checkpoint_path, train_config_for
 from ..engine.result_flags import flagged_name, result_flag
@@ -55,6 +48,7 @@ from ._controls import (
 from ._display import TrainingPlot
 from ._jobs import EngineJob, JobContext, JobWidget, section
 from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
+from ._painting_pick import SparsePaintingDefault
 from ._session import SESSION, ModelChoice, ModelPicker
 
 __all__ = ["FinetuneWidget", "FinetuneResult", "FirstLabels"]
@@ -119,7 +113,8 @@ class FinetuneWidget(JobWidget):
         self.steps_spin.setToolTip("most optimiser steps; no cap = train until the time budget (300 without one)")
         self.budget_spin = spin_box(QDoubleSpinBox(), 0, 86_400, 120)
         self.budget_spin.setSuffix(" s")
-        self.budget_spin.setToolTip("wall-clock training time; 0 = no limit (then the steps end the run)")
+        self.budget_spin.setToolTip("wall-clock time of the whole run, propagation and prediction included; "
+                                    "0 = no limit (then the steps end the run)")
         self.k_spin = spin_box(QSpinBox(), 0, 100_000, 0)
         self.k_spin.setSpecialValueText("auto (M/2)")
         self.k_low_spin = spin_box(QDoubleSpinBox(), 0.0, 1.0, 0.25, step=0.05)
@@ -200,25 +195,7 @@ class FinetuneWidget(JobWidget):
         self.result_layer: Any = None
         self._provisional: Any = None  # the propagated layer of the running job, until its final labels
         self.last_result: FinetuneResult | None = None
-        # the painted-labels default follows the layers until the user picks one; the pick runs after
-        # LayerCombo has listed a new layer (napari calls the newest connection first)
-        self._auto_pick: str | None = None
-        self._pick_timer = QTimer(self)
-        self._pick_timer.setSingleShot(True)
-        self._pick_timer.setInterval(0)
-        self._pick_timer.timeout.connect(self.pick_painting)
-        timer = self._pick_timer
-        hooks = [napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed]
-
-        def schedule(*_: Any) -> None:  # a closure, not a bound method: it must outlive this widget's wrapper
-            timer.start()
-
-        for ev in hooks:
-            ev.connect(schedule)
-        # napari does not know when this Qt object dies: disconnect without touching it
-        self.destroyed.connect(lambda *_: [ev.disconnect(schedule) for ev in hooks])
-        self.image_combo.currentIndexChanged.connect(lambda *_: self._pick_timer.start())
-        self.pick_painting()
+        self.painting_default = SparsePaintingDefault(napari_viewer, self.image_combo, self.labels_combo)
 
     @property
     def summary(self) -> AnnotationSummary | None:
@@ -226,32 +203,6 @@ class FinetuneWidget(JobWidget):
         return self.summary_label.summary
 
     # ---- controls
-    def pick_painting(self) -> None:
-        """Choose the Labels layer on the image's grid painted on the fewest slices, unless the user chose.
-
-        A ground truth or a completed result is labelled on nearly every slice; a painting on a few.
-        """
-        current = self.labels_combo.currentText()
-        if self._auto_pick is not None and current != self._auto_pick and self._auto_pick in self.viewer.layers:
-            return  # the user picked another layer: theirs stands
-        image = self.image_combo.layer()
-        if image is None:
-            return
-        shape = image.data.shape if image.ndim == 3 else (1, *image.data.shape[-2:])
-        on_grid, counts = [], []
-        for i in range(self.labels_combo.count()):
-            layer = self.viewer.layers[self.labels_combo.itemText(i)]
-            data = layer.data[0] if layer.multiscale else layer.data
-            data = data[None] if data.ndim == 2 else data
-            if data.shape == tuple(shape) and isinstance(data, np.ndarray):  # a lazy array is not read here
-                on_grid.append(layer.name)
-                counts.append(painted_slice_count(data))
-        best = sparsest_painting(counts)
-        if best is None and not on_grid:
-            return
-        self._auto_pick = on_grid[best if best is not None else 0]
-        self.labels_combo.set_layer(self._auto_pick)
-
     def _warn_if_dense(self) -> None:
         summary = self.summary_label.summary
         text = ground_truth_warning(summary.slices, summary.labels.shape[0]) if summary is not None else ""
