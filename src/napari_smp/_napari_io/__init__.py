@@ -13,9 +13,9 @@ segment labels. The series comes from the layer's ``VolumeMeta`` (layers our wid
 image's), or, for a layer painted with napari's own "new labels" button, from the DICOM image layer of
 the current viewer that shares its grid.
 
-A reader hook returns layer data and never sees the viewer, so the radiological view is asked for
-through the layer metadata (``metadata[VIEW_KEY]``); the plugin turns the camera once the layer is in
-a viewer (``_widgets._layers``).
+A reader hook returns layer data and never sees the viewer; it asks ``napari.current_viewer()`` (the
+viewer that is opening the file) to turn radiological once a volume of ours arrives
+(:mod:`napari_smp._napari_io.view`), so File > Open alone gives the radiological view.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from .io import META_KEY, LabelError, VolumeError, VolumeMeta, make_phantom, read_volume, write_labels
-from .io.display import auto_limits, preset_limits
-from .io.labels import file_stem, sidecar_class_names, to_label_array
-from .io.read import SUFFIX_FORMATS, is_label_file
+from ..io import META_KEY, LabelError, VolumeError, VolumeMeta, make_phantom, read_volume, write_labels
+from ..io.display import auto_limits, preset_limits
+from ..io.labels import file_stem, sidecar_class_names, to_label_array
+from ..io.read import SUFFIX_FORMATS, is_label_file
+from .view import follow_current_viewer
 
 __all__ = ["get_reader", "read_layers", "write_labels_layer", "phantom_sample", "layer_kwargs", "class_names_from"]
 
@@ -156,7 +157,9 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
     Raises:
         VolumeError: a file cannot be read (napari shows the message).
     """
-    return [_read_one(p) for p in _paths(path)]
+    layers = [_read_one(p) for p in _paths(path)]
+    follow_current_viewer()  # File > Open alone gives the radiological view, as the widgets do
+    return layers
 
 
 def _dicom_image_meta(shape: tuple[int, ...], attributes: dict[str, Any]) -> VolumeMeta | None:

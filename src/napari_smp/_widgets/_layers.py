@@ -5,22 +5,22 @@ shear, affine, units and axis labels, and a copy of its metadata (with the ``Vol
 ``META_KEY`` carrying the class names of the result). Layers computed on a slab of slices are
 shifted along the first axis so that they still overlay the right slices.
 
-The viewer side of the display conventions lives here too: :func:`apply_radiological_view` turns
-napari's camera (never the data, the layer transforms or the world coordinates) so that RAS+ volumes
-look as they do in radiology viewers, and :func:`apply_window` sets an image layer's CT window.
+The viewer side of the display conventions is here too: :func:`apply_window` sets an image layer's CT
+window, and :func:`apply_radiological_view` (from :mod:`napari_smp._napari_io.view`, where the reader
+reaches it) turns napari's camera so that RAS+ volumes look as they do in radiology viewers.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..io.display import CONVENTIONS, RADIOLOGICAL, auto_limits, camera_orientation, preset_limits
+from .._napari_io.view import apply_radiological_view, follow_medical_volumes, view_convention
+from ..io.display import auto_limits, preset_limits
 from ..io.meta import META_KEY
 
 __all__ = [
@@ -182,101 +182,6 @@ def unique_name(existing: list[str] | set[str], base: str) -> str:
 
 
 # display: camera orientation and intensity windows ---------------------------------------------------
-
-#: viewer -> the convention it follows (weak: a closed viewer is forgotten)
-_CONVENTION: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-_FOLLOWED: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def view_convention(viewer: Any) -> str | None:
-    """The convention :func:`apply_radiological_view` set on ``viewer``, or None (napari's default view)."""
-    return _CONVENTION.get(viewer)
-
-
-def _orient(viewer: Any) -> None:
-    convention = _CONVENTION.get(viewer)
-    dims = viewer.dims
-    if convention is None or dims.ndim < 3:
-        return
-    # a (Z, Y, X) volume sits on the last three dims (napari aligns layers on their trailing axes)
-    first = dims.ndim - 3
-    shown = [d - first for d in list(dims.order)[-3:]]
-    if any(a < 0 for a in shown):  # a leading axis (time, channel) is on screen: not a volume view
-        return
-    orientation = camera_orientation(shown, convention)
-    camera = _camera(viewer)
-    if tuple(str(o) for o in camera.orientation) != orientation:
-        camera.orientation = orientation
-
-
-def _camera(viewer: Any) -> Any:
-    """The viewer's camera: ``viewer.scene.camera`` from napari 0.9, ``viewer.camera`` before."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
-
-
-def apply_radiological_view(viewer: Any, convention: str = RADIOLOGICAL) -> None:
-    """Show RAS+ ``(Z, Y, X)`` volumes as radiology viewers do, by turning napari's camera only.
-
-    Radiological (the default; 3D Slicer, ITK-SNAP, OHIF): axial with anterior up and the patient's
-    right on the screen's left, coronal with superior up and the patient's right on the left,
-    sagittal with superior up and anterior on the left. ``"neurological"`` puts the patient's right
-    on the screen's right. The camera follows when the user rolls or transposes the dims or switches
-    to 3D (the 3D view is never a mirror image). Layer data, scale, translate and the world
-    coordinates (RAS mm) are untouched, so painting, the status bar and saved files are unaffected.
-
-    Args:
-        viewer: a ``napari.Viewer`` (or ``ViewerModel``).
-        convention: ``"radiological"`` or ``"neurological"``.
-    """
-    if convention not in CONVENTIONS:
-        raise ValueError(f"unknown display convention {convention!r}; choose {' or '.join(CONVENTIONS)}")
-    first_time = viewer not in _CONVENTION
-    _CONVENTION[viewer] = convention
-    if first_time:
-        ref = weakref.ref(viewer)
-
-        def follow(event: Any = None) -> None:
-            v = ref()
-            if v is not None:
-                _orient(v)
-
-        for name in ("order", "ndisplay", "ndim"):
-            getattr(viewer.dims.events, name).connect(follow)
-    _orient(viewer)
-
-
-def _is_medical_volume(layer: Any) -> bool:
-    return META_KEY in getattr(layer, "metadata", {}) and getattr(layer, "ndim", 0) == 3
-
-
-def follow_medical_volumes(viewer: Any) -> None:
-    """Turn on the radiological view as soon as ``viewer`` holds a volume read by napari-smp.
-
-    Called when a widget of this plugin is created (and by the demo): napari's reader hook cannot
-    reach the viewer, so the widgets do it. A volume is ours when it carries a ``VolumeMeta`` (the
-    reader, the phantom sample and every layer our widgets derive from them). Calling it again, or
-    after the user chose a convention, changes nothing.
-    """
-    if viewer in _FOLLOWED:
-        return
-    _FOLLOWED.add(viewer)
-    if any(_is_medical_volume(ly) for ly in viewer.layers):
-        if viewer not in _CONVENTION:
-            apply_radiological_view(viewer)
-        return
-    ref = weakref.ref(viewer)
-
-    def on_inserted(event: Any) -> None:
-        v = ref()
-        if v is None or not _is_medical_volume(event.value):
-            return
-        v.layers.events.inserted.disconnect(on_inserted)
-        if v not in _CONVENTION:
-            apply_radiological_view(v)
-
-    viewer.layers.events.inserted.connect(on_inserted)
-
 
 def active_image(viewer: Any) -> Any | None:
     """The selected Image layer, else the topmost Image layer, else None."""
