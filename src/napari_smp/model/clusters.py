@@ -44,8 +44,10 @@ class ClusterReadout:
 
         Returns:
             ``"assignment"`` (B, h, w) int64 cluster index, ``"similarity"`` (B, k, h, w) cosine
-            similarity to every prototype, ``"stride"`` input pixels per feature cell (float),
-            ``"warming_up"`` (prototypes are meaningless before the bank's initialisation).
+            similarity to every prototype, ``"theta"`` (B, D, h, w) the query features the routing
+            reads (for clustering them another way, e.g. k-means), ``"prototypes"`` (k, D),
+            ``"stride"`` input pixels per feature cell (float), ``"warming_up"`` (prototypes are
+            meaningless before the bank's initialisation).
 
         Raises:
             ValueError: the model has no memory bank, or no module of that name.
@@ -76,6 +78,8 @@ class ClusterReadout:
         return {
             "assignment": sim.argmax(dim=1),
             "similarity": sim,
+            "theta": target.theta(seen["x"]).float(),
+            "prototypes": target.prototypes.detach().float().clone(),
             "stride": x.shape[-1] / sim.shape[-1],
             "warming_up": target.warming_up,
         }

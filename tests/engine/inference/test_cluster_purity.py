@@ -90,3 +90,13 @@ def test_otsu_separates_two_modes_and_body_fills_holes():
     assert int(m.sum()) == 49
     with pytest.raises(ValueError, match="volume"):
         body_mask(np.zeros((3, 3)))
+
+
+def test_tied_classes_given_per_cluster():
+    labels = np.array([[[0, 2, 2, 5]]])
+    assign = np.array([[[1, 1, 0, 0]]])
+    # cluster 0 stands for class 5, cluster 1 for class 2 (the columns of a label map with more classes)
+    t = cluster_purity(assign, labels, k=2, n_classes=6, tied=np.array([5, 2]))
+    assert t.purity.tolist() == [0.5, 0.5] and t.tied
+    none = cluster_purity(assign, labels, k=2, n_classes=6, tied=np.array([-1, 2]))
+    assert none.purity[0] == 0.0

@@ -66,3 +66,21 @@ def test_summarize_clusters_counts_tables_and_boxes_at_image_resolution():
     b1 = next(b for b in s.boxes if b.cluster == 1)
     assert (b1.slice, b1.y0, b1.x0, b1.y1, b1.x1) == (4, 8, 16, 16, 26)
     assert summarize_clusters(maps, 64).class_table is None
+
+
+def test_main_region_boxes_frame_the_largest_region_inside_the_mask():
+    from napari_smp.engine.inference.cluster_summary import main_region_boxes
+
+    a = np.zeros((1, 20, 20), dtype=np.int16)
+    a[0, 2:8, 3:9] = 1  # cluster 1's organ: 6 x 6
+    a[0, 15, 15] = 1  # and a stray cell far away: not in its box
+    a[0, 18:20, 0:20] = 2  # cluster 2 only in the air row
+    mask = np.ones((1, 20, 20), dtype=bool)
+    mask[0, 18:] = False
+    boxes = {b.cluster: b for b in main_region_boxes(a, np.array([7]), 3, mask)}
+    b1 = boxes[1]
+    assert (b1.slice, b1.y0, b1.x0, b1.y1, b1.x1) == (7, 2, 3, 8, 9)
+    assert 2 not in boxes  # it claims nothing inside the body
+    b0 = boxes[0]  # background: one region around the organ, the whole body
+    assert (b0.y0, b0.x0, b0.y1, b0.x1) == (0, 0, 18, 20)
+    assert not any(b.cluster == 1 for b in main_region_boxes(a, np.array([7]), 3, mask, min_pixels=37))

@@ -131,7 +131,7 @@ class PurityTable:
 
 
 def cluster_purity(assignment: np.ndarray, labels: np.ndarray, k: int, n_classes: int,
-                   mask: np.ndarray | None = None, tied: bool = True) -> PurityTable:
+                   mask: np.ndarray | None = None, tied: bool | np.ndarray = True) -> PurityTable:
     """Purity of every cluster over the (body) pixels of a stack of slices.
 
     Args:
@@ -140,8 +140,8 @@ def cluster_purity(assignment: np.ndarray, labels: np.ndarray, k: int, n_classes
         k: number of clusters.
         n_classes: number of classes, background included.
         mask: (S, Y, X) bool, the pixels that count (the body); None: all.
-        tied: cluster c stands for class c (a class-seeded bank; needs k <= n_classes), else for its
-            majority class.
+        tied: True: cluster c stands for class c (a class-seeded bank; needs k <= n_classes); a (k,)
+            int array: cluster c stands for class ``tied[c]`` (-1: none); False: for its majority class.
 
     Returns:
         A :class:`PurityTable`.
@@ -150,7 +150,7 @@ def cluster_purity(assignment: np.ndarray, labels: np.ndarray, k: int, n_classes
         raise ValueError(f"cluster map {assignment.shape} and labels {labels.shape} differ in shape")
     if mask is not None and mask.shape != labels.shape:
         raise ValueError(f"body mask {mask.shape} and labels {labels.shape} differ in shape")
-    if tied and k > n_classes:
+    if isinstance(tied, bool) and tied and k > n_classes:
         raise ValueError(f"a tied bank has one cluster per class; got {k} clusters for {n_classes} classes")
     a = np.asarray(assignment, dtype=np.int64)
     c = np.asarray(labels, dtype=np.int64)
@@ -159,14 +159,18 @@ def cluster_purity(assignment: np.ndarray, labels: np.ndarray, k: int, n_classes
     a, c = a.ravel(), np.clip(c.ravel(), 0, n_classes - 1)
     counts = np.bincount(a * n_classes + c, minlength=k * n_classes)[: k * n_classes].reshape(k, n_classes)
     totals = counts.sum(axis=1)
-    if tied:
+    if not isinstance(tied, bool):
+        classes = np.asarray(tied, dtype=np.int64)
+        if classes.shape != (k,):
+            raise ValueError(f"need one tied class per cluster ({k}), got {classes.shape}")
+    elif tied:
         classes = np.arange(k)
     else:
         classes = np.where(totals > 0, counts.argmax(axis=1), -1)
-    hit = counts[np.arange(k), np.maximum(classes, 0)]
+    hit = np.where(classes >= 0, counts[np.arange(k), np.clip(classes, 0, n_classes - 1)], 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         purity = np.where(totals > 0, hit / np.maximum(totals, 1), np.nan)
-    return PurityTable(counts, classes.astype(np.int64), purity.astype(np.float64), tied)
+    return PurityTable(counts, classes.astype(np.int64), purity.astype(np.float64), tied is not False)
 
 
 def top_purity(similarity: np.ndarray, labels: np.ndarray, classes: np.ndarray,

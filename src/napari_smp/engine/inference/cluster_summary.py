@@ -23,6 +23,7 @@ __all__ = [
     "ClusterSummary",
     "cluster_class_table",
     "cluster_shares",
+    "main_region_boxes",
     "receptive_field_boxes",
     "summarize_clusters",
 ]
@@ -117,6 +118,46 @@ def receptive_field_boxes(assignment: np.ndarray, slices: np.ndarray, k: int,
             xs = np.flatnonzero((plane == c).any(axis=0))
             boxes.append(Box(c, int(slices[i]), max(0, int(ys[0]) - gy), max(0, int(xs[0]) - gx),
                              min(h, int(ys[-1]) + 1 + gy), min(w, int(xs[-1]) + 1 + gx)))
+    return boxes
+
+
+def main_region_boxes(assignment: np.ndarray, slices: np.ndarray, k: int,
+                      mask: np.ndarray | None = None, min_pixels: int = 1) -> list[Box]:
+    """Box around each cluster's main connected region on every slice (the supplement's white boxes).
+
+    A cluster's pixels are often its organ plus scattered cells elsewhere; a box around all of them
+    covers the slice. The main region is the largest 8-connected component of the cluster's claimed
+    pixels (inside ``mask``, e.g. the body); the box is its bounding box, half-open.
+
+    Args:
+        assignment: (S, Y, X) cluster index per pixel.
+        slices: (S,) slice index in the volume of each plane.
+        k: number of clusters.
+        mask: (S, Y, X) bool, the pixels that count; None: all.
+        min_pixels: a main region smaller than this gets no box.
+
+    Returns:
+        One ``Box`` per (slice, cluster) with a main region, ordered by slice then cluster.
+    """
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), dtype=bool)
+    boxes = []
+    for i in range(assignment.shape[0]):
+        plane = assignment[i]
+        for c in range(k):
+            claimed = plane == c
+            if mask is not None:
+                claimed &= mask[i]
+            if not claimed.any():
+                continue
+            lab, n = ndimage.label(claimed, structure=eight)
+            sizes = np.bincount(lab.ravel())[1:]
+            best = int(np.argmax(sizes))
+            if sizes[best] < min_pixels:
+                continue
+            ys, xs = ndimage.find_objects((lab == best + 1).astype(np.int32))[0]
+            boxes.append(Box(c, int(slices[i]), ys.start, xs.start, ys.stop, xs.stop))
     return boxes
 
 

@@ -22,6 +22,7 @@ from ..checkpoint import save_checkpoint, start_model
 from ..classes import ClassTable
 from ..device import resolve_device
 from ..errors import Cancelled, EngineError
+from ..k_history import k_history
 from ..volumes import annotated_slices, check_image, check_labels
 from .answer import choose_answer, describe_answer
 from .loop import StepReport, fit
@@ -191,4 +192,5 @@ def _save(out: str | os.PathLike[str], result: TrainResult) -> Path:
         stopped=result.stopped,
         final_loss=last.loss if last else None,
         answers=result.answers,
+        k_history=k_history(result.reports),  # K over training, for `napari-smp clusters` (issue 30)
     )
