@@ -1,6 +1,6 @@
 """Small Qt controls shared by the widgets: layer pickers, the model picker, the device picker, the
 line saying which slices of a Labels layer are painted, and the View controls (orientation convention,
-CT window presets)."""
+CT window presets, and the class editor)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from qtpy.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -120,7 +121,8 @@ class LayerCombo(QComboBox):
 class ViewControls(QWidget):
     """Two combos: the display convention (radiological / neurological) and a window preset for the
     active image layer (auto, abdomen, lung, bone, brain). Choosing an entry applies it at once;
-    choosing the same preset again re-applies it (to another layer, say)."""
+    choosing the same preset again re-applies it (to another layer, say). Below them, the class editor
+    (:class:`~.class_editor.ClassEditor`): value, name and colour of each class of a Labels layer."""
 
     WINDOW_HINT = "window..."
 
@@ -142,11 +144,17 @@ class ViewControls(QWidget):
         self.window_combo.setToolTip("contrast limits of the selected image layer (CT presets in HU; "
                                      "auto: soft tissue for a CT, 0.5-99.5 percentiles otherwise)")
         self.window_combo.activated.connect(self._on_window)
-        lay = QHBoxLayout(self)
+        from .class_editor import ClassEditor  # it uses LayerCombo from this module
+
+        row = QHBoxLayout()
+        row.addWidget(QLabel("view"))
+        row.addWidget(self.convention_combo, 1)
+        row.addWidget(self.window_combo, 1)
+        self.class_editor = ClassEditor(viewer)  # value, name and colour of each class of a Labels layer
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(QLabel("view"))
-        lay.addWidget(self.convention_combo, 1)
-        lay.addWidget(self.window_combo, 1)
+        lay.addLayout(row)
+        lay.addWidget(self.class_editor)
 
     def set_convention(self, convention: str) -> None:
         apply_radiological_view(self._viewer, convention)

@@ -33,6 +33,7 @@ __all__ = [
     "view_convention",
     "check_same_grid",
     "class_names_of",
+    "set_class_names",
     "derived_layer_kwargs",
     "labels_of",
     "layer_spacing",
@@ -110,6 +111,30 @@ def class_names_of(layer: Any) -> dict[int, str] | None:
     from .._napari_io import class_names_from
 
     return class_names_from(getattr(layer, "features", None), getattr(layer, "metadata", None))
+
+
+def set_class_names(layer: Any, names: dict[int, str]) -> None:
+    """Name the classes of a Labels layer where every reader of names looks (:func:`class_names_of`).
+
+    The layer's features (``index`` / ``class``: napari shows the name under the cursor), its
+    ``metadata['class_names']`` and the ``VolumeMeta``'s ``class_names`` (so a file written from the
+    layer, NRRD segments or DICOM SEG segment labels, carries them). A value without a name (empty
+    text) is dropped, and falls back to ``class <value>`` downstream.
+
+    Args:
+        layer: a napari Labels layer.
+        names: label value -> name (0 is background and is always kept as such).
+    """
+    import pandas as pd
+
+    clean = {int(v): str(n).strip() for v, n in names.items() if int(v) > 0 and str(n).strip()}
+    clean = dict(sorted(clean.items()))
+    rows = {0: "background", **clean}
+    layer.features = pd.DataFrame({"index": list(rows), "class": list(rows.values())})
+    layer.metadata["class_names"] = clean
+    meta = layer.metadata.get(META_KEY)
+    if dataclasses.is_dataclass(meta):
+        layer.metadata[META_KEY] = dataclasses.replace(meta, class_names=clean or None)
 
 
 def derived_layer_kwargs(source: Any, *, class_names: dict[int, str] | None = None, z_offset: int = 0) -> dict:
