@@ -1,58 +1,91 @@
-"""What the widgets show besides layers: matplotlib figures (training curves, metric charts) and tables.
+"""What the widgets show besides layers: training curves and charts (matplotlib) and tables.
 
 Drawing a figure costs tens of milliseconds, so the training plot collects reports as they arrive
 and redraws at most every ``interval_ms`` from a timer: the viewer stays responsive however fast
-the optimiser steps. Tables are read-only ``QTableWidget``s filled from rows of text and numbers.
+the optimiser steps. Matplotlib itself is loaded off the viewer's thread: importing its Qt backend
+took 2.1 s of the Fine-tune widget's 2.3 s import on a busy 2-core CPU, all of it a freeze of the
+viewer when the widget was opened from the Plugins menu. So the plots are placeholders that hold
+their data from the start and put the real canvas (``_plot_canvas``) in when a worker has imported
+it; reports and charts that arrive before then are drawn at that moment. Tables are read-only
+``QTableWidget`` objects filled from rows of text and numbers.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QFont
-from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 __all__ = ["TrainingPlot", "BarPlot", "make_table", "fill_table", "table_text", "format_cell"]
 
-
-def _figure(height: float, constrained: bool = True) -> Figure:
-    fig = Figure(figsize=(4.0, height), dpi=80, layout="constrained" if constrained else None)
-    fig.patch.set_alpha(0.0)
-    return fig
+_CANVAS_MODULE = "napari_smp._widgets._plot_canvas"
 
 
-def _style(ax: Any) -> None:
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=8)
-    # every tick label is a text object to lay out: four per axis make a full draw ~30 % cheaper
-    ax.xaxis.set_major_locator(MaxNLocator(4))
-    ax.yaxis.set_major_locator(MaxNLocator(4))
+def _import_canvas_module() -> ModuleType:
+    return importlib.import_module(_CANVAS_MODULE)
 
 
-def _grow(limit: float, needed: float) -> float:
-    """The next limit: doubled until it holds ``needed``, so full redraws are O(log steps)."""
-    while limit < needed:
-        limit *= 2
-    return limit
+class _LazyCanvas(QWidget):
+    """A widget that becomes a matplotlib canvas as soon as ``_plot_canvas`` is imported.
+
+    Already imported (a second widget, or a test that loaded it): the canvas is built at once.
+    Otherwise a worker imports it and the canvas is built on the main thread when it returns. Attribute
+    lookups this class cannot answer go to the canvas once it exists (``plot._k_line`` ...).
+    Subclasses set their own state, then call :meth:`_load`.
+    """
+
+    def __init__(self, min_height: int) -> None:
+        super().__init__()
+        self.setMinimumHeight(min_height)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.canvas: Any = None
+        self._loader: Any = None
+
+    def _load(self) -> None:
+        module = sys.modules.get(_CANVAS_MODULE)
+        if module is not None:
+            self._on_loaded(module)
+        else:
+            from napari.qt.threading import create_worker
+
+            self._loader = create_worker(_import_canvas_module, _start_thread=False)
+            self._loader.returned.connect(self._on_loaded)
+            self._loader.start()
+
+    def _on_loaded(self, module: ModuleType) -> None:
+        try:
+            self.canvas = self._make_canvas(module)
+            self.layout().addWidget(self.canvas)
+        except RuntimeError:  # the widget was closed before matplotlib was loaded
+            return
+        self._canvas_ready()
+
+    def _make_canvas(self, module: ModuleType) -> Any:
+        raise NotImplementedError
+
+    def _canvas_ready(self) -> None:
+        """Draw what arrived before the canvas existed."""
+
+    def __getattr__(self, name: str) -> Any:
+        canvas = self.__dict__.get("canvas")
+        if canvas is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(canvas, name)
 
 
-class TrainingPlot(FigureCanvasQTAgg):
+class TrainingPlot(_LazyCanvas):
     """Loss (left axis) and the W-LD memory size K (right axis) against the optimiser step.
 
-    Reports queue up and a timer shows them every ``interval_ms``. A full figure draw costs
-    50-80 ms on an idle 2-core CPU and three times that while training competes for the cores, too
-    much for a viewer that must never stall 200 ms. So the axes are drawn once, when the run starts,
-    with limits known in advance: x up to the step budget, K up to the bank's M slots, and the loss
-    relative to its first value (the latest absolute loss is written in the corner). During the run
-    only the curves and that text are blitted onto the cached background (a few ms). Should a curve
-    leave its axes, the limit doubles and the axes are redrawn once.
+    Reports queue up here and a timer shows them every ``interval_ms``; the drawing itself (axes drawn
+    once per run, curves blitted) is ``_plot_canvas.TrainingCanvas``.
 
     Args:
         interval_ms: how often queued reports are shown.
@@ -62,76 +95,66 @@ class TrainingPlot(FigureCanvasQTAgg):
     """
 
     def __init__(self, interval_ms: int = 400, loss_only: bool = False, loss_label: str = "loss") -> None:
-        super().__init__(_figure(2.4, constrained=False))
-        self.setMinimumHeight(190)
+        super().__init__(190)
         self.loss_only = loss_only
+        self.loss_label = loss_label
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.ks: list[int] = []
         self.warmup_end: int | None = None
-        self.draws = 0  # full redraws
-        self.blits = 0  # cheap curve updates
+        self.k_hidden = False  # a report without K came: the model has no memory bank
+        self._run: tuple[int, int] | None = None  # (max_steps, slots) of the run being shown
         self._dirty = False
-        self._background: Any = None
-        fig = self.figure
-        fig.subplots_adjust(left=0.15, right=0.95 if loss_only else 0.84, bottom=0.2, top=0.95)
-        self._ax = fig.add_subplot(111)
-        self._kax = self._ax.twinx()
-        (self._loss_line,) = self._ax.plot([], [], color="#1f77b4", lw=1.2, animated=True)
-        (self._k_line,) = self._kax.plot([], [], color="#d62728", lw=1.2, drawstyle="steps-post", animated=True)
-        self._warm_line = self._ax.axvline(0, color="0.6", lw=0.8, ls="--", visible=False, animated=True)
-        self._note = self._ax.text(0.98, 0.96, "", transform=self._ax.transAxes, ha="right", va="top",
-                                   fontsize=7, animated=True)
-        self._ax.set_xlabel("step", fontsize=8)
-        self._ax.set_ylabel(loss_label if loss_only else "loss / first loss", fontsize=8, color="#1f77b4")
-        self._kax.set_ylabel("K (memory slots used)", fontsize=8, color="#d62728")
-        _style(self._ax)
-        self._kax.tick_params(labelsize=8)
-        self._kax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
-        self._kax.set_visible(not loss_only)
-        self.mpl_connect("draw_event", self._on_draw)
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.flush)
-        self._limits()
+        self._load()
 
-    def _limits(self, x: float = 16, loss: float = 1.25, k: float = 8) -> None:
-        self._ax.set_xlim(0, x)
-        self._ax.set_ylim(0, loss)
-        self._kax.set_ylim(0, k)
+    def _make_canvas(self, module: ModuleType) -> Any:
+        return module.TrainingCanvas(self, self.loss_label)
+
+    def _canvas_ready(self) -> None:
+        if self._run is not None:
+            self.canvas.reset(*self._run)
+            self._dirty = bool(self.steps)
+            self.flush()
+
+    @property
+    def draws(self) -> int:
+        """Full figure draws so far (0 before the canvas exists)."""
+        return self.canvas.draws if self.canvas is not None else 0
+
+    @property
+    def blits(self) -> int:
+        """Cheap curve updates so far."""
+        return self.canvas.blits if self.canvas is not None else 0
 
     def relative_losses(self) -> list[float]:
         first = self.losses[0] if self.losses and self.losses[0] > 0 else 1.0
         return [v / first for v in self.losses]
-
-    def _loss_curve(self) -> list[float]:
-        return list(self.losses) if self.loss_only else self.relative_losses()
 
     def reset(self, max_steps: int | None = 16, slots: int = 8) -> None:
         """Clear the curves and draw the axes for a run of ``max_steps`` steps and ``slots`` memory slots.
 
         ``max_steps`` None (no step cap: a time budget ends the run) starts the axis at 100 steps; it
         grows as the steps come."""
-        max_steps = 100 if max_steps is None else max_steps
         self.steps.clear()
         self.losses.clear()
         self.ks.clear()
         self.warmup_end = None
-        self._warm_line.set_visible(False)
-        self._note.set_text("")
-        self._limits(x=max(2, max_steps), k=max(2, slots))
-        self._loss_line.set_data([], [])
-        self._k_line.set_data([], [])
-        self._k_line.set_visible(not self.loss_only)
-        self._full_draw()
+        self.k_hidden = False
+        self._dirty = False
+        self._run = (100 if max_steps is None else max_steps, slots)
+        if self.canvas is not None:
+            self.canvas.reset(*self._run)
         self._timer.start()
 
     def add(self, report: Any) -> None:
         """Queue one ``StepReport``; the timer shows it."""
         self.steps.append(int(report.step))
         self.losses.append(float(report.loss))
-        if report.k is None:  # a model without a memory bank: no K curve
-            self._k_line.set_visible(False)
+        if report.k is None:
+            self.k_hidden = True
         else:
             self.ks.append(int(report.k))
         if not self.loss_only and not report.warming_up and self.warmup_end is None:
@@ -143,91 +166,41 @@ class TrainingPlot(FigureCanvasQTAgg):
         self.flush()
 
     def flush(self) -> None:
-        """Show the reports that arrived since the last call."""
-        if not self._dirty:
+        """Show the reports that arrived since the last call (kept for the canvas if it is not built yet)."""
+        if not self._dirty or self.canvas is None:
             return
         self._dirty = False
-        self._loss_line.set_data(self.steps, self._loss_curve())
-        if self.ks:
-            self._k_line.set_data(self.steps, self.ks)
-        if self.steps:
-            k = f", K {self.ks[-1]}" if self.ks else ""
-            self._note.set_text(f"step {self.steps[-1]}: loss {self.losses[-1]:.3g}{k}")
-        if self.warmup_end is not None and not self._warm_line.get_visible():
-            self._warm_line.set_xdata([self.warmup_end, self.warmup_end])
-            self._warm_line.set_visible(True)
-        if self._outgrown() or self._background is None:
-            self._full_draw()
-        else:
-            self._blit()
-
-    def _outgrown(self) -> bool:
-        x1, l1, k1 = self._ax.get_xlim()[1], self._ax.get_ylim()[1], self._kax.get_ylim()[1]
-        finite = [v for v in self._loss_curve() if math.isfinite(v)]
-        new = (_grow(x1, self.steps[-1] if self.steps else 0), _grow(l1, max(finite, default=0.0) * 1.02),
-               _grow(k1, max(self.ks, default=0)))
-        if new == (x1, l1, k1):
-            return False
-        self._limits(*new)
-        return True
-
-    def _full_draw(self) -> None:
-        self.draws += 1
-        self.draw()  # the draw_event handler caches the background and blits the curves
-
-    def _on_draw(self, event: Any) -> None:
-        self._background = self.copy_from_bbox(self.figure.bbox)
-        self._draw_curves()
-
-    def _blit(self) -> None:
-        self.blits += 1
-        self.restore_region(self._background)
-        self._draw_curves()
-        self.blit(self.figure.bbox)
-
-    def _draw_curves(self) -> None:
-        if self._warm_line.get_visible():
-            self._ax.draw_artist(self._warm_line)
-        self._ax.draw_artist(self._loss_line)
-        if not self.loss_only:
-            self._kax.draw_artist(self._k_line)
-        self._ax.draw_artist(self._note)
+        self.canvas.flush()
 
 
-class BarPlot(FigureCanvasQTAgg):
+class BarPlot(_LazyCanvas):
     """One bar chart (Dice per class) or one line (Dice per slice), redrawn on demand."""
 
     def __init__(self) -> None:
-        super().__init__(_figure(2.2))
-        self.setMinimumHeight(170)
-        self._ax = self.figure.add_subplot(111)
-        _style(self._ax)
+        super().__init__(170)
+        self._pending: tuple[str, tuple[Any, ...]] | None = None
+        self._load()
+
+    def _make_canvas(self, module: ModuleType) -> Any:
+        return module.ChartCanvas()
+
+    def _canvas_ready(self) -> None:
+        if self._pending is not None:
+            method, args = self._pending
+            self._pending = None
+            getattr(self.canvas, method)(*args)
+
+    def _show(self, method: str, *args: Any) -> None:
+        if self.canvas is None:
+            self._pending = (method, args)
+        else:
+            getattr(self.canvas, method)(*args)
 
     def bars(self, names: Sequence[str], values: Sequence[float], ylabel: str) -> None:
-        ax = self._ax
-        ax.clear()
-        _style(ax)
-        xs = range(len(values))
-        clean = [0.0 if math.isnan(v) else v for v in values]
-        ax.bar(xs, clean, color="#4c72b0")
-        for x, v in zip(xs, values, strict=True):
-            ax.text(x, (0 if math.isnan(v) else v) + 0.01, "n/a" if math.isnan(v) else f"{v:.2f}",
-                    ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(list(xs), list(names), rotation=30, ha="right", fontsize=8)
-        ax.set_ylim(0, 1.1)
-        ax.set_ylabel(ylabel, fontsize=8)
-        self.draw_idle()
+        self._show("bars", list(names), list(values), ylabel)
 
     def line(self, xs: Sequence[int], values: Sequence[float], xlabel: str, ylabel: str, title: str) -> None:
-        ax = self._ax
-        ax.clear()
-        _style(ax)
-        ax.plot(list(xs), list(values), marker=".", ms=3, lw=1, color="#4c72b0")
-        ax.set_ylim(-0.02, 1.05)
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.set_title(title, fontsize=8)
-        self.draw_idle()
+        self._show("line", list(xs), list(values), xlabel, ylabel, title)
 
 
 def make_table(min_height: int = 120) -> QTableWidget:

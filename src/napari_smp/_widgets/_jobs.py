@@ -60,7 +60,7 @@ class JobContext:
 
     def report(self, item: object) -> None:
         if not self._job.detached:  # a cancelled run keeps quiet until its thread ends
-            self._job.reported.emit(item)
+            self._job.queued_report.emit(item)
 
     def cancelled(self) -> bool:
         return self._job.cancel_requested
@@ -78,8 +78,9 @@ class EngineJob(QObject):
     """
 
     progressed = Signal(int, int)
-    reported = Signal(object)
+    reported = Signal(object)  # on the main thread, never after a cancel
     ended = Signal(object)  # the Outcome, after on_result ran
+    queued_report = Signal(object)  # from the worker; relayed as ``reported`` unless cancelled meanwhile
 
     def __init__(self, work: Callable[[JobContext], Any], on_result: Callable[[Any], None], desc: str,
                  user_errors: tuple[type[BaseException], ...] = (ValueError, OSError)) -> None:
@@ -94,6 +95,7 @@ class EngineJob(QObject):
         self.outcome: Outcome | None = None
         self.work_ended_at: float | None = None  # perf_counter() when the engine call returned
         self.progressed.connect(self._on_progress)
+        self.queued_report.connect(self._relay_report)
 
     @property
     def cancel_requested(self) -> bool:
@@ -142,6 +144,12 @@ class EngineJob(QObject):
         finally:
             self.work_ended_at = time.perf_counter()
             self._done.set()
+
+    def _relay_report(self, item: object) -> None:
+        # a report queued just before Cancel arrives after it: dropped here, or it would overwrite the
+        # widget's "cancelled" with a step that no longer counts
+        if not self._detached:
+            self.reported.emit(item)
 
     def _on_progress(self, done: int, total: int) -> None:
         if self._detached:
