@@ -85,7 +85,7 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     assert job is not None and job.running and not w.run_button.isEnabled()
     qtbot.waitUntil(held.held.is_set, timeout=60_000)
     # the propagated result is on screen before the network has trained a single step
-    first_name = "ct completion (propagated; training the network)"
+    first_name = "ct completion (propagated; training...)"
     qtbot.waitUntil(lambda: first_name in viewer.layers, timeout=10_000)
     first = viewer.layers[first_name]
     assert w.plot.steps == [] and "fine-tuning the network on 2 slices" in w.status.text()
@@ -124,6 +124,7 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     assert seg.metadata["class_names"] == {0: "background", 1: "class 1", 2: "class 2"}
     assert w.status.text().startswith("\u26a0 propagation only"), w.status.text()
     assert "trained only 6 steps" in w.status.text()
+    assert "\npropagation: 4 slices filled from 2 painted in " in w.status.text()
     assert any("'ct completion (propagation only)': propagation only" in m and "trained only 6 steps" in m
                for m in notifications("warning"))
     # the new model is picked as the next start, and a checkpoint's settings are greyed out
@@ -256,6 +257,7 @@ def test_a_good_completion_shows_propagation_first_then_the_pooled_labels_in_the
     painting = viewer.layers["annotation"].data.copy()
     truth = viewer.layers["ground truth"].data.copy()
     w = _widget(viewer, tmp_path, steps=60, fill=True)
+    viewer.layers.selection.active = viewer.layers["annotation"]  # the user paints on while it runs
     warned = len(notifications("warning"))  # napari keeps the earlier tests' notifications
     inserted = []  # (layer name, optimiser steps the plot had seen) at every layer added
     viewer.layers.events.inserted.connect(lambda e: inserted.append((e.value.name, len(w.plot.steps))))
@@ -263,10 +265,11 @@ def test_a_good_completion_shows_propagation_first_then_the_pooled_labels_in_the
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=180_000)
     res = w.last_result
     # one layer added, and added before the first optimiser step: the propagated labels
-    assert inserted == [("ct completion (propagated; training the network)", 0)]
+    assert inserted == [("ct completion (propagated; training...)", 0)]
     assert res.completion.sources == "propagation + network", (res.completion.notes, res.train.answers)
     layer = w.result_layer
     assert layer.name == "ct completion" and viewer.layers[-1] is layer  # a good result has a plain name
+    assert viewer.layers.selection.active is viewer.layers["annotation"]  # the brush stayed on the painting
     np.testing.assert_array_equal(layer.data, res.completion.labels)
     np.testing.assert_array_equal(layer.data[[1, 4]], painting[[1, 4]])  # painted slices as painted
     rest = [0, 2, 3, 5]
@@ -275,7 +278,8 @@ def test_a_good_completion_shows_propagation_first_then_the_pooled_labels_in_the
     assert dice > 0.9, (dice, res.train.answers)
     assert layer.metadata["class_names"] == {0: "background", 1: "class 1", 2: "class 2"}
     np.testing.assert_allclose(layer.scale, SPACING)
-    assert not w.status.text().startswith("\u26a0") and "propagation + network (60 steps)" in w.status.text()
+    assert not w.status.text().startswith("\u26a0")
+    assert w.status.text().startswith("propagation + network: 4 slices filled from 2 painted in ")
     assert notifications("warning")[warned:] == []
     assert res.path == tmp_path / "model.safetensors" and res.path.is_file() and SESSION.names() == ["model"]
     # the picker stayed on the painting, not on the filled result now in the viewer

@@ -349,7 +349,7 @@ class FinetuneWidget(JobWidget):
             self.plot.add(item)
             return
         self._provisional = self._put_result(image, item.labels, item.classes,
-                                             f"{image.name} completion (propagated; training the network)")
+                                             f"{image.name} completion (propagated; training...)")
         self.status.setText(f"propagation done: a first result is in '{self._provisional.name}'; "
                             f"fine-tuning the network on {n_slices} slices...")
 
@@ -358,8 +358,11 @@ class FinetuneWidget(JobWidget):
         data = labels[0] if image.ndim == 2 else labels
         layer = self._provisional
         if layer is None or layer not in self.viewer.layers:
+            active = self.viewer.layers.selection.active  # napari selects a new layer; the user may be painting
             layer = self.viewer.add_labels(data, name=unique_name([ly.name for ly in self.viewer.layers], name),
                                            **derived_layer_kwargs(image, class_names=classes))
+            if active is not None:
+                self.viewer.layers.selection.active = active
             return layer
         layer.data = data
         layer.name = unique_name([ly.name for ly in self.viewer.layers if ly is not layer], name)
@@ -381,13 +384,25 @@ class FinetuneWidget(JobWidget):
             self.viewer.layers.remove(layer)
 
     def _apply(self, image: Any, res: FinetuneResult) -> None:
+        """The run's result on the main thread: the layer, the session's model, the status and notifications.
+
+        The status reads, most important first: the flag and the notes (why the network was left out ...),
+        what was filled, then the network's steps, file and answer.
+        """
         from napari.utils.notifications import show_info, show_warning
 
         tr, done = res.train, res.completion
         self.last_result = res
+        notes = list(done.notes) if done is not None else list(tr.notes)
+        flag = result_flag(tr.answers if tr is not None else None, done.sources if done is not None else None)
         lines = []
         if done is not None:
-            lines.append(done.summary())
+            depth, painted = done.labels.shape[0], len(done.propagation.painted)
+            lines.append(f"{done.sources}: {depth - painted} slices filled from {painted} painted "
+                         f"in {sum(done.seconds.values()):.0f} s")
+            self.result_layer = self._put_result(image, done.labels, res.classes or {},
+                                                 flagged_name(f"{image.name} completion", flag))
+            self._provisional = None  # the layer is the user's now
         if tr is not None:
             SESSION.add(res.path, tr.model, tr.config)
             last = tr.reports[-1] if tr.reports else None
@@ -395,20 +410,16 @@ class FinetuneWidget(JobWidget):
             text = f"network: {len(tr.reports)} steps ({why})"
             if last is not None:
                 text += f", {last.summary()}"
-            lines.append(text + f"; saved {res.path}")
+            lines.append(text + f"; saved as {res.path.name}")
             if tr.answer():
                 lines.append(f"the model {tr.answer()}")
             tell_if_renamed(res.requested, res.path)
-        notes = list(done.notes) if done is not None else list(tr.notes)
-        flag = result_flag(tr.answers if tr is not None else None, done.sources if done is not None else None)
-        if done is not None:
-            self.result_layer = self._put_result(image, done.labels, res.classes or {},
-                                                 flagged_name(f"{image.name} completion", flag))
-            self._provisional = None  # the layer is the user's now
         if flag:
             what = f"'{self.result_layer.name}'" if done is not None else "the fine-tuned model"
             show_warning(f"Fine-tune: {what}: {flag}" + "".join(f"; {n}" for n in notes))
-            lines.insert(0, f"\u26a0 {flag}")
-        elif notes:
-            show_info("Fine-tune: " + "; ".join(notes))
-        self.status.setText("\n".join(lines + notes))
+            lines.insert(0, "\u26a0 " + "; ".join([flag, *notes]))
+        else:
+            lines.extend(notes)
+            if notes:
+                show_info("Fine-tune: " + "; ".join(notes))
+        self.status.setText("\n".join(lines))
