@@ -264,6 +264,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)
 
+    p = sub.add_parser("clusters", help="the memory bank's clusters: figure (PNG, SVG), clusters.csv, K curve")
+    p.add_argument("image", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    p.add_argument("--checkpoint", type=Path, required=True, help="a model trained with its memory bank")
+    p.add_argument("--labels", type=Path, help="a label map of IMAGE: the cluster x class table and purity")
+    p.add_argument("--module", help="DMW-LA module, e.g. encoder.stage3.1 (default: the finest decoder bank)")
+    p.add_argument("--slices", metavar="A:B", help="axial slices A to B inclusive (default: all)")
+    p.add_argument("--out", type=Path, required=True, help="folder for clusters.png/.svg, clusters.csv, k_history.*")
+    p.add_argument("--overwrite", action="store_true")
+    _add_device(p)
+
     p = sub.add_parser("demo", help="the built-in example: phantom, sparse paint, fine-tune, segment, evaluate")
     p.add_argument("--out", type=Path, default=Path("demo_output"))
     p.add_argument("--steps", type=int, help="fine-tuning steps (default 150; about 65 s on 2 cores)")

@@ -20,7 +20,7 @@ from .cluster_purity import PurityTable, body_mask, cluster_purity, grid_assignm
 from .cluster_summary import Box, main_region_boxes
 from .predictor import CancelFn, Predictor, ProgressFn
 
-__all__ = ["ClusterReport", "cluster_report", "SPLITS"]
+__all__ = ["ClusterReport", "cluster_report", "default_module", "SPLITS"]
 
 #: the slice sets purity is reported on
 SPLITS = ("all", "painted", "never painted")
@@ -103,6 +103,22 @@ class ClusterReport:
             row.append(_num(self.top["all"][c]) if "all" in self.top else "")
             rows.append(row)
         return header, rows
+
+
+def default_module(names: Sequence[str]) -> str:
+    """The module shown when none is chosen: the finest decoder bank (its cells are the smallest and
+    it has seen the skips), else the last module.
+
+    Raises:
+        ValueError: no module (a model without its memory bank).
+    """
+    if not names:
+        raise ValueError(
+            "this model was trained without its memory bank: it has no clusters to show; fine-tune one "
+            "with it (Fine-tune's 'memory bank' box, or finetune --memory)"
+        )
+    decoders = sorted((n for n in names if n.startswith("decoder.stage")), key=lambda n: n[-1])
+    return decoders[0] if decoders else names[-1]
 
 
 def _num(v: float) -> object:
