@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from qtpy.QtWidgets import QSpinBox
+from qtpy.QtWidgets import QCheckBox, QDoubleSpinBox, QSpinBox
 
-from ._controls import DeviceCombo, LayerCombo
+from ._controls import DeviceCombo, LayerCombo, field_row, spin_box
 from ._jobs import EngineJob, JobContext, JobWidget
 from ._layers import derived_layer_kwargs, unique_name, volume_of, volume_spacing
 from ._session import ModelChoice, ModelPicker
@@ -21,13 +21,22 @@ __all__ = ["SegmentWidget", "predict_job"]
 
 
 def predict_job(choice: ModelChoice, volume: np.ndarray, spacing: tuple[float, ...], device: str,
-                batch: int) -> Any:
-    """The worker's work: build a predictor and segment ``volume`` (Z, Y, X); returns (labels, value -> name)."""
+                batch: int, *, largest_component: bool = False, min_island_ml: float = 0.0) -> Any:
+    """The worker's work: build a predictor and segment ``volume`` (Z, Y, X); returns (labels, value -> name).
+
+    ``largest_component`` / ``min_island_ml``: the optional clean-up (:func:`~napari_smp.engine.cleanup.clean_labels`).
+    """
 
     def work(ctx: JobContext) -> tuple[np.ndarray, dict[int, str]]:
         predictor = choice.predictor(device, batch)
         out = predictor.predict(volume, spacing, progress=ctx.progress, cancel=ctx.cancelled)
-        return out.labels, predictor.classes.by_value
+        labels = out.labels
+        if largest_component or min_island_ml > 0:
+            from ..engine.cleanup import clean_labels
+
+            labels = clean_labels(labels, spacing, largest_component=largest_component,
+                                  min_island_ml=min_island_ml).labels
+        return labels, predictor.classes.by_value
 
     return work
 
@@ -54,6 +63,12 @@ class SegmentWidget(JobWidget):
         self.form.addRow("model", self.model_picker)
         self.form.addRow("device", self.device_combo)
         self.form.addRow("slices per batch", self.batch_spin)
+        self.largest_check = QCheckBox("largest piece")
+        self.largest_check.setToolTip("keep only the largest 3D connected piece of each class")
+        self.island_spin = spin_box(QDoubleSpinBox(), 0.0, 10000.0, 0.0, 0.5, " mL")
+        self.island_spin.setSpecialValueText("keep islands")
+        self.island_spin.setToolTip("drop pieces of a class smaller than this (its largest piece always stays)")
+        self.form.addRow("clean-up", field_row(self.largest_check, self.island_spin))
         self.run_button.clicked.connect(self.run)
         self.result_layer: Any = None
 
@@ -70,7 +85,8 @@ class SegmentWidget(JobWidget):
             self.fail(str(err))
             return None
         flat = image.data.ndim == 2 if not getattr(image, "multiscale", False) else image.data[0].ndim == 2
-        work = predict_job(choice, volume, volume_spacing(image), self.device_combo.device(), self.batch_spin.value())
+        work = predict_job(choice, volume, volume_spacing(image), self.device_combo.device(), self.batch_spin.value(),
+                           largest_component=self.largest_check.isChecked(), min_island_ml=self.island_spin.value())
         return self.start_job(work, lambda res: self._apply(image, res, flat), "Segment",
                               f"segmenting '{image.name}' with {choice.describe()}...")
 
