@@ -95,3 +95,15 @@ def test_a_new_value_and_a_colour(make_napari_viewer, qtbot):
     np.testing.assert_allclose(layer.get_color(52), aorta_before, atol=1e-6)  # the others keep theirs
     assert editor.table.item(0, 2).text() == "#ff0000"
     assert editor.names() == {7: "tumour"}  # recolouring keeps the names
+
+
+def test_names_of_a_dataset_json_show_for_a_label_file_of_the_dataset(make_napari_viewer, qtbot, tmp_path):
+    (tmp_path / "labelsTr").mkdir()
+    path = tmp_path / "labelsTr" / "case_001.nii.gz"
+    nib.save(nib.Nifti1Image(_labels().transpose(2, 1, 0), np.diag([0.8, 0.8, 2.5, 1.0])), str(path))
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "liver": 5, "aorta": 52}}))
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari-smp")
+    assert type(layer).__name__ == "Labels"
+    editor = _editor(viewer, qtbot, layer.name)
+    assert editor.names() == {5: "liver", 52: "aorta"}

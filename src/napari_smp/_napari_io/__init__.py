@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..io import META_KEY, LabelError, VolumeError, VolumeMeta, make_phantom, read_volume, write_labels
+from ..io.dataset import dataset_class_names
 from ..io.display import auto_limits, preset_limits
 from ..io.labels import file_stem, sidecar_class_names, to_label_array
 from ..io.read import SUFFIX_FORMATS, is_label_file
@@ -125,6 +126,19 @@ def class_names_from(features: Any, metadata: dict[str, Any] | None) -> dict[int
     return None
 
 
+def _dataset_json_names(path: Path) -> dict[int, str] | None:
+    """Class names of the Decathlon / nnU-Net ``dataset.json`` of a label file in ``labelsTr/`` (or beside it)."""
+    for folder in (path.parent, path.parent.parent):
+        candidate = folder / "dataset.json"
+        if candidate.is_file():
+            try:
+                names = dataset_class_names(candidate)
+            except (OSError, ValueError, AttributeError):  # names are a convenience, never a reason to fail a read
+                return None
+            return {v: n for v, n in (names or {}).items() if v > 0} or None
+    return None
+
+
 def _read_one(path: Path) -> LayerData:
     data, meta = read_volume(path, allow_nan=True)
     name = file_stem(path)
@@ -135,7 +149,7 @@ def _read_one(path: Path) -> LayerData:
             warnings.warn(f"{exc} It is opened as an image.", UserWarning, stacklevel=2)
         else:
             if meta.class_names is None:
-                meta.class_names = sidecar_class_names(path)
+                meta.class_names = sidecar_class_names(path) or _dataset_json_names(path)
             kwargs = layer_kwargs(meta, name)
             if meta.class_names:
                 kwargs["features"] = _class_features(meta.class_names)

@@ -144,13 +144,16 @@ class ViewControls(QWidget):
         self.window_combo.setToolTip("contrast limits of the selected image layer (CT presets in HU; "
                                      "auto: soft tissue for a CT, 0.5-99.5 percentiles otherwise)")
         self.window_combo.activated.connect(self._on_window)
-        from .class_editor import ClassEditor  # it uses LayerCombo from this module
+        import napari
+
+        from .class_editor import ClassEditor
 
         row = QHBoxLayout()
         row.addWidget(QLabel("view"))
         row.addWidget(self.convention_combo, 1)
         row.addWidget(self.window_combo, 1)
-        self.class_editor = ClassEditor(viewer)  # value, name and colour of each class of a Labels layer
+        # value, name and colour of each class of a Labels layer
+        self.class_editor = ClassEditor(viewer, LayerCombo(viewer, napari.layers.Labels))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(row)

@@ -29,7 +29,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._controls import LayerCombo
 from ._layers import class_names_of, set_class_names
 
 __all__ = ["ClassEditor", "present_values"]
@@ -57,14 +56,14 @@ class ClassEditor(QWidget):
 
     Args:
         napari_viewer: the viewer.
+        layer_combo: the picker of the viewer's Labels layers (a ``_controls.LayerCombo``; handed in
+            by the View panel, which owns the pickers, so that this module does not import it back).
     """
 
-    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
-        import napari
-
+    def __init__(self, napari_viewer: Any, layer_combo: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._viewer = napari_viewer
-        self.layer_combo = LayerCombo(napari_viewer, napari.layers.Labels)
+        self.layer_combo = layer_combo
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["value", "name", "colour"])
         self.table.verticalHeader().setVisible(False)
