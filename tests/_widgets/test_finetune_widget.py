@@ -112,7 +112,8 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     assert read_checkpoint_info(res.path)["num_classes"] in (3, "3")
     assert SESSION.names() == ["model"]
     kept = res.train.config.lite_prediction  # the answer scored best on the painted slices, and said so
-    assert f"the model answers with its {ANSWERS[kept]}" in w.status.text(), w.status.text()
+    # a filled volume keeps the answer in the status's tooltip
+    assert f"the model answers with its {ANSWERS[kept]}" in w.status.toolTip(), w.status.toolTip()
     assert load_checkpoint(res.path)[1].lite_prediction == kept
     # 6 steps are too few to trust the network: the same layer keeps propagation alone, and says so
     seg = w.result_layer
@@ -149,6 +150,8 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     assert w.last_result.train.slices.tolist() == [1, 2, 3, 4]  # 3 was painted during the first run
     assert not w.last_result.train.config.use_memory and w.last_result.train.model.memory_modules() == []
     assert w.plot.ks == [] and not w.plot._k_line.get_visible() and ", K " not in w.status.text()
+    kept = w.last_result.train.config.lite_prediction  # a model alone says its answer in the status itself
+    assert f"the model answers with its {ANSWERS[kept]}" in w.status.text(), w.status.text()
     assert any("model-2.safetensors" in m for m in notifications("info"))
     assert SESSION.names() == ["model", "model-2"]
     assert [ly.name for ly in viewer.layers] == layers

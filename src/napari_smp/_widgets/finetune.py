@@ -299,6 +299,7 @@ class FinetuneWidget(JobWidget):
         status = (f"filling the volume from {n_slices} slices: propagating the painting..." if fill
                   else f"fine-tuning on {n_slices} slices...")
         self._provisional = None
+        self.status.setToolTip("")  # the last run's details
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune", status)
         if job is not None:
             job.reported.connect(lambda item: self._on_report(job, image, item, n_slices))
@@ -387,7 +388,8 @@ class FinetuneWidget(JobWidget):
         """The run's result on the main thread: the layer, the session's model, the status and notifications.
 
         The status reads, most important first: the flag and the notes (why the network was left out ...),
-        what was filled, then the network's steps, file and answer.
+        what was filled, then the network's steps, file and answer; a filled volume keeps the answer for the
+        tooltip, so the form above is not squeezed.
         """
         from napari.utils.notifications import show_info, show_warning
 
@@ -395,7 +397,8 @@ class FinetuneWidget(JobWidget):
         self.last_result = res
         notes = list(done.notes) if done is not None else list(tr.notes)
         flag = result_flag(tr.answers if tr is not None else None, done.sources if done is not None else None)
-        lines = []
+        lines: list[str] = []
+        answer = f"the model {tr.answer()}" if tr is not None and tr.answer() else ""
         if done is not None:
             depth, painted = done.labels.shape[0], len(done.propagation.painted)
             lines.append(f"{done.sources}: {depth - painted} slices filled from {painted} painted "
@@ -411,8 +414,8 @@ class FinetuneWidget(JobWidget):
             if last is not None:
                 text += f", {last.summary()}"
             lines.append(text + f"; saved as {res.path.name}")
-            if tr.answer():
-                lines.append(f"the model {tr.answer()}")
+            if answer and done is None:
+                lines.append(answer)
             tell_if_renamed(res.requested, res.path)
         if flag:
             what = f"'{self.result_layer.name}'" if done is not None else "the fine-tuned model"
@@ -423,3 +426,4 @@ class FinetuneWidget(JobWidget):
             if notes:
                 show_info("Fine-tune: " + "; ".join(notes))
         self.status.setText("\n".join(lines))
+        self.status.setToolTip("\n".join(lines + ([answer] if answer and done is not None else [])))
