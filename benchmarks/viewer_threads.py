@@ -74,7 +74,7 @@ def _run_once(threads: int, budget: float) -> dict[str, float]:
         w.device_combo.setCurrentText("cpu")
         w.steps_spin.setValue(0)
         w.budget_spin.setValue(budget)
-        w.segment_check.setChecked(False)
+        w.fill_check.setChecked(False)  # the fine-tune alone, as measured before Start filled the volume
         w.save_edit.setText(str(Path(tmp) / "model.safetensors"))
         for _ in range(20):
             app.processEvents()
