@@ -401,3 +401,27 @@ def test_a_model_that_fits_its_painted_slices_poorly_is_flagged_in_name_status_a
     else:  # a model alone: no layer, the same flag
         assert w.result_layer is None and [ly.name for ly in viewer.layers] == layers
         assert any(f"the fine-tuned model: {flag}" in m for m in notifications("warning"))
+
+
+def test_a_run_that_fails_after_propagation_takes_its_propagated_layer_away(viewer_with_volume, qtbot, tmp_path,
+                                                                           monkeypatch):
+    from napari_smp.engine import completion
+    from napari_smp.engine.inference.predictor import Predictor
+
+    def fail(*_, **__):
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(completion, "MIN_NETWORK_STEPS", 1)  # pooled, so prediction runs (and fails)
+    monkeypatch.setattr(completion, "MIN_PAINTED_DICE", 0.0)
+    monkeypatch.setattr(Predictor, "predict", fail)
+    viewer = viewer_with_volume
+    names = [ly.name for ly in viewer.layers]
+    w = _widget(viewer, tmp_path, steps=3, fill=True)
+    shown = []  # the propagated layer did appear before the failure
+    viewer.layers.events.inserted.connect(lambda e: shown.append(e.value.name))
+    job = w.start()
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=60_000)
+    assert job.outcome.status == "error" and w.status.text() == "failed: the disk is full"
+    assert shown == ["ct completion (propagated; training...)"]
+    assert [ly.name for ly in viewer.layers] == names and w.result_layer is None
+    assert any("Fine-tune failed: the disk is full" in m for m in notifications("error"))
