@@ -137,3 +137,21 @@ def test_segmentation_runs_in_a_worker_while_the_viewer_keeps_running(make_napar
     assert len(held.threads) == 1 and held.main not in held.threads
     assert held.calls == 30  # 60 slices in batches of 2, each reported
     assert w.result_layer.data.shape == (60, 32, 32)
+
+
+def test_the_worker_names_the_classes_found_so_the_viewer_only_adds_the_layer(viewer_with_volume, qtbot,
+                                                                             tiny_checkpoint):
+    """The classes present are listed in the worker (np.unique over a CT is too slow for the viewer's thread)."""
+    from napari_smp._widgets import segment
+
+    viewer = viewer_with_volume
+    w = _widget(viewer, tiny_checkpoint)
+    seen: list[object] = []
+    job = w.run()
+    job.worker.returned.connect(lambda outcome: seen.append(outcome.value))  # what the worker handed over
+    qtbot.waitUntil(lambda: w.result_layer is not None, timeout=20_000)
+    (result,) = seen
+    assert isinstance(result, segment.Segmentation)
+    present = [NAMES[v] for v in np.unique(w.result_layer.data) if v]
+    assert result.found == present  # worked out before the result reached the main thread
+    assert w.status.text() == f"'ct segmentation': {', '.join(present) if present else 'nothing found'}"
