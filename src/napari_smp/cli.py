@@ -270,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, help="a label map of IMAGE: the cluster x class table and purity")
     p.add_argument("--module", help="DMW-LA module, e.g. encoder.stage3.1 (default: the finest decoder bank)")
     p.add_argument("--slices", metavar="A:B", help="axial slices A to B inclusive (default: all)")
+    p.add_argument(
+        "--space",
+        choices=("phi", "theta"),
+        default="phi",
+        help="features compared with the prototypes: phi, the bank's own (default), or theta, the read's queries",
+    )
     p.add_argument("--out", type=Path, required=True, help="folder for clusters.png/.svg, clusters.csv, k_history.*")
     p.add_argument("--overwrite", action="store_true")
     _add_device(p)

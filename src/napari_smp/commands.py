@@ -411,7 +411,7 @@ def run_clusters(args: argparse.Namespace) -> int:
     with _progress(len(slices), f"clusters of {module}", "slice") as bar:
         report = cluster_report(
             predictor, volume, module, slices, None if labels is None else labels[slices.start : slices.stop],
-            painted=painted, progress=lambda done, _: bar.update(done - bar.n),
+            painted=painted, progress=lambda done, _: bar.update(done - bar.n), space=args.space,
         )
     out.mkdir(exist_ok=True)
     written = save_cluster_figure(report, volume, out / "clusters")

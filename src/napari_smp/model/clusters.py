@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ class ClusterReadout:
 
         Returns:
             ``"assignment"`` (B, h, w) int64 cluster index, ``"similarity"`` (B, k, h, w) cosine
-            similarity to every prototype, ``"theta"`` (B, D, h, w) the query features the routing
-            reads (for clustering them another way, e.g. k-means), ``"prototypes"`` (k, D),
+            similarity to every prototype, ``"theta"`` (B, D, h, w) the query features the read
+            routes, ``"phi"`` (B, D, h, w) the features the bank stores and its write routes (through
+            the momentum copy of phi), ``"prototypes"`` (k, D),
             ``"stride"`` input pixels per feature cell (float), ``"warming_up"`` (prototypes are
             meaningless before the bank's initialisation).
 
@@ -79,6 +81,8 @@ class ClusterReadout:
             "assignment": sim.argmax(dim=1),
             "similarity": sim,
             "theta": target.theta(seen["x"]).float(),
+            # the space the bank's slots and prototypes live in (W-LD writes route these by cosine)
+            "phi": F.conv2d(seen["x"], target.phi_ema.to(seen["x"].dtype)).float(),
             "prototypes": target.prototypes.detach().float().clone(),
             "stride": x.shape[-1] / sim.shape[-1],
             "warming_up": target.warming_up,

@@ -23,7 +23,9 @@ def test_tied_purity_known_answer_and_body_only():
     assert t.purity[1] == pytest.approx(8 / 12)
     assert np.isnan(t.purity[0])
     assert t.counts.tolist() == [[0, 0], [4, 8]]
-    assert t.mean() == pytest.approx(8 / 12)
+    # a tied cluster whose class is present but which claims nothing counts 0 in the mean
+    assert t.mean() == pytest.approx((8 / 12 + 0) / 2)
+    assert t.mean(present=np.array([False, True])) == pytest.approx(8 / 12)
     # without the body mask cluster 0's air column counts: pure background
     t_all = cluster_purity(assign, labels, k=2, n_classes=2)
     assert t_all.purity[0] == 1.0
@@ -37,6 +39,7 @@ def test_majority_class_for_an_unseeded_bank():
     assert tied.purity[0] == pytest.approx(0.25)  # tied to class 0: only the background pixel
     assert free.classes[0] == 2 and free.purity[0] == pytest.approx(0.75)
     assert free.classes[1] == -1 and np.isnan(free.purity[1])
+    assert free.mean() == pytest.approx(0.75) and free.covered() == 1
     np.testing.assert_allclose(free.shares[0], [0.25, 0, 0.75])
 
 

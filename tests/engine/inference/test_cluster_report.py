@@ -56,7 +56,7 @@ def test_report_on_the_image_grid_with_purity_splits(trained):
     assert header[:3] == ["cluster", "class", "purity"] and "share background" in header
     assert len(rows) == k and rows[0][1] == "background"
     shares = [float(v) for v in rows[1][3 : 3 + len(rep.classes)] if v != ""]
-    assert not shares or abs(sum(shares) - 1) < 1e-6
+    assert not shares or abs(sum(shares) - 1) < 3e-4  # rounded to 4 decimals in the table
 
 
 def test_a_model_without_a_bank_and_bad_labels_are_refused(trained):

@@ -6,8 +6,10 @@ similarities are brought to the image grid bilinearly and the cluster of a pixel
 (:func:`~napari_smp.engine.inference.cluster_purity.grid_assignment`), so cluster borders fall between
 cells, where organ borders are, and the similarity maps read as heat maps.
 
-The query features (theta) of a module are also what the purity benchmark clusters by k-means: the
-same features, another set of prototypes.
+Two feature spaces can be compared with the prototypes: ``"phi"`` (default), the space the bank's slots
+are written from and its prototypes are means of (the W-LD write routes these, through the momentum
+copy of phi), and ``"theta"``, the queries the memory read routes. The same features are what the
+purity benchmark clusters by k-means: the same features, another set of prototypes.
 """
 
 from __future__ import annotations
@@ -31,15 +33,16 @@ __all__ = ["ModuleFeatures", "module_features", "similarity_on_grid", "kmeans_pr
 
 @dataclass
 class ModuleFeatures:
-    """The query features of one DMW-LA module over some slices.
+    """The features of one DMW-LA module over some slices.
 
     Attributes:
         module: the module's name.
         slices: (S,) slice indices.
-        theta: (S, D, h, w) float32 query features (what routing compares with the prototypes).
+        theta: (S, D, h, w) float32 features of ``space`` (compared with the prototypes).
         prototypes: (K, D) the bank's prototypes.
         stride: model-input pixels per feature cell.
         warming_up: the bank has not been initialised (its prototypes mean nothing).
+        space: ``"phi"`` or ``"theta"``.
     """
 
     module: str
@@ -48,12 +51,13 @@ class ModuleFeatures:
     prototypes: torch.Tensor
     stride: float
     warming_up: bool
+    space: str = "phi"
 
 
 @torch.no_grad()
 def module_features(predictor: Predictor, volume: np.ndarray, module: str,
                     slices: Sequence[int] | None = None, progress: ProgressFn | None = None,
-                    cancel: CancelFn | None = None) -> ModuleFeatures:
+                    cancel: CancelFn | None = None, space: str = "phi") -> ModuleFeatures:
     """Read one module's query features on some slices of a volume, normalised as the model was trained.
 
     Args:
@@ -61,11 +65,14 @@ def module_features(predictor: Predictor, volume: np.ndarray, module: str,
         volume: (Z, Y, X) intensities.
         module: one of ``predictor.memory_modules()``.
         slices: slice indices (default: all).
+        space: ``"phi"`` (the bank's own space) or ``"theta"`` (the read's queries).
 
     Raises:
         ValueError: no memory bank, or no such module (one sentence, from ``ClusterReadout``).
         Cancelled: ``cancel()`` became true.
     """
+    if space not in ("phi", "theta"):
+        raise ValueError(f"feature space must be 'phi' or 'theta', got {space!r}")
     check_image(volume)
     norm = normalize_volume(volume, predictor.config.norm)
     index = np.arange(volume.shape[0]) if slices is None else np.asarray(list(slices), dtype=np.int64)
@@ -76,13 +83,13 @@ def module_features(predictor: Predictor, volume: np.ndarray, module: str,
             raise Cancelled("cluster computation cancelled")
         chunk = index[start : start + bs]
         out = ClusterReadout(predictor.model).maps(predictor._input(norm, chunk), module)
-        thetas.append(out["theta"].cpu())
+        thetas.append(out[space].cpu())
         if progress is not None:
             progress(min(start + bs, len(index)), len(index))
     if not out:
         raise ValueError("no slice to read clusters on")
     return ModuleFeatures(module, index, torch.cat(thetas), out["prototypes"].cpu(), float(out["stride"]),
-                          bool(out["warming_up"]))
+                          bool(out["warming_up"]), space)
 
 
 @torch.no_grad()

@@ -9,7 +9,9 @@ numpy/scipy only. Definitions (docs/user-guide.md, "Clusters"; docs/method.md, t
 - **The cluster's class**: the class it is tied to (a class-seeded bank: cluster c = class c) or, for
   an unseeded bank (k-means), the majority class of its claimed pixels.
 - **Purity** of cluster c: the share of its claimed pixels that lie in its class. NaN for a cluster
-  that claims nothing. The mean is over clusters that claim pixels and whose class is present.
+  that claims nothing. Mean purity of a tied bank: over the clusters whose class is present, one that
+  claims nothing counting 0; of an unseeded bank: over the clusters that claim pixels (with the number
+  of classes they cover beside it, since all may stand for background).
 - **Top purity** (R-precision): of the ``n_c`` body pixels most similar to cluster c, where ``n_c`` is
   the number of body pixels of its class, the share in its class. It does not depend on the other
   clusters (a cluster that never wins the argmax still has one).
@@ -122,12 +124,26 @@ class PurityTable:
             return np.where(tot > 0, self.counts / np.maximum(tot, 1), np.nan)
 
     def mean(self, present: np.ndarray | None = None) -> float:
-        """Mean purity of the clusters that claim pixels (and, given ``present`` (C,) bool, whose
-        class is present on these slices); NaN when there is none."""
-        keep = np.isfinite(self.purity)
-        if present is not None:
-            keep &= np.array([c >= 0 and bool(present[c]) for c in self.classes])
-        return float(self.purity[keep].mean()) if keep.any() else float("nan")
+        """Mean purity of the clusters; NaN when none counts.
+
+        Tied clusters: every cluster whose class is present (``present`` (C,) bool; None: all) counts,
+        and one that claims nothing scores 0 (a bank collapsed onto background must not look pure).
+        Majority clusters (k-means): the clusters that claim pixels.
+        """
+        pur = self.purity.copy()
+        if self.tied:
+            keep = self.classes >= 0
+            if present is not None:
+                keep &= np.array([c >= 0 and bool(present[c]) for c in self.classes])
+            pur[keep & ~np.isfinite(pur)] = 0.0
+        else:
+            keep = np.isfinite(pur)
+        return float(pur[keep].mean()) if keep.any() else float("nan")
+
+    def covered(self) -> int:
+        """Number of distinct classes the clusters that claim pixels stand for (k-means clusters often
+        all stand for background)."""
+        return len({int(c) for c, p in zip(self.classes, self.purity, strict=True) if c >= 0 and np.isfinite(p)})
 
 
 def cluster_purity(assignment: np.ndarray, labels: np.ndarray, k: int, n_classes: int,

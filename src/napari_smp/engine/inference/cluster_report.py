@@ -46,6 +46,7 @@ class ClusterReport:
         purity: split name (``SPLITS``) -> purity table, for the splits that have slices.
         top: split name -> (K,) top purity (R-precision).
         present: split name -> (C,) bool, classes with body pixels on those slices.
+        space: the feature space compared with the prototypes (``"phi"`` or ``"theta"``).
     """
 
     module: str
@@ -62,6 +63,7 @@ class ClusterReport:
     purity: dict[str, PurityTable] = field(default_factory=dict)
     top: dict[str, np.ndarray] = field(default_factory=dict)
     present: dict[str, np.ndarray] = field(default_factory=dict)
+    space: str = "phi"
 
     @property
     def k(self) -> int:
@@ -136,6 +138,7 @@ def cluster_report(
     body_threshold: float | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    space: str = "phi",
 ) -> ClusterReport:
     """Clusters of one DMW-LA module on some slices, on the image grid, with purity when labelled.
 
@@ -149,11 +152,13 @@ def cluster_report(
             others count as never painted.
         class_names: label value -> name, for values the model does not name.
         body_threshold: intensity cut between air and body (None: Otsu's threshold of the volume).
+        space: the features compared with the prototypes: ``"phi"``, the bank's own space (what its
+            slots are written from), or ``"theta"``, the memory read's queries (``cluster_maps``).
 
     Raises:
         ValueError: no memory bank, no such module, or labels of another shape (one sentence).
     """
-    feats = module_features(predictor, volume, module, slices, progress, cancel)
+    feats = module_features(predictor, volume, module, slices, progress, cancel, space)
     index = feats.slices
     if labels is not None and labels.shape != (len(index), *volume.shape[1:]):
         raise ValueError(
@@ -169,7 +174,7 @@ def cluster_report(
     tied = bool(getattr(bank, "seed_from_labels", False))
     table = ClassTable.from_config(predictor.config)
     report = ClusterReport(module, index, sim, assignment, body, boxes, feats.stride, feats.warming_up,
-                           tied, table)
+                           tied, table, space=feats.space)
     if labels is not None:
         _add_purity(report, labels, painted, class_names)
     return report
