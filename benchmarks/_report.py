@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-__all__ = ["BENCHMARKS_MD", "cpu_model", "machine_line", "write_section"]
+__all__ = ["BENCHMARKS_MD", "cpu_model", "load_line", "machine_line", "write_section"]
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 _TITLE = "# Benchmarks\n\nEach section is written by the script named in it; rerun the script to refresh it.\n"
@@ -49,6 +49,24 @@ def machine_line(packages: tuple[str, ...] = ("numpy", "scipy")) -> str:
         f"Machine: {cpu_model()}, {cores} cores usable, {platform.system()} {platform.release()}; "
         f"date {today}; Python {platform.python_version()}, {versions}."
     )
+
+
+def load_line() -> str:
+    """The 1-minute load average and how many other processes were busy on a CPU, e.g. ``load 2.31 (3
+    other busy processes)``: on a shared machine a timing means little without it."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return "load unknown"
+    busy = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] == "R" and int(stat.parent.name) != os.getpid():
+            busy += 1
+    return f"load {load:.2f} ({busy} other running processes)"
 
 
 def _markers(name: str) -> tuple[str, str]:
