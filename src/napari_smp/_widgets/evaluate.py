@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import Qt
-from qtpy.QtCore import QEvent, QObject
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
 from qtpy.QtGui import QImage, QKeySequence, QPixmap
 from qtpy.QtWidgets import QApplication, QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea
 
@@ -102,7 +101,13 @@ class MetricsWidget(JobWidget):
         self.bar_scroll = QScrollArea()
         self.bar_scroll.setWidget(self.bar_picture)
         self.bar_scroll.setWidgetResizable(True)
-        self.bar_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.bar_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.bar_scroll.viewport().installEventFilter(self)  # a resized dock redraws the chart at its width
+        self._chart_bars: tuple[list[str], list[float]] | None = None
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(250)  # one redraw when the user stops dragging the dock's edge
+        self._redraw_timer.timeout.connect(self._redraw_chart)
         self.chart = BarPlot()  # Dice per slice: one line, cheap to draw
         self.slice_class_combo = QComboBox()
         self.slice_button = QPushButton("Dice per slice")
@@ -133,7 +138,36 @@ class MetricsWidget(JobWidget):
                 and event.matches(QKeySequence.StandardKey.Copy)):
             self.copy_table()
             return True
+        if watched is self.bar_scroll.viewport() and event.type() == QEvent.Type.Resize and self._chart_bars:
+            self._redraw_timer.start()
         return super().eventFilter(watched, event)
+
+    def _chart_width(self) -> int:
+        """The width to draw the chart at: the room it has (the table's, before the chart is shown)."""
+        room = (self.bar_scroll.viewport() if self.bar_scroll.isVisible() else self.table.viewport()).width()
+        return max(260, min(room, 900) - 4)
+
+    def _redraw_chart(self) -> None:
+        """Redraw the chart in a thread at the scroll area's new width (text is never scaled, so stays sharp)."""
+        bars, pixmap = self._chart_bars, self.bar_picture.pixmap()
+        width = self._chart_width()
+        if bars is None or pixmap is None or abs(width - pixmap.width()) < 16:
+            return
+        from napari.qt.threading import create_worker
+
+        from . import _bar_image
+
+        worker = create_worker(_bar_image.hbar_image, bars[0], bars[1], "Dice", width_px=width, _start_thread=False)
+        worker.returned.connect(lambda rgba: self._set_chart(rgba) if self._chart_bars is bars else None)
+        self._redraw_worker = worker
+        worker.start()
+
+    def _set_chart(self, rgba: np.ndarray) -> None:
+        h, w = rgba.shape[:2]
+        image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+        self.bar_picture.setPixmap(QPixmap.fromImage(image))  # fromImage copies: the array may go
+        self.bar_picture.setMinimumHeight(h)
+        self.bar_scroll.setFixedHeight(min(h + 2 * self.bar_scroll.frameWidth(), CHART_MAX_HEIGHT))
 
     def fail(self, message: str) -> None:
         """A user mistake: the previous result goes too, so nothing on screen belongs to other layers."""
@@ -146,6 +180,7 @@ class MetricsWidget(JobWidget):
         self.table.setRowCount(0)
         self.table.setColumnCount(0)
         self.bar_picture.clear()
+        self._chart_bars = None
         self.bar_scroll.setVisible(False)
         self.chart.setVisible(False)
         self.slice_class_combo.clear()
@@ -179,7 +214,7 @@ class MetricsWidget(JobWidget):
         names = class_names_of(gt_layer) or class_names_of(pred_layer)
         convention = self.convention_combo.currentText()
         pred_name, gt_name = pred_layer.name, gt_layer.name
-        width = max(280, self.bar_scroll.viewport().width() or 0, self.width() - 40)
+        width = self._chart_width()
 
         def work(ctx: JobContext) -> _Scored:
             from ..engine.errors import Cancelled
@@ -213,11 +248,8 @@ class MetricsWidget(JobWidget):
     def _show(self, scored: _Scored) -> None:
         rows, labels = scored.rows, scored.labels
         fill_table(self.table, HEADER, rows, bold_last=True, tooltips=scored.tips)
-        h, w = scored.chart.shape[:2]
-        image = QImage(scored.chart.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-        self.bar_picture.setPixmap(QPixmap.fromImage(image))  # fromImage copies: the array may go
-        self.bar_picture.setMinimumHeight(h)
-        self.bar_scroll.setFixedHeight(min(h + 2 * self.bar_scroll.frameWidth(), CHART_MAX_HEIGHT))
+        self._chart_bars = ([str(r[0]) for r in rows[:-1]], [float(r[1]) for r in rows[:-1]])
+        self._set_chart(scored.chart)
         self.bar_scroll.setVisible(True)
         self.chart.setVisible(False)
         self.slice_class_combo.clear()
