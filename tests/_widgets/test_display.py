@@ -1,15 +1,15 @@
-"""The plots load matplotlib off the viewer's thread: no widget module imports it, and a plot made before
-it is loaded keeps what it was given and draws it when its canvas arrives."""
+"""The plots draw with matplotlib in their own thread: no widget module imports matplotlib, a training
+plot shows what it was given, and the viewer's thread only sets the finished picture."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
 
-from napari_smp._widgets import _display
 from napari_smp._widgets._display import BarPlot, TrainingPlot
 
 
@@ -25,48 +25,60 @@ def test_no_widget_module_loads_matplotlib():
     assert out.strip() == "[]"
 
 
-@pytest.fixture
-def canvas_not_loaded(monkeypatch):
-    """As in a fresh viewer: the canvas module is not imported yet, so plots take the worker path."""
-    import napari_smp._widgets._plot_canvas  # noqa: F401  (so that monkeypatch puts it back)
-
-    monkeypatch.delitem(sys.modules, _display._CANVAS_MODULE)
-
-
 def _report(step: int, loss: float, k: int | None = 4, warming_up: bool = False) -> SimpleNamespace:
     return SimpleNamespace(step=step, loss=loss, k=k, warming_up=warming_up)
 
 
-def test_training_plot_keeps_early_reports_and_draws_them_when_its_canvas_arrives(qtbot, canvas_not_loaded):
+def _drawn_in(plot, threads: set[str]) -> None:
+    """Record the name of every thread that draws ``plot``'s figure."""
+    holder = plot._figure
+    get = holder.get
+    holder.get = lambda: (threads.add(threading.current_thread().name), get())[1]
+
+
+def test_training_plot_draws_its_curves_in_the_plot_thread(qtbot):
     plot = TrainingPlot(interval_ms=50)
     qtbot.addWidget(plot)
-    assert plot.canvas is None and plot._loader is not None  # a worker is importing matplotlib
+    plot.resize(320, 200)
+    threads: set[str] = set()
+    _drawn_in(plot, threads)
     plot.reset(max_steps=10, slots=8)
     for step, loss in ((1, 2.0), (2, 1.5), (3, 1.0)):
-        plot.add(_report(step, loss))
-    plot.flush()  # nothing to draw on yet: kept, not lost
-    qtbot.waitUntil(lambda: plot.canvas is not None, timeout=60_000)
-    assert plot.draws >= 1  # the axes of the run, drawn once the canvas exists
-    xs, ys = plot._loss_line.get_data()
+        plot.add(_report(step, loss, warming_up=step < 2))
+    plot.finish()
+    qtbot.waitUntil(lambda: plot.pictures >= 2 and not plot._busy, timeout=60_000)
+    figure = plot._figure.figure
+    xs, ys = figure._loss_line.get_data()
     assert list(xs) == [1, 2, 3] and list(ys) == pytest.approx([1.0, 0.75, 0.5])  # relative to the first loss
-    assert list(plot._k_line.get_data()[1]) == [4, 4, 4]
+    assert list(figure._k_line.get_data()[1]) == [4, 4, 4] and figure._k_line.get_visible()
+    assert list(figure._warm_line.get_xdata()) == [2, 2]  # the first step past the warm-up
+    assert plot.draws >= 1 and figure._ax.get_xlim() == (0, 10)  # the axes of the run's budget
+    assert threads == {"napari-smp-plots_0"}  # never the viewer's thread
+    assert not plot.pixmap().isNull() and plot.pixmap().width() >= 200
 
 
-def test_training_plot_hides_k_for_a_model_without_a_bank(qtbot):
+def test_training_plot_grows_its_axes_and_hides_k_for_a_model_without_a_bank(qtbot):
     plot = TrainingPlot(interval_ms=50)
     qtbot.addWidget(plot)
-    qtbot.waitUntil(lambda: plot.canvas is not None, timeout=60_000)
-    plot.reset(max_steps=10, slots=8)
-    plot.add(_report(1, 2.0, k=None))
+    plot.reset(max_steps=4, slots=8)
+    for step in range(1, 10):
+        plot.add(_report(step, 1.0, k=None))
     plot.finish()
-    assert plot.ks == [] and not plot._k_line.get_visible()
+    qtbot.waitUntil(lambda: plot.pictures >= 1 and not plot._busy and plot._waiting is None, timeout=60_000)
+    figure = plot._figure.figure
+    assert plot.ks == [] and plot.k_hidden and not figure._k_line.get_visible()
+    assert figure._ax.get_xlim() == (0, 16)  # 4 doubled until step 9 fits
 
 
-def test_bar_plot_draws_the_chart_asked_for_before_its_canvas_arrived(qtbot, canvas_not_loaded):
+def test_bar_plot_draws_the_chart_in_the_plot_thread(qtbot):
     chart = BarPlot()
     qtbot.addWidget(chart)
+    chart.resize(300, 180)
+    threads: set[str] = set()
+    _drawn_in(chart, threads)
     chart.line([0, 1, 2], [0.5, 0.7, 0.9], "axial slice", "Dice", "Dice per slice: liver")
-    assert chart.canvas is None
-    qtbot.waitUntil(lambda: chart.canvas is not None, timeout=60_000)
-    ax = chart.canvas.figure.axes[0]
+    qtbot.waitUntil(lambda: chart.pictures == 1, timeout=60_000)
+    ax = chart._figure.figure.ax
     assert ax.get_title() == "Dice per slice: liver" and list(ax.lines[0].get_ydata()) == [0.5, 0.7, 0.9]
+    assert threads == {"napari-smp-plots_0"}
+    assert (chart.pixmap().width(), chart.pixmap().height()) == (300, 180)

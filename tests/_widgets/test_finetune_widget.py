@@ -149,7 +149,7 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     assert w.last_result.train.config.img_size == 64 and res.train.config.img_size == 32
     assert w.last_result.train.slices.tolist() == [1, 2, 3, 4]  # 3 was painted during the first run
     assert not w.last_result.train.config.use_memory and w.last_result.train.model.memory_modules() == []
-    assert w.plot.ks == [] and not w.plot._k_line.get_visible() and ", K " not in w.status.text()
+    assert w.plot.ks == [] and w.plot.k_hidden and ", K " not in w.status.text()
     kept = w.last_result.train.config.lite_prediction  # a model alone says its answer in the status itself
     assert f"the model answers with its {ANSWERS[kept]}" in w.status.text(), w.status.text()
     assert any("model-2.safetensors" in m for m in notifications("info"))

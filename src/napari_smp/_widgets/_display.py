@@ -1,91 +1,154 @@
 """What the widgets show besides layers: training curves and charts (matplotlib) and tables.
 
-Drawing a figure costs tens of milliseconds, so the training plot collects reports as they arrive
-and redraws at most every ``interval_ms`` from a timer: the viewer stays responsive however fast
-the optimiser steps. Matplotlib itself is loaded off the viewer's thread: importing its Qt backend
-took 2.1 s of the Fine-tune widget's 2.3 s import on a busy 2-core CPU, all of it a freeze of the
-viewer when the widget was opened from the Plugins menu. So the plots are placeholders that hold
-their data from the start and put the real canvas (``_plot_canvas``) in when a worker has imported
-it; reports and charts that arrive before then are drawn at that moment. Tables are read-only
-``QTableWidget`` objects filled from rows of text and numbers.
+Matplotlib never runs on the viewer's thread. Importing its backends took 2.1 s on a busy 2-core CPU
+(the Fine-tune widget froze the viewer that long when opened from the Plugins menu) and a full figure
+draw 150-260 ms there (Pre-train's Start, Dice per slice). So the plots are ``QLabel`` objects showing
+a picture: one plot thread (all plots share it: matplotlib is not thread-safe) imports matplotlib and
+draws with Agg (``_plot_canvas``), and the picture is handed to the main thread, which only sets it.
+The training plot collects reports as they arrive and asks for a picture at most every
+``interval_ms`` and never while one is being drawn, so the plot thread never falls behind however
+fast the optimiser steps. Tables are read-only ``QTableWidget`` objects filled from rows of text and
+numbers.
 """
 
 from __future__ import annotations
 
-import importlib
+import itertools
 import math
-import sys
-from collections.abc import Sequence
-from types import ModuleType
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtGui import QFont
-from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+import numpy as np
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtGui import QFont, QImage, QPixmap
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QSizePolicy, QTableWidget, QTableWidgetItem
 
-__all__ = ["TrainingPlot", "BarPlot", "make_table", "fill_table", "table_text", "format_cell"]
+__all__ = ["TrainingPlot", "BarPlot", "CurveState", "make_table", "fill_table", "table_text", "format_cell",
+           "plot_thread"]
 
-_CANVAS_MODULE = "napari_smp._widgets._plot_canvas"
-
-
-def _import_canvas_module() -> ModuleType:
-    return importlib.import_module(_CANVAS_MODULE)
+_EXECUTOR: ThreadPoolExecutor | None = None
 
 
-class _LazyCanvas(QWidget):
-    """A widget that becomes a matplotlib canvas as soon as ``_plot_canvas`` is imported.
+@dataclass
+class CurveState:
+    """A snapshot of a training plot's data, taken on the main thread and drawn in the plot thread."""
 
-    Already imported (a second widget, or a test that loaded it): the canvas is built at once.
-    Otherwise a worker imports it and the canvas is built on the main thread when it returns. Attribute
-    lookups this class cannot answer go to the canvas once it exists (``plot._k_line`` ...).
-    Subclasses set their own state, then call :meth:`_load`.
+    run: int  # a new run (``reset``) redraws the axes
+    max_steps: int
+    slots: int
+    width: int  # px
+    height: int
+    loss_only: bool
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    ks: list[int] = field(default_factory=list)
+    warmup_end: int | None = None
+    k_hidden: bool = False
+
+    def loss_curve(self) -> list[float]:
+        """Pre-training: the absolute loss; fine-tuning: the loss relative to the first one."""
+        if self.loss_only:
+            return list(self.losses)
+        first = self.losses[0] if self.losses and self.losses[0] > 0 else 1.0
+        return [v / first for v in self.losses]
+
+
+def plot_thread() -> ThreadPoolExecutor:
+    """The one thread all plots draw in (made on first use; it imports matplotlib the first time)."""
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="napari-smp-plots")
+    return _EXECUTOR
+
+
+class _Picture(QLabel):
+    """A label showing pictures drawn in the plot thread, one drawing at a time.
+
+    ``_draw(make)`` sends ``make()`` (run in the plot thread; returns RGBA) unless a drawing is under
+    way, in which case the newest request waits and is sent when the picture arrives. ``pictures``
+    counts the pictures shown.
     """
+
+    delivered = Signal(object)  # the RGBA array (or the exception), from the plot thread
 
     def __init__(self, min_height: int) -> None:
         super().__init__()
         self.setMinimumHeight(min_height)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.canvas: Any = None
-        self._loader: Any = None
+        # the picture follows the label's size, never the other way round (a loop of ever larger pictures)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.pictures = 0
+        self._busy = False
+        self._waiting: Callable[[], np.ndarray] | None = None
+        self.delivered.connect(self._show)
+        self._resized = QTimer(self)  # a drag of the dock's edge redraws once, when it rests
+        self._resized.setSingleShot(True)
+        self._resized.setInterval(150)
+        self._resized.timeout.connect(self._redraw)
 
-    def _load(self) -> None:
-        module = sys.modules.get(_CANVAS_MODULE)
-        if module is not None:
-            self._on_loaded(module)
-        else:
-            from napari.qt.threading import create_worker
+    def _px(self) -> tuple[int, int]:
+        return max(self.width(), 200), max(self.height(), self.minimumHeight())
 
-            self._loader = create_worker(_import_canvas_module, _start_thread=False)
-            self._loader.returned.connect(self._on_loaded)
-            self._loader.start()
-
-    def _on_loaded(self, module: ModuleType) -> None:
-        try:
-            self.canvas = self._make_canvas(module)
-            self.layout().addWidget(self.canvas)
-        except RuntimeError:  # the widget was closed before matplotlib was loaded
+    def _draw(self, make: Callable[[], np.ndarray]) -> None:
+        if self._busy:
+            self._waiting = make
             return
-        self._canvas_ready()
+        self._busy = True
+        future = plot_thread().submit(make)
+        signal = self.delivered
 
-    def _make_canvas(self, module: ModuleType) -> Any:
-        raise NotImplementedError
+        def done(f: Future) -> None:  # in the plot thread
+            try:
+                signal.emit(f.exception() or f.result())
+            except RuntimeError:  # the widget was closed meanwhile
+                pass
 
-    def _canvas_ready(self) -> None:
-        """Draw what arrived before the canvas existed."""
+        future.add_done_callback(done)
 
-    def __getattr__(self, name: str) -> Any:
-        canvas = self.__dict__.get("canvas")
-        if canvas is None or name.startswith("__"):
-            raise AttributeError(name)
-        return getattr(canvas, name)
+    def _show(self, picture: object) -> None:
+        self._busy = False
+        if isinstance(picture, BaseException):  # a bug: say it where bugs are said, keep the viewer going
+            import warnings
+
+            warnings.warn(f"a plot could not be drawn: {picture!r}", RuntimeWarning, stacklevel=1)
+        else:
+            rgba = np.ascontiguousarray(picture)
+            h, w = rgba.shape[:2]
+            image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+            self.setPixmap(QPixmap.fromImage(image))  # fromImage copies: the array may go
+            self.pictures += 1
+        if self._waiting is not None:
+            make, self._waiting = self._waiting, None
+            self._draw(make)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._resized.start()
+
+    def _redraw(self) -> None:
+        """Draw again at the current size (subclasses)."""
 
 
-class TrainingPlot(_LazyCanvas):
+class _FigureHolder:
+    """The plot thread's figure of one plot; touched only in the plot thread."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self.figure: Any = None
+
+    def get(self) -> Any:
+        if self.figure is None:
+            self.figure = self._make()
+        return self.figure
+
+
+class TrainingPlot(_Picture):
     """Loss (left axis) and the W-LD memory size K (right axis) against the optimiser step.
 
-    Reports queue up here and a timer shows them every ``interval_ms``; the drawing itself (axes drawn
-    once per run, curves blitted) is ``_plot_canvas.TrainingCanvas``.
+    Reports queue up here; a timer sends a snapshot to the plot thread every ``interval_ms``
+    (``_plot_canvas.TrainingFigure`` draws the axes once per run and the curves on them after that).
 
     Args:
         interval_ms: how often queued reports are shown.
@@ -94,40 +157,40 @@ class TrainingPlot(_LazyCanvas):
         loss_label: the loss axis's title when ``loss_only``.
     """
 
+    _runs = itertools.count(1)
+
     def __init__(self, interval_ms: int = 400, loss_only: bool = False, loss_label: str = "loss") -> None:
         super().__init__(190)
         self.loss_only = loss_only
-        self.loss_label = loss_label
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.ks: list[int] = []
         self.warmup_end: int | None = None
         self.k_hidden = False  # a report without K came: the model has no memory bank
-        self._run: tuple[int, int] | None = None  # (max_steps, slots) of the run being shown
+        self._run = (0, 16, 8)  # (run number, max steps, slots)
         self._dirty = False
+
+        def make() -> Any:
+            from ._plot_canvas import TrainingFigure
+
+            return TrainingFigure(loss_only, loss_label)
+
+        self._figure = _FigureHolder(make)
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.flush)
-        self._load()
-
-    def _make_canvas(self, module: ModuleType) -> Any:
-        return module.TrainingCanvas(self, self.loss_label)
-
-    def _canvas_ready(self) -> None:
-        if self._run is not None:
-            self.canvas.reset(*self._run)
-            self._dirty = bool(self.steps)
-            self.flush()
 
     @property
     def draws(self) -> int:
-        """Full figure draws so far (0 before the canvas exists)."""
-        return self.canvas.draws if self.canvas is not None else 0
+        """Full figure draws so far (axes and curves)."""
+        figure = self._figure.figure
+        return figure.draws if figure is not None else 0
 
     @property
     def blits(self) -> int:
-        """Cheap curve updates so far."""
-        return self.canvas.blits if self.canvas is not None else 0
+        """Curve updates on the cached axes so far."""
+        figure = self._figure.figure
+        return figure.blits if figure is not None else 0
 
     def relative_losses(self) -> list[float]:
         first = self.losses[0] if self.losses and self.losses[0] > 0 else 1.0
@@ -143,10 +206,9 @@ class TrainingPlot(_LazyCanvas):
         self.ks.clear()
         self.warmup_end = None
         self.k_hidden = False
-        self._dirty = False
-        self._run = (100 if max_steps is None else max_steps, slots)
-        if self.canvas is not None:
-            self.canvas.reset(*self._run)
+        self._run = (next(self._runs), 100 if max_steps is None else max_steps, slots)
+        self._dirty = True
+        self.flush()
         self._timer.start()
 
     def add(self, report: Any) -> None:
@@ -166,41 +228,54 @@ class TrainingPlot(_LazyCanvas):
         self.flush()
 
     def flush(self) -> None:
-        """Show the reports that arrived since the last call (kept for the canvas if it is not built yet)."""
-        if not self._dirty or self.canvas is None:
+        """Send the reports that arrived since the last call to the plot thread."""
+        if not self._dirty:
             return
         self._dirty = False
-        self.canvas.flush()
+        self._send()
+
+    def _redraw(self) -> None:
+        if self._run[0]:  # a run was shown: draw it at the new size
+            self._send()
+
+    def _send(self) -> None:
+        run, max_steps, slots = self._run
+        width, height = self._px()
+        state = CurveState(run, max_steps, slots, width, height, self.loss_only, list(self.steps),
+                           list(self.losses), list(self.ks), self.warmup_end, self.k_hidden)
+        holder = self._figure
+        self._draw(lambda: holder.get().render(state))
 
 
-class BarPlot(_LazyCanvas):
-    """One bar chart (Dice per class) or one line (Dice per slice), redrawn on demand."""
+class BarPlot(_Picture):
+    """One bar chart (Dice per class) or one line (Dice per slice), drawn in the plot thread on demand."""
 
     def __init__(self) -> None:
         super().__init__(170)
-        self._pending: tuple[str, tuple[Any, ...]] | None = None
-        self._load()
+        self._last: tuple[str, tuple[Any, ...]] | None = None
 
-    def _make_canvas(self, module: ModuleType) -> Any:
-        return module.ChartCanvas()
+        def make() -> Any:
+            from ._plot_canvas import ChartFigure
 
-    def _canvas_ready(self) -> None:
-        if self._pending is not None:
-            method, args = self._pending
-            self._pending = None
-            getattr(self.canvas, method)(*args)
+            return ChartFigure()
 
-    def _show(self, method: str, *args: Any) -> None:
-        if self.canvas is None:
-            self._pending = (method, args)
-        else:
-            getattr(self.canvas, method)(*args)
+        self._figure = _FigureHolder(make)
+
+    def _ask(self, method: str, *args: Any) -> None:
+        self._last = (method, args)
+        width, height = self._px()
+        holder = self._figure
+        self._draw(lambda: getattr(holder.get(), method)(width, height, *args))
+
+    def _redraw(self) -> None:
+        if self._last is not None:
+            self._ask(self._last[0], *self._last[1])
 
     def bars(self, names: Sequence[str], values: Sequence[float], ylabel: str) -> None:
-        self._show("bars", list(names), list(values), ylabel)
+        self._ask("bars", list(names), list(values), ylabel)
 
     def line(self, xs: Sequence[int], values: Sequence[float], xlabel: str, ylabel: str, title: str) -> None:
-        self._show("line", list(xs), list(values), xlabel, ylabel, title)
+        self._ask("line", list(xs), list(values), xlabel, ylabel, title)
 
 
 def make_table(min_height: int = 120) -> QTableWidget:
