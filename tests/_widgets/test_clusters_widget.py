@@ -22,7 +22,7 @@ def _widget(viewer, checkpoint):
     return w
 
 
-def test_clusters_of_a_slice_range_with_classes(viewer_with_volume, qtbot, tiny_checkpoint):
+def test_clusters_of_a_slice_range_with_classes(viewer_with_volume, qtbot, tiny_checkpoint, tmp_path):
     viewer = viewer_with_volume
     n_user = len(viewer.layers)
     w = _widget(viewer, tiny_checkpoint)
@@ -37,37 +37,51 @@ def test_clusters_of_a_slice_range_with_classes(viewer_with_volume, qtbot, tiny_
     w.labels_combo.set_layer("ground truth")
     w.run_button.click()
     qtbot.waitUntil(lambda: bool(w.layers), timeout=20_000)
-    sims = [ly for ly in w.layers if ly.name.startswith("similarity encoder.stage3.0")]
+    stack = viewer.layers["similarity encoder.stage3.0"]  # one layer for every cluster
     labels = viewer.layers["clusters encoder.stage3.0"]
-    boxes = viewer.layers["receptive fields encoder.stage3.0"]
-    k = len(sims)
-    assert k == 3 and not any(ly.visible for ly in sims)  # clusters = classes; similarity hidden
-    assert labels.data.shape == (3, 32, 32) and labels.data.min() >= 1 and labels.data.max() <= k
-    # a slab starting at slice 2 sits exactly over slices 2..4 of the image
+    boxes = viewer.layers["regions encoder.stage3.0"]
+    k = stack.data.shape[0]
+    assert k == 3 and stack.data.shape == (3, 3, 32, 32) and not stack.visible  # clusters = classes; hidden
+    assert labels.data.shape == (3, 32, 32) and labels.data.max() <= k
+    # the air around the body is transparent: exactly the pixels outside the report's body
+    np.testing.assert_array_equal(labels.data > 0, w.report.body)
+    assert 0 < (labels.data > 0).sum() < labels.data.size
+    # a slab starting at slice 2 sits exactly over slices 2..4 of the image, the stack too
     np.testing.assert_allclose(labels.scale, SPACING)
     np.testing.assert_allclose(labels.translate, np.array(ORIGIN) + [2 * SPACING[0], 0, 0])
     np.testing.assert_allclose(labels.data_to_world((0, 5, 5)), viewer.layers["ct"].data_to_world((2, 5, 5)))
-    np.testing.assert_allclose(sims[0].translate, labels.translate)
+    np.testing.assert_allclose(stack.data_to_world((1, 0, 5, 5))[1:], viewer.layers["ct"].data_to_world((2, 5, 5)))
     np.testing.assert_allclose(boxes.translate, ORIGIN)
-    # one white box per (slice, cluster present), on slices 2..4, inside the image
-    present = sum(len(np.unique(labels.data[i])) for i in range(3))
+    # one white box per (slice, cluster in the body), around its main region, on slices 2..4
+    present = sum(len(np.unique(labels.data[i][labels.data[i] > 0])) for i in range(3))
     assert len(boxes.data) == present
     zs = {float(v[0, 0]) for v in boxes.data}
     assert zs <= {2.0, 3.0, 4.0}
-    assert all(v[:, 1:].min() >= -0.5 and v[:, 1:].max() <= 31.5 for v in boxes.data)
+    for v, c in zip(boxes.data, boxes.features["cluster"], strict=True):  # the box frames its cluster's pixels
+        z = int(v[0, 0]) - 2
+        y0, y1 = int(v[:, 1].min() + 0.5), int(v[:, 1].max() + 0.5)
+        x0, x1 = int(v[:, 2].min() + 0.5), int(v[:, 2].max() + 0.5)
+        inside = labels.data[z, y0:y1, x0:x1] == c + 1
+        assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
     np.testing.assert_allclose(boxes.edge_color, np.ones((present, 4)))
-    # tables: shares sum to 100 %, each cluster's class shares sum to 100 %
+    # tables: class, body pixels, shares and purity; each cluster's class shares sum to 100 %
     shares = table_text(w.shares_table)
-    assert shares[0] == ["cluster", "pixels", "share"] and len(shares) == k + 1
-    counts = [int(r[1]) for r in shares[1:]]
-    assert sum(counts) == 3 * 32 * 32
+    assert shares[0] == ["cluster", "class", "pixels", "share", "purity"] and len(shares) == k + 1
+    assert [r[1] for r in shares[1:]] == ["background", "liver", "spleen"]  # tied to the model's classes
+    counts = [int(r[2]) for r in shares[1:]]
     assert counts == [int((labels.data == c + 1).sum()) for c in range(k)]
     classes = table_text(w.class_table)
     assert classes[0] == ["cluster", "background", "liver", "spleen"]
     for row, count in zip(classes[1:], counts, strict=True):
         if count:
             assert abs(sum(float(v.rstrip(" %")) for v in row[1:]) - 100) < 0.5
-    assert len(viewer.layers) == n_user + k + 2
+    assert len(viewer.layers) == n_user + 3
+    # the figure and the table, written by a worker; a second save into the same folder is refused
+    job = w.save_figure(str(tmp_path))
+    qtbot.waitUntil(lambda: job.outcome is not None, timeout=30_000)
+    assert job.outcome.status == "ok", job.outcome
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.csv", "clusters.png", "clusters.svg"]
+    assert w.save_figure(str(tmp_path)) is None
 
 
 def test_clusters_of_the_current_slice_and_no_labels(viewer_with_volume, qtbot, tiny_checkpoint):

@@ -1,16 +1,18 @@
 """Clusters widget: what the memory bank of one DMW-LA module has learnt, on the slices you look at.
 
-For the chosen module and slices it adds (all on the image's grid):
+For the chosen module and slices it adds (all on the image's grid, computed in a worker by
+``engine.inference.cluster_report``: similarities brought to the image grid, the air left out):
 
-- ``clusters <module>``: a Labels layer, value ``c + 1`` for cluster ``c`` (0 stays transparent);
-- ``similarity <module> c<c>``: one hidden Image layer per cluster, the cosine similarity of every
-  pixel's feature to the cluster's prototypes;
-- ``receptive fields <module>``: a Shapes layer with one white rectangle per cluster and slice, the
-  bounding box of the cluster's pixels grown by one feature cell
-  (``engine.inference.cluster_summary.receptive_field_boxes``);
+- ``similarity <module>``: one hidden Image layer, (clusters, slices, Y, X), the cosine similarity of
+  every pixel's feature to each cluster's prototype; the leading slider picks the cluster;
+- ``clusters <module>``: a Labels layer, value ``c + 1`` for cluster ``c`` inside the body, 0 (transparent)
+  in the air around it;
+- ``regions <module>``: a Shapes layer with one white rectangle per cluster and slice around the
+  cluster's main connected region inside the body;
 
-and fills two tables: the share of pixels each cluster claims and, when a labels layer is chosen,
-the share of each cluster's pixels in each class, which says which anatomy a cluster encodes.
+and fills two tables: each cluster's class, pixels, share and purity (with a labels layer) and the
+share of each cluster's pixels in each class. *Save figure* writes the supplement-style figure
+(PNG, SVG) and ``clusters.csv`` of the last result, as ``napari-smp clusters`` does.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from ._jobs import EngineJob, JobContext, JobWidget, section
 from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
 from ._session import ModelChoice, ModelPicker
 
-if TYPE_CHECKING:  # the module itself is numpy only, but its package loads torch: import it in the worker
-    from ..engine.inference.cluster_summary import ClusterSummary
+if TYPE_CHECKING:  # the engine loads torch: import it in the worker
+    from ..engine.inference.cluster_report import ClusterReport
 
 __all__ = ["ClustersWidget"]
 
@@ -54,6 +56,9 @@ class ClustersWidget(JobWidget):
         range_row = field_row(self.first_spin, QLabel("to"), self.last_spin)
         self._range_row = range_row
         self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels, allow_none=True)
+        self.figure_button = QPushButton("Save figure...")
+        self.figure_button.setEnabled(False)
+        self.figure_button.clicked.connect(self._ask_figure_folder)
         self.form.addRow("image", self.image_combo)
         self.form.addRow("model", self.model_picker)
         self.form.addRow("device", self.device_combo)
@@ -63,10 +68,11 @@ class ClustersWidget(JobWidget):
         self.form.addRow("compare with", self.labels_combo)
         self.shares_table = make_table(110)
         self.class_table = make_table(110)
-        self.body.addWidget(section("pixels claimed by each cluster"))
+        self.body.addWidget(section("each cluster: its class, the body pixels it claims, purity"))
         self.body.addWidget(self.shares_table)
         self.body.addWidget(section("cluster x class: share of each cluster's pixels in each class"))
         self.body.addWidget(self.class_table)
+        self.body.addWidget(self.figure_button)
         self.slices_combo.currentIndexChanged.connect(lambda *_: range_row.setEnabled(self._use_range()))
         range_row.setEnabled(False)
         self.model_picker.combo.currentIndexChanged.connect(self._forget_model)
@@ -75,6 +81,8 @@ class ClustersWidget(JobWidget):
         self._predictor: Any = None
         self._predictor_key: tuple | None = None
         self.layers: list[Any] = []
+        self.report: ClusterReport | None = None
+        self._report_volume: Any = None
 
     def _use_range(self) -> bool:
         return self.slices_combo.currentText() == "slice range"
@@ -155,67 +163,131 @@ class ClustersWidget(JobWidget):
         load, key = self._loader(choice, device), self._key(choice, device)
         names = class_names_of(label_layer) if label_layer is not None else None
 
-        def work(ctx: JobContext) -> tuple[Any, ClusterSummary]:
-            from ..engine.inference.cluster_summary import summarize_clusters
+        def work(ctx: JobContext) -> tuple[Any, ClusterReport, tuple[np.ndarray, np.ndarray]]:
+            from ..engine.inference.cluster_report import cluster_report, default_module
 
             predictor = load()
-            modules = predictor.memory_modules()
-            # the model refuses a module it lacks, or any when it has no memory bank, in one sentence
-            mod = module or (modules[-1] if modules else "")
-            maps = predictor.clusters(volume, mod, range(first, last + 1), ctx.progress, ctx.cancelled)
-            return predictor, summarize_clusters(maps, predictor.config.img_size, labels, names)
+            # no bank: one sentence; the model refuses a module it lacks, in one sentence
+            mod = module or default_module(predictor.memory_modules())
+            report = cluster_report(predictor, volume, mod, range(first, last + 1), labels, None, names,
+                                    progress=ctx.progress, cancel=ctx.cancelled)
+            return predictor, report, _layer_arrays(report)
 
-        def done(result: tuple[Any, ClusterSummary]) -> None:
-            predictor, view = result
+        def done(result: tuple[Any, ClusterReport, tuple[np.ndarray, np.ndarray]]) -> None:
+            predictor, report, arrays = result
             self._remember(predictor, key)
-            self.module_combo.setCurrentText(view.maps.module)
-            self._apply(image, view, first, names)
+            self.module_combo.setCurrentText(report.module)
+            self._apply(image, report, first, arrays)
+            self.report, self._report_volume = report, volume
 
         what = f"slice {first}" if first == last else f"slices {first}-{last}"
-        return self.start_job(work, done, "Clusters", f"clusters of {module or 'the last module'} on {what}...")
+        return self.start_job(work, done, "Clusters", f"clusters of {module or 'the finest decoder bank'} on {what}...")
 
-    def _apply(self, image: Any, view: ClusterSummary, first: int, names: dict[int, str] | None) -> None:
-        maps = view.maps
-        k = len(view.shares)
+    def _apply(self, image: Any, rep: ClusterReport, first: int, arrays: tuple[np.ndarray, np.ndarray]) -> None:
+        k = rep.k
         taken = [ly.name for ly in self.viewer.layers]
         geo = derived_layer_kwargs(image, z_offset=first)
         new: list[Any] = []
-        for c in range(k):
-            name = unique_name(taken, f"similarity {maps.module} c{c}")
-            taken.append(name)
-            sim = maps.similarity[c].astype(np.float32)
-            new.append(self.viewer.add_image(sim, name=name, visible=False, colormap="magma",
-                                             contrast_limits=(float(sim.min()), float(sim.max()) + 1e-6),
-                                             **geo))
+        name = unique_name(taken, f"similarity {rep.module}")
+        taken.append(name)
+        sim, shown = arrays  # (K, S, Y, X) similarity: one layer, a slider over the clusters
+        new.append(self.viewer.add_image(sim, name=name, visible=False, colormap="magma",
+                                         contrast_limits=(float(sim.min()), float(sim.max()) + 1e-6),
+                                         **_leading_axis(geo, "cluster")))
         import pandas as pd
 
         cluster_geo = {**geo, "features": pd.DataFrame({"index": np.arange(k + 1),
                                                           "cluster": ["-"] + [str(c) for c in range(k)]})}
-        dtype = np.uint8 if k < 255 else np.uint16
-        labels_name = unique_name(taken, f"clusters {maps.module}")
+        labels_name = unique_name(taken, f"clusters {rep.module}")
         taken.append(labels_name)
-        new.append(self.viewer.add_labels((maps.assignment + 1).astype(dtype), name=labels_name, opacity=0.6,
-                                          **cluster_geo))
-        if view.boxes:
+        new.append(self.viewer.add_labels(shown, name=labels_name, opacity=0.6, **cluster_geo))
+        if rep.boxes:
             shapes_geo = derived_layer_kwargs(image)
             edge = max(1.0, image.data.shape[-1] / 200)
             new.append(self.viewer.add_shapes(
-                [b.corners() for b in view.boxes], shape_type="rectangle", edge_color="white",
-                face_color="transparent", edge_width=edge, name=unique_name(taken, f"receptive fields {maps.module}"),
-                features={"cluster": [b.cluster for b in view.boxes]},
+                [b.corners() for b in rep.boxes], shape_type="rectangle", edge_color="white",
+                face_color="transparent", edge_width=edge, name=unique_name(taken, f"regions {rep.module}"),
+                features={"cluster": [b.cluster for b in rep.boxes]},
                 text={"string": "c{cluster}", "color": "white", "size": 8, "anchor": "upper_left"},
                 **shapes_geo))
         self.layers = new
-        fill_table(self.shares_table, ["cluster", "pixels", "share"],
-                   [[f"c{c}", int(view.counts[c]), float(view.shares[c])] for c in range(k)], percent=False)
-        for r in range(k):  # the share column as a percentage
-            self.shares_table.item(r, 2).setText(f"{100 * view.shares[r]:.1f} %")
-        if view.class_table is not None and view.classes is not None:
-            header = ["cluster", *view.classes.names]
-            rows = [[f"c{c}"] + [float(v) for v in view.class_table[c]] for c in range(k)]
-            fill_table(self.class_table, header, rows, percent=True)
+        counts = rep.counts()
+        total = max(int(counts.sum()), 1)
+        pur = rep.purity.get("all")
+        rows = [[f"c{c}", rep.class_name(c), int(counts[c]), f"{100 * counts[c] / total:.1f} %",
+                 "-" if pur is None or not np.isfinite(pur.purity[c]) else f"{100 * pur.purity[c]:.1f} %"]
+                for c in range(k)]
+        fill_table(self.shares_table, ["cluster", "class", "pixels", "share", "purity"], rows)
+        if pur is not None and rep.classes is not None:
+            header = ["cluster", *rep.classes.names]
+            table = pur.shares
+            fill_table(self.class_table, header,
+                       [[f"c{c}"] + [float(v) for v in table[c]] for c in range(k)], percent=True)
         else:
             self.class_table.clear()
             self.class_table.setRowCount(0)
             self.class_table.setColumnCount(0)
-        self.status.setText(f"{k} clusters of {maps.module} (cell of {maps.stride} input pixels)")
+        self.figure_button.setEnabled(True)
+        mean = f"; mean purity {rep.mean_purity():.2f}" if pur is not None else ""
+        self.status.setText(f"{k} clusters of {rep.module} (cell of {rep.stride:g} input pixels){mean}")
+
+    def _ask_figure_folder(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Folder for clusters.png, clusters.svg, clusters.csv")
+        if folder:
+            self.save_figure(folder)
+
+    def save_figure(self, folder: str) -> EngineJob | None:
+        """Write the last result's figure (PNG, SVG) and ``clusters.csv`` into ``folder``, in a worker.
+
+        Files of those names already there are not overwritten: the job fails in one sentence.
+        """
+        from pathlib import Path
+
+        rep, volume = self.report, self._report_volume
+        if rep is None:
+            self.fail("show clusters first")
+            return None
+        out = Path(folder)
+        names = ("clusters.png", "clusters.svg", "clusters.csv")
+        taken = [n for n in names if (out / n).exists()]
+        if not out.is_dir() or taken:
+            self.fail(f"{out / taken[0]} exists; choose another folder" if taken else f"{out} is not a folder")
+            return None
+
+        def work(ctx: JobContext) -> list[Any]:
+            from ..engine.inference.cluster_figure import save_cluster_figure, write_cluster_csv
+
+            written = save_cluster_figure(rep, volume, out / "clusters")
+            return [*written, write_cluster_csv(rep, out / "clusters.csv")]
+
+        def done(paths: list[Any]) -> None:
+            self.status.setText(f"wrote {', '.join(p.name for p in paths)} in {out}")
+
+        return self.start_job(work, done, "Save figure", f"drawing the clusters of {rep.module}...")
+
+
+def _layer_arrays(rep: ClusterReport) -> tuple[np.ndarray, np.ndarray]:
+    """The layers' data, made in the worker (tens of MB on a CT slab): float32 similarities, and the
+    cluster map as ``c + 1`` inside the body and 0 (transparent) in the air."""
+    dtype = np.uint8 if rep.k < 255 else np.uint16
+    return rep.similarity.astype(np.float32), np.where(rep.body, rep.assignment + 1, 0).astype(dtype)
+
+
+def _leading_axis(geo: dict, label: str) -> dict:
+    """``derived_layer_kwargs`` of a (S, Y, X) layer for a (K, S, Y, X) stack: an index axis in front."""
+    n = len(geo["scale"]) + 1
+    rotate, affine = np.eye(n), np.eye(n + 1)
+    rotate[1:, 1:] = np.asarray(geo["rotate"])
+    affine[1:, 1:] = np.asarray(geo["affine"])
+    shear = np.asarray(geo["shear"])
+    if shear.ndim == 2:
+        full = np.eye(n)
+        full[1:, 1:] = shear
+        shear = full
+    else:  # upper-triangular entries, row by row: the new first row has none
+        shear = np.concatenate([np.zeros(n - 1), shear])
+    return {**geo, "scale": (1.0, *geo["scale"]), "translate": (0.0, *geo["translate"]), "rotate": rotate,
+            "shear": shear, "affine": affine, "units": ("pixel", *geo["units"]),
+            "axis_labels": (label, *geo["axis_labels"])}
