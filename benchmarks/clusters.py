@@ -34,7 +34,7 @@ sys.path.insert(0, str(_ROOT / "benchmarks"))
 from _report import write_section  # noqa: E402
 from propagation_pilot import choose_painted, load  # noqa: E402
 
-from napari_smp.config import ModelConfig, TrainConfig  # noqa: E402
+from napari_smp.config import MemoryConfig, ModelConfig, TrainConfig  # noqa: E402
 from napari_smp.engine.classes import ClassTable  # noqa: E402
 from napari_smp.engine.inference import Predictor  # noqa: E402
 from napari_smp.engine.inference.cluster_maps import (  # noqa: E402
@@ -93,12 +93,12 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
     return rows
 
 
-def run_case(case: str, seed: int, steps: int, space: str, threads: int) -> list[dict]:
+def run_case(case: str, seed: int, steps: int, space: str, threads: int, tied: bool = False) -> list[dict]:
     image, labels = load(case)
     painted = choose_painted(labels, PAINTED.get(case, 4), False)
     paint = np.zeros_like(labels)
     paint[painted] = labels[painted]
-    res = finetune(image, paint, config=ModelConfig(use_memory=True),
+    res = finetune(image, paint, config=ModelConfig(use_memory=True, memory=MemoryConfig(tied_writes=tied)),
                    train=TrainConfig(steps=steps, seed=seed, threads=threads))
     pred = Predictor(res.model, res.config)
     import torch
@@ -109,7 +109,7 @@ def run_case(case: str, seed: int, steps: int, space: str, threads: int) -> list
     print(f"{case} seed {seed}: {len(res.reports)} steps, painted {painted.tolist()}, K last {ks[-1:]}", flush=True)
     rows = purity_rows(pred, rand, image, labels, painted, space, seed)
     for r in rows:
-        r.update(case=case, seed=seed)
+        r.update(case=case + (" (tied writes)" if tied else ""), seed=seed)
     return rows
 
 
@@ -146,13 +146,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--space", choices=("phi", "theta"), default="phi")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tied", action="store_true", help="also run with memory.tied_writes (W-LD writes by class)")
+    ap.add_argument("--only-tied", action="store_true", help="run only with memory.tied_writes")
     ap.add_argument("--write", action="store_true", help="write the table to docs/benchmarks.md")
     args = ap.parse_args()
     rows: list[dict] = []
     for case in args.cases:
         for seed in args.seeds:
             try:
-                rows += run_case(case, seed, args.steps, args.space, args.threads)
+                for tied in ([True] if args.only_tied else [False, True] if args.tied else [False]):
+                    rows += run_case(case, seed, args.steps, args.space, args.threads, tied)
             except FileNotFoundError as err:
                 print(f"skipped: {err}", flush=True)
     md = table(rows, args.steps, args.space)

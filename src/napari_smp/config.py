@@ -66,6 +66,9 @@ class MemoryConfig:
     # or "labels" (block c from cells labelled c, prototype = their mean; needs clusters = classes);
     # None: "labels" for lite, "kmeans" for the paper preset
     bank_init: str | None = None
+    # a class-seeded bank after its warm-up: W-LD writes each labelled cell into its class's block
+    # instead of the nearest prototype's, so cluster c stays class c (issue 30; off: the official routing)
+    tied_writes: bool = False
     seed: int = 0
 
 

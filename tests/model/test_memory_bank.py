@@ -140,3 +140,38 @@ def test_rejects_zero_warmup_and_bad_k() -> None:
         DMWLA(4, 4, 2, warmup_steps=0)
     with pytest.raises(ValueError, match="K must lie"):
         _module().set_k(9)
+
+
+def test_tied_writes_keep_class_features_in_their_class_block():
+    """With tied_writes, a main-phase write puts cells labelled c into block c, whatever the routing says."""
+    import torch
+
+    from napari_smp.model.memory_bank import DMWLA
+
+    def module(tied: bool) -> DMWLA:
+        torch.manual_seed(0)
+        m = DMWLA(4, 4, clusters=2, slots=4, warmup_steps=1, seed_from_labels=True, tied_writes=tied)
+        m.step.fill_(1)  # past the warm-up
+        with torch.no_grad():
+            m.phi_ema.copy_(torch.eye(4)[:, :, None, None])  # phi copy = identity: features = input
+            m.pool.fill_(0.0)
+            m.prototypes.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
+        return m
+
+    x = torch.zeros(1, 4, 2, 2)
+    x[:, 0] = 1.0  # every cell points at prototype 0
+    labels = torch.ones(1, 8, 8, dtype=torch.long)  # but is labelled class 1
+    for tied, written in ((True, 1), (False, 0)):
+        m = module(tied).train()
+        assert m.reads_labels == tied  # a tied bank reads labels after its warm-up too
+        m.targets = labels
+        m(x)
+        changed = m.pool.abs().sum(dim=(1, 2)) > 0
+        assert changed.tolist() == [written == 0, written == 1], tied
+    # cells without a majority class are not written
+    m = module(True).train()
+    quarter = torch.zeros(1, 8, 8, dtype=torch.long)
+    quarter[:, ::2, ::2] = 1  # a quarter class 1: class 0 holds the majority
+    m.targets = quarter
+    m(x)
+    assert (m.pool[0].abs().sum() > 0) and float(m.pool[1].abs().sum()) == 0.0

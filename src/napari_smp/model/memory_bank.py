@@ -54,6 +54,10 @@ class DMWLA(nn.Module):
         eval_updates: also write the bank in ``eval()`` (the official behaviour; off by default).
         seed_from_labels: during warm-up, fill block c from cells labelled c whenever
             :attr:`targets` holds the batch's labels (needs ``clusters`` = number of classes).
+        tied_writes: with ``seed_from_labels``, keep reading the labels after the warm-up and write each
+            cell that is mostly one class into that class's block (W-LD as usual inside the block);
+            cells without a majority class are not written. Cluster c then stays class c as phi
+            trains, instead of drifting with whichever block the nearest-prototype routing feeds.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class DMWLA(nn.Module):
         fused_attn: bool = True,
         eval_updates: bool = False,
         seed_from_labels: bool = False,
+        tied_writes: bool = False,
     ) -> None:
         super().__init__()
         if warmup_steps < 1:
@@ -83,6 +88,7 @@ class DMWLA(nn.Module):
         self.kmeans_iters, self.seed = kmeans_iters, seed
         self.fused_attn, self.eval_updates = fused_attn, eval_updates
         self.seed_from_labels = seed_from_labels
+        self.tied_writes = tied_writes and seed_from_labels
         # (B, S, S) labels of the batch being trained on, set around a forward by showing_labels
         self.targets: torch.Tensor | None = None
         self.theta = nn.Conv2d(channels, dim, 1, bias=False)
@@ -108,8 +114,9 @@ class DMWLA(nn.Module):
 
     @property
     def reads_labels(self) -> bool:
-        """True while a class-seeded bank warms up: only then does a forward read :attr:`targets`."""
-        return self.seed_from_labels and self.warming_up
+        """True while a class-seeded bank warms up, or for good with ``tied_writes``: only then does a
+        forward read :attr:`targets`."""
+        return self.seed_from_labels and (self.warming_up or self.tied_writes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply DMW-LA, and in training write the bank.
@@ -198,10 +205,33 @@ class DMWLA(nn.Module):
         else:
             psi = F.conv2d(x.detach(), self.phi_ema.to(x.dtype)).flatten(2).transpose(1, 2)
             psi = psi.reshape(-1, self.dim).float()
-            # cosine routing, like the attention read (the official write routes by dot product)
-            wld_write(self.pool, psi, self.route(psi), int(self.k_update), self.write_momentum)
+            if self.tied_writes and self.targets is not None:
+                psi, assign = self._by_class(psi, self.targets, grid)
+            else:  # cosine routing, like the attention read (the official write routes by dot product)
+                assign = self.route(psi)
+            wld_write(self.pool, psi, assign, int(self.k_update), self.write_momentum)
             self.prototypes.copy_(self.pool.mean(dim=1))
         self.writes += 1
+
+    @torch.no_grad()
+    def _by_class(self, feats: torch.Tensor, targets: torch.Tensor,
+                  grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cells that are mostly one class (share >= 1/2), with that class as their cluster.
+
+        Args:
+            feats: (B * h * w, D) features of the cells.
+            targets: (B, S, S) labels of the batch at the input size.
+            grid: (h, w) of the feature map.
+
+        Returns:
+            ``(feats[keep], class[keep])``.
+        """
+        k = self.clusters
+        onehot = F.one_hot(targets.long().clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
+        share = F.adaptive_avg_pool2d(onehot, grid).permute(0, 2, 3, 1).reshape(-1, k).to(feats.device)
+        best, cls = share.max(dim=1)
+        keep = best >= 0.5
+        return feats[keep], cls[keep]
 
     @torch.no_grad()
     def _fill(self, phi: torch.Tensor) -> None:

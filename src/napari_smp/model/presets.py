@@ -94,6 +94,7 @@ class BankSpec:
             seed=next(self.seeds),
             eval_updates=self.eval_updates,
             seed_from_labels=self.seed_from_labels,
+            tied_writes=mem.tied_writes,
         )
 
 
