@@ -64,6 +64,7 @@ def test_metrics_table_chart_per_slice_and_csv(metrics_viewer, qtbot, tmp_path):
     w.slice_button.click()
     qtbot.waitUntil(lambda: w.slice_dice is not None, timeout=10_000)
     np.testing.assert_allclose(w.slice_dice, [1, 1, 1, 0, 0, 0])
+    qtbot.waitUntil(lambda: w.chart.pictures > 0, timeout=20_000)  # the line is drawn (in the plot thread)
     out = w.export_csv(tmp_path / "m.csv")
     rows = list(csv.reader(out.open()))
     assert rows[0][:3] == ["label", "name", "dice"] and [r[1] for r in rows[1:]] == ["liver", "spleen", "mean"]
@@ -148,10 +149,12 @@ def test_copy_puts_the_selected_rows_on_the_clipboard_tab_separated(metrics_view
     assert len(copied) == 2 and copied[1].split("\t") == table_text(w.table)[2]  # the header and the spleen
 
 
-def test_34_classes_give_one_legible_bar_per_class_drawn_in_the_worker(make_napari_viewer, qtbot, monkeypatch):
+def test_34_classes_give_one_legible_bar_per_class_and_rows_built_in_the_worker(make_napari_viewer, qtbot,
+                                                                               monkeypatch):
     import threading
 
-    from napari_smp._widgets import _bar_image
+    from napari_smp._widgets import evaluate
+    from napari_smp._widgets._bar_list import ROW_PX
 
     viewer = make_napari_viewer()
     gt = np.zeros((4, 40, 40), np.uint8)
@@ -163,30 +166,44 @@ def test_34_classes_give_one_legible_bar_per_class_drawn_in_the_worker(make_napa
     names = {k: f"organ number {k}" for k in range(1, 35)}
     viewer.add_labels(gt, name="ground truth", metadata={"class_names": names})
     viewer.add_labels(pred, name="prediction")
-    threads, draw = [], _bar_image.hbar_image
+    threads, rows_of = [], evaluate.report_rows
 
-    def spy(*args, **kw):
+    def spy(report):
         threads.append(threading.get_ident())
-        return draw(*args, **kw)
+        return rows_of(report)
 
-    monkeypatch.setattr(_bar_image, "hbar_image", spy)
+    monkeypatch.setattr(evaluate, "report_rows", spy)
     w = _widget(viewer)
     _computed(w, qtbot)
     assert w.table.rowCount() == 35 and table_text(w.table)[1][0] == "organ number 1"
-    assert threads and threads[0] != threading.get_ident()  # the chart was drawn off the main thread
-    pixmap = w.bar_picture.pixmap()
-    assert pixmap.height() >= 34 * _bar_image.ROW_PX  # a row per class, never squeezed
-    # the chart keeps its full height inside a scroll area of bounded height
-    assert w.bar_picture.minimumHeight() == pixmap.height() and w.bar_scroll.height() < pixmap.height()
+    assert threads and threads[0] != threading.get_ident()  # the rows were built off the main thread
+    assert w.bars.names == [f"organ number {k}" for k in range(1, 35)]
+    assert w.bars.values == pytest.approx([r.dice for r in w.report.rows])
+    assert w.bars.height() >= 34 * ROW_PX  # a row per class, never squeezed
+    assert w.bar_scroll.height() < w.bars.height()  # inside a scroll area of bounded height
 
 
-def test_hbar_image_puts_a_longer_bar_where_the_value_is_higher():
-    from napari_smp._widgets._bar_image import ROW_PX, hbar_image
+def test_bar_list_paints_bars_proportional_to_the_values(qtbot):
+    from qtpy.QtGui import QColor
 
-    img = hbar_image(["a", "b", "c"], [0.2, float("nan"), 0.9], "Dice", width_px=300)
-    assert img.shape[1] == 300 and img.shape[0] == 3 * ROW_PX + 46 and img.dtype == np.uint8
-    blue = (np.abs(img[..., 0].astype(int) - 0x4C) < 8) & (np.abs(img[..., 2].astype(int) - 0xB0) < 8)
-    rows = blue.sum(axis=1)
-    bars = np.split(np.flatnonzero(rows > 0), np.flatnonzero(np.diff(np.flatnonzero(rows > 0)) > 1) + 1)
-    widths = [int(rows[b].max()) for b in bars]
-    assert len(widths) == 2 and widths[1] > 4 * widths[0]  # b (n/a) draws no bar; c is 4.5x a
+    from napari_smp._widgets._bar_list import ROW_PX, BarList
+
+    bars = BarList()
+    qtbot.addWidget(bars)
+    bars.resize(300, 10)
+    bars.set_bars(["a", "b", "c"], [0.2, float("nan"), 0.9])
+    assert bars.height() == 3 * ROW_PX + 12
+    image = bars.grab().toImage()
+    scale = image.devicePixelRatio()  # the picture is in device pixels
+    blue = QColor("#4c72b0")
+
+    def is_blue(x, y):  # within the rounding of a 16-bit display (Xvfb's default depth)
+        c = QColor(image.pixel(x, y))
+        return max(abs(c.red() - blue.red()), abs(c.green() - blue.green()), abs(c.blue() - blue.blue())) <= 8
+
+    widths = []
+    for row in range(3):
+        y = int((6 + row * ROW_PX + ROW_PX // 2) * scale)  # the middle of the row
+        widths.append(sum(is_blue(x, y) for x in range(image.width())) / scale)
+    assert widths[1] == 0 and widths[0] > 0  # n/a draws no bar
+    assert widths[2] / widths[0] == pytest.approx(4.5, rel=0.08)
