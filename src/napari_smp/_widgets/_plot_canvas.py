@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-
-if TYPE_CHECKING:
-    from ._display import CurveState
 
 __all__ = ["ChartFigure", "TrainingFigure", "DPI"]
 
@@ -88,8 +85,9 @@ class TrainingFigure:
         self._ax.set_ylim(0, loss)
         self._kax.set_ylim(0, k)
 
-    def render(self, s: CurveState) -> np.ndarray:
-        """The picture of ``s``: ``(height, width, 4)`` uint8 RGBA."""
+    def render(self, s: Any) -> np.ndarray:
+        """The picture of ``s`` (a ``_display.CurveState``: not imported, ``_display`` imports this module):
+        ``(height, width, 4)`` uint8 RGBA."""
         full = self._background is None
         if (s.width, s.height) != self._size:
             self._size = (s.width, s.height)
@@ -125,7 +123,7 @@ class TrainingFigure:
                 ax.draw_artist(artist)
         return _picture(self.canvas)
 
-    def _outgrown(self, s: CurveState, curve: list[float]) -> bool:
+    def _outgrown(self, s: Any, curve: list[float]) -> bool:
         x1, l1, k1 = self._ax.get_xlim()[1], self._ax.get_ylim()[1], self._kax.get_ylim()[1]
         finite = [v for v in curve if math.isfinite(v)]
         new = (_grow(x1, s.steps[-1] if s.steps else 0), _grow(l1, max(finite, default=0.0) * 1.02),
