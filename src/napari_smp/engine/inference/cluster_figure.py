@@ -66,13 +66,20 @@ def save_cluster_figure(report: ClusterReport, volume: np.ndarray, stem: str | P
     body_vals = volume[report.slices][report.body] if report.body.any() else volume[report.slices]
     lo, hi = np.percentile(body_vals, [1, 99]) if body_vals.size else (0.0, 1.0)
     boxes = {(b.slice, b.cluster): b for b in report.boxes}
+    # each cluster's heat map spans its own similarities in the body (cosines differ little between
+    # clusters; a common -1..1 scale washes every map out)
+    limits = {}
+    for c in clusters:
+        vals = report.similarity[c][report.body] if report.body.any() else report.similarity[c]
+        a, b = np.percentile(vals.astype(np.float32), [2, 98]) if vals.size else (-1.0, 1.0)
+        limits[c] = (float(a), float(max(b, a + 1e-3)))
     for r, i in enumerate(pos):
         z = int(report.slices[i])
         for col, c in enumerate(clusters):
             ax = axes[r][col]
             ax.imshow(volume[z], cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             sim = np.ma.masked_where(~report.body[i], report.similarity[c, i].astype(np.float32))
-            ax.imshow(sim, cmap="magma", alpha=0.55, vmin=-1.0, vmax=1.0, interpolation="bilinear")
+            ax.imshow(sim, cmap="magma", alpha=0.6, vmin=limits[c][0], vmax=limits[c][1], interpolation="bilinear")
             box = boxes.get((z, c))
             if box is not None:
                 ax.add_patch(Rectangle((box.x0 - 0.5, box.y0 - 0.5), box.x1 - box.x0, box.y1 - box.y0,
