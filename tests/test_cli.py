@@ -1,6 +1,7 @@
 """The command line's contract: outputs on the source grid, one-line errors, nothing half written."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -280,7 +281,14 @@ def test_complete_writes_the_whole_volume_on_the_grid_and_keeps_the_painting(tmp
     a, b = _save(tmp_path / "ct.nii.gz", image), _save(tmp_path / "painted.nii.gz", painted)
     out = tmp_path / "seg.nii.gz"
     assert main(["complete", str(a), str(b), "--out", str(out), "--no-network"]) == 0
-    assert "propagation" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "propagation" in printed
+    # where to paint next: an unpainted slice, named by its array index and its position in mm
+    nxt = re.search(r"next: paint slice (\d+) next .* array slice \1, S = (-?[\d.]+) mm", printed)
+    assert nxt is not None and int(nxt.group(1)) not in (1, 4)
+    z = int(nxt.group(1))
+    ras = nib.load(a).affine @ np.array([0, 0, z, 1])  # the file's (i, j, k): k is the array's z here
+    assert float(nxt.group(2)) == pytest.approx(ras[2], abs=0.06)
     seg = nib.load(out)
     np.testing.assert_allclose(seg.affine, nib.load(a).affine)
     data = np.asarray(seg.dataobj).transpose(2, 1, 0)

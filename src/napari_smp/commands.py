@@ -260,6 +260,10 @@ def run_complete(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     saved = f"; model {args.model_out}" if args.model_out is not None and done.network is not None else ""
     print(f"wrote {args.out}: {done.summary()}{saved}")
+    if done.suggestion is not None:
+        z = done.suggestion.slice
+        at = float(meta.affine[2, 0] * z + meta.affine[2, 3])  # superior position of the slice (RAS+ world)
+        print(f"next: {done.suggestion.describe(classes)}; array slice {z}, S = {at:.1f} mm")
     return 0
 
 

@@ -40,6 +40,7 @@ def test_propagation_alone_fills_the_volume_and_keeps_the_painting():
     score = dice(done.labels[unpainted], labels[unpainted], labels=[1, 2]).nanmean()
     assert score > 0.9  # two drifting discs, carried along the image
     assert "propagation" in done.seconds
+    assert done.suggestion is not None and done.suggestion.slice not in (2, 9)  # where to paint next
 
 
 def test_a_network_that_learnt_too_little_is_left_out_and_said(monkeypatch):

@@ -35,6 +35,7 @@ from .errors import Cancelled, EngineError
 from .inference.intensity import Calibration, calibrate, intensity_bins, refine
 from .inference.interpolation import FilledSlices
 from .inference.propagation import propagate
+from .inference.suggest import Suggestion, suggest_slice
 from .volumes import annotated_slices, check_image, check_labels
 
 if TYPE_CHECKING:  # training loads torch; propagation alone must not
@@ -66,6 +67,7 @@ class Completion:
         notes: what the user should know (a network left out and why, classes absent ...).
         seconds: wall time of each stage.
         evidence: how strongly intensities were trusted, and the held-out Dice that chose it (None: off).
+        suggestion: the slice to paint next (the least certain one; None when every slice is painted).
     """
 
     labels: np.ndarray
@@ -75,6 +77,11 @@ class Completion:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     evidence: Calibration | None = None
+    suggestion: Suggestion | None = None
+
+    def __post_init__(self) -> None:
+        if self.suggestion is None and len(self.propagation.painted) < self.labels.shape[0]:
+            self.suggestion = suggest_slice(self.propagation)
 
     def summary(self) -> str:
         """``propagation + network (312 steps): 14 slices filled from 6 painted in 171 s``."""

@@ -1,0 +1,262 @@
+"""The effort benchmark: how much of a volume does a painting of k axial slices give back, by method.
+
+The product's main job (``napari-smp complete``) against every way a user could fill the volume from
+the same painting, in the same run, on the same slices:
+
+* ``nearest``: a copy of the nearest painted slice (no learning: the bar every result must clear);
+* ``interp``: each organ's signed distance interpolated between the painted slices around a slice;
+* ``mci``: ITK's morphological contour interpolation (3D Slicer's "Fill between slices"; pip
+  ``itk-morphologicalcontourinterpolation``, benchmark-only: skipped with a note when absent);
+* ``propagation``: the optical-flow propagation alone (``engine.inference.propagate``, no network, no
+  fusion): the first stage of ``complete``;
+* ``evidence``: ``engine.complete`` without its network: propagation weighed by the intensity evidence
+  (``engine.inference.intensity``), what ``complete`` returns when its network is left out;
+* ``complete``: ``engine.complete`` at its defaults and the time budget (propagation + network + pooling);
+* ``unet``: MONAI's BasicUNet trained by the engine's own loop on the painted slices, same budget;
+* ``rf``: a random forest on scikit-image multiscale features (ilastik / convpaint).
+
+Cases: the phantom, the dev CT (TotalSegmentator), the MNI152 brain (grey/white matter, CSF) and the
+pyradiomics lesions lung2 and brain1 (k slices on the lesion plus two all-background painted slices).
+Painted slices: k bins over the labelled z-range, one slice per bin, at the bin's centre for seed 0 and
+at a random place in the bin for other seeds (the seed also seeds the networks). Score: mean foreground
+Dice on the never-painted slices (classes present there), leaving out the dev CT's "twins" (slices whose
+label map equals a painted slice's voxel for voxel: its labels were resampled from a coarser grid).
+
+Runs append one JSON line per (case, k, seed, method) to ``--results``, so slow methods can be added in
+a later invocation; ``--report`` then writes the tables (mean +- std over seeds) to docs/benchmarks.md and
+the curves to docs/images/effort.png.
+
+    .venv/bin/python benchmarks/effort.py --methods nearest interp mci propagation rf
+    .venv/bin/python benchmarks/effort.py --methods complete unet --ks 3 6 --budget 180
+    .venv/bin/python benchmarks/effort.py --methods complete nearest propagation --busy --results busy.jsonl
+    .venv/bin/python benchmarks/effort.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(_ROOT / "benchmarks"))
+
+from _report import cpu_model  # noqa: E402
+from fewshot import run_rf, twins  # noqa: E402
+from propagation_pilot import CASES, LESIONS, load  # noqa: E402
+
+from napari_smp.metrics import dice  # noqa: E402
+
+METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "unet", "rf")
+LEARNED = ("complete", "unet")  # trained for the time budget
+DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "effort.jsonl"
+
+Filler = Callable[[np.ndarray, np.ndarray, np.ndarray, int, float], tuple[np.ndarray, dict]]
+
+
+def choose_painted(labels: np.ndarray, k: int, lesion: bool, seed: int) -> np.ndarray:
+    """k slices over the labelled z-range, one per equal bin (+ 2 background slices for a lesion).
+
+    Seed 0 takes each bin's centre (as ``propagation_pilot.choose_painted``); other seeds a uniformly
+    random slice of each bin, so the spread over seeds is that of a user's choice of slices.
+    """
+    z = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
+    lo, hi = int(z.min()), int(z.max())
+    span = hi - lo + 1
+    rng = np.random.default_rng(seed)
+    picks = set()
+    for i in range(k):
+        a, b = lo + int(i * span / k), lo + int((i + 1) * span / k)  # bin [a, b)
+        picks.add(lo + int((i + 0.5) * span / k) if seed == 0 else int(rng.integers(a, max(b, a + 1))))
+    if lesion:
+        depth = labels.shape[0]
+        picks |= {lo // 2, (hi + depth) // 2}  # halfway to each end of the volume: background
+    return np.array(sorted(p for p in picks if 0 <= p < labels.shape[0]))
+
+
+def scored_slices(labels: np.ndarray, painted: np.ndarray) -> np.ndarray:
+    """The never-painted slices that are scored (the twins of painted slices left out)."""
+    skip = set(painted.tolist()) | set(twins(labels, painted.tolist()))
+    return np.array([z for z in range(labels.shape[0]) if z not in skip])
+
+
+def score(pred: np.ndarray, gt: np.ndarray, keep: np.ndarray) -> float:
+    """Mean foreground Dice on slices ``keep``, over the classes present there in ``gt``."""
+    g, p = gt[keep], pred[keep]
+    classes = [int(c) for c in np.unique(g) if c]
+    return float(dice(p, g, labels=classes).nanmean()) if classes else float("nan")
+
+
+# --- the methods: (image, painting, painted, seed, budget) -> (label map, facts) -------------------------
+
+
+def _nearest(image, painting, painted, seed, budget):
+    from napari_smp.engine.inference.propagation import nearest_copy
+
+    return nearest_copy(painting, painted).label_map(), {}
+
+
+def _interp(image, painting, painted, seed, budget):
+    from napari_smp.engine.inference.propagation import interpolate
+
+    return interpolate(painting, painted).label_map(), {}
+
+
+def _mci(image, painting, painted, seed, budget):
+    """ITK morphological contour interpolation along z, every label at once (its default).
+
+    MCI fills between painted slices only; beyond the painted range the nearest painted slice is copied,
+    as ``interp`` does there, so that the two differ only where they interpolate.
+    """
+    import itk
+
+    from napari_smp.engine.inference.propagation import nearest_copy
+
+    sparse = np.ascontiguousarray(painting.astype(np.uint16))
+    out = itk.morphological_contour_interpolator(itk.image_from_array(sparse), axis=2)  # numpy z = ITK axis 2
+    filled = itk.array_from_image(out).astype(painting.dtype)
+    outside = np.r_[0 : painted[0], painted[-1] + 1 : painting.shape[0]]
+    filled[outside] = nearest_copy(painting, painted).label_map()[outside]
+    return filled, {}
+
+
+def _propagation(image, painting, painted, seed, budget):
+    from napari_smp.engine.inference.propagation import propagate
+
+    return propagate(image, painting, painted).label_map(), {}
+
+
+def _evidence(image, painting, painted, seed, budget):
+    from napari_smp.engine import complete
+
+    done = complete(image, painting, network=False, slices=painted.tolist())
+    return done.labels, {"evidence": str(done.evidence.choice) if done.evidence else ""}
+
+
+def _complete(image, painting, painted, seed, budget):
+    from napari_smp.config import TrainConfig
+    from napari_smp.engine import complete
+
+    done = complete(image, painting, train=TrainConfig(time_budget=budget, seed=seed), slices=painted.tolist())
+    facts: dict = {"sources": done.sources, "notes": done.notes}
+    if done.network is not None:
+        facts["steps"] = len(done.network.reports)
+        facts["painted_dice"] = max(done.network.answers.values(), default=float("nan"))
+    if done.evidence is not None:
+        facts["evidence"] = str(done.evidence.choice)
+    return done.labels, facts
+
+
+def _unet(image, painting, painted, seed, budget):
+    from _unet_peer import finetune_unet
+
+    from napari_smp.config import InferConfig, ModelConfig, TrainConfig
+    from napari_smp.engine.classes import ClassTable
+    from napari_smp.engine.inference import Predictor
+    from napari_smp.engine.volumes import guess_norm
+
+    table = ClassTable.from_painting(painting[painted])
+    config = table.configure(ModelConfig(preset="lite", norm=guess_norm(image), in_channels=1))
+    train = TrainConfig(time_budget=budget, seed=seed)
+    result = finetune_unet(image, table.to_index(painting), config=config, train=train, slices=painted.tolist())
+    pred = Predictor(result.model, result.config, InferConfig()).predict(image).labels
+    return table.to_values(pred), {"steps": len(result.reports)}
+
+
+def _rf(image, painting, painted, seed, budget):
+    from napari_smp.engine.volumes import guess_norm
+
+    return run_rf(image, painting, guess_norm(image), painted.tolist(), seed).astype(painting.dtype), {}
+
+
+FILLERS: dict[str, Filler] = {"nearest": _nearest, "interp": _interp, "mci": _mci, "propagation": _propagation,
+                              "evidence": _evidence, "complete": _complete, "unet": _unet, "rf": _rf}  # fmt: skip
+
+
+def available(method: str) -> str:
+    """'' when ``method`` can run here, else why not."""
+    if method == "mci":
+        try:
+            import itk  # noqa: F401
+        except ImportError:
+            return "ITK is not installed (pip install itk-morphologicalcontourinterpolation)"
+    return ""
+
+
+def _burn() -> None:  # a busy neighbour: one core at 100 %
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) % 2147483648
+
+
+def run(args: argparse.Namespace) -> None:
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    busy = None
+    if args.busy:
+        busy = mp.get_context("spawn").Process(target=_burn, daemon=True)
+        busy.start()
+    print(f"CPU: {cpu_model()}; budget {args.budget:g} s; busy: {bool(busy)}", flush=True)
+    try:
+        for case in args.cases:
+            try:
+                image, labels = load(case)
+            except FileNotFoundError as err:
+                print(f"skipped: {err}", flush=True)
+                continue
+            for k in args.ks:
+                for seed in args.seeds:
+                    painted = choose_painted(labels, k, case in LESIONS, seed)
+                    painting = np.zeros_like(labels)
+                    painting[painted] = labels[painted]
+                    keep = scored_slices(labels, painted)
+                    for method in args.methods:
+                        why = available(method)
+                        if why:
+                            print(f"{case} k={k} seed={seed} {method}: skipped, {why}", flush=True)
+                            continue
+                        load_before = os.getloadavg()[0]  # other work on the machine, for the record
+                        t = time.perf_counter()
+                        pred, facts = FILLERS[method](image, painting, painted, seed, args.budget)
+                        seconds = time.perf_counter() - t
+                        row = {"case": case, "k": k, "seed": seed, "method": method, "dice": score(pred, labels, keep),
+                               "seconds": round(seconds, 2), "painted": painted.tolist(), "budget": args.budget,
+                               "busy": bool(busy), "load": round(load_before, 2), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"), **facts}  # fmt: skip
+                        with args.results.open("a") as fh:
+                            fh.write(json.dumps(row) + "\n")
+                        extra = f" ({facts['sources']}, {facts.get('steps', 0)} steps)" if "sources" in facts else ""
+                        print(f"{case:8s} k={k} seed={seed} {method:12s} {row['dice']:.3f} {seconds:6.1f} s{extra}",
+                              flush=True)  # fmt: skip
+    finally:
+        if busy is not None:
+            busy.terminate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    ap.add_argument("--ks", nargs="+", type=int, default=[1, 2, 3, 6])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    ap.add_argument("--budget", type=float, default=180.0, help="seconds for each learned method (complete, unet)")
+    ap.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
+    ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON lines, appended to")
+    ap.add_argument("--report", action="store_true", help="write tables and curves from --results, run nothing")
+    args = ap.parse_args(argv)
+    if args.report:
+        from _effort_report import report
+
+        report(args.results)
+        return 0
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
