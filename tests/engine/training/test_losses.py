@@ -162,3 +162,81 @@ def test_a_coarse_head_in_a_sum_is_upsampled_first():
         mixed = deep_supervision_loss([coarse, finest], target, mode=mode).item()
         sized = deep_supervision_loss([up, finest], target, mode=mode).item()
         assert mixed - sized == pytest.approx(lone, rel=1e-5)
+
+
+# ---- unknown pixels (scribbles) never enter the loss
+
+
+def _known_only_loss(logits: torch.Tensor, target: torch.Tensor) -> float:
+    """0.3 CE + 0.7 soft Dice by hand over the known pixels (target >= 0) of one head."""
+    keep = target >= 0
+    p = logits.softmax(1)
+    ce = F.cross_entropy(logits, target, ignore_index=-1)
+    eps, terms = 1e-5, []
+    for c in range(logits.shape[1]):
+        g = ((target == c) & keep).float()
+        pc = p[:, c] * keep
+        terms.append(1 - (2 * (pc * g).sum() + eps) / ((pc**2).sum() + g.sum() + eps))
+    return (0.3 * ce + 0.7 * torch.stack(terms).mean()).item()
+
+
+def test_unknown_pixels_are_left_out_of_ce_and_dice_known_answer():
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 6, 6)
+    target = torch.randint(0, 3, (2, 6, 6))
+    target[0, :3] = -1  # half of the first image is not annotated
+    target[1, 2, 2] = -1
+    got = deep_supervision_loss([logits], target, mode="heads").item()
+    assert got == pytest.approx(_known_only_loss(logits, target), rel=1e-5)
+    # and it differs from reading those pixels as background (the whole-slice meaning)
+    assert got != pytest.approx(deep_supervision_loss([logits], target.clamp(min=0), mode="heads").item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("mode", ["subsets", "heads", "auxiliary"])
+def test_a_pixel_marked_unknown_changes_nothing_in_the_loss_or_its_gradient(soft: bool, mode: str):
+    torch.manual_seed(2)
+    target = torch.randint(0, 3, (2, 8, 8))
+    target[:, :, :3] = -1  # a band nobody annotated
+    if soft:  # fractions: an unknown pixel has no class (its fractions sum to 0)
+        target_in = F.one_hot(target.clamp(min=0), 3).permute(0, 3, 1, 2).float() * (target >= 0)[:, None]
+    else:
+        target_in = target
+    # the coarse heads (auxiliary) see whole 2x2 cells, so the change is kept to cells wholly unknown
+    base = [torch.randn(2, 3, 8, 8) for _ in range(4)]
+    if mode == "auxiliary":
+        base = [torch.randn(2, 3, 8 >> (3 - i), 8 >> (3 - i)) for i in range(4)]
+
+    def loss_and_grads(heads: list[torch.Tensor]) -> tuple[float, list[torch.Tensor]]:
+        heads = [h.clone().requires_grad_(True) for h in heads]
+        loss = deep_supervision_loss(heads, target_in, mode=mode)
+        loss.backward()
+        return loss.item(), [h.grad for h in heads]
+
+    loss0, grads0 = loss_and_grads(base)
+    changed = [h.clone() for h in base]
+    changed[-1][:, :, :, :2] += 5.0 * torch.randn_like(changed[-1][:, :, :, :2])  # finest head, unknown cols 0-1
+    loss1, grads1 = loss_and_grads(changed)
+    assert loss1 == pytest.approx(loss0, rel=1e-6, abs=1e-7)
+    assert grads0[-1][:, :, :, :2].abs().max().item() == 0.0  # nothing flows into unknown pixels
+    for g0, g1 in zip(grads0, grads1, strict=True):  # and every other gradient is as it was
+        torch.testing.assert_close(g0, g1, rtol=1e-5, atol=1e-7)
+
+
+def test_unknown_fractions_give_the_ignore_index_loss():
+    torch.manual_seed(3)
+    heads = [torch.randn(2, 3, 8, 8) for _ in range(4)]
+    target = torch.randint(0, 3, (2, 8, 8))
+    target[1, 4:] = -1
+    fractions = F.one_hot(target.clamp(min=0), 3).permute(0, 3, 1, 2).float() * (target >= 0)[:, None]
+    assert deep_supervision_loss(heads, fractions).item() == pytest.approx(
+        deep_supervision_loss(heads, target).item(), rel=1e-5
+    )
+
+
+def test_a_batch_with_no_known_pixel_gives_a_finite_zero_ce():
+    heads = [torch.randn(1, 2, 4, 4, requires_grad=True)]
+    loss = deep_supervision_loss(heads, torch.full((1, 4, 4), -1), mode="heads")
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert heads[0].grad.abs().max().item() == 0.0

@@ -13,6 +13,12 @@ Such heads may come at their own scale; their targets are then pooled to it (cla
 The target is class indices or class fractions (soft labels, ``resize_soft_labels``): CE is then the
 cross-entropy against the fractions and the Dice overlap uses them in place of the one-hot map; for
 a one-hot target both equal the index form exactly.
+
+Unknown pixels (scribbles: nobody said what they are) never enter the loss. An index target marks them
+``IGNORE`` (-1); a fraction target gives them no class at all (their fractions sum to 0, and a pixel
+at a stroke's edge sums to its known share). CE is then the mean over the known pixels only and the
+soft Dice is taken over them only (a prediction's ``p^2`` counts where the pixel is known); the gradient
+at an unknown pixel is exactly 0. A target with no unknown pixel takes the unmasked formulas unchanged.
 """
 
 from __future__ import annotations
@@ -23,7 +29,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["soft_dice_loss", "deep_supervision_loss", "head_subsets", "supervised_sums", "subset_weight"]
+__all__ = ["IGNORE", "soft_dice_loss", "deep_supervision_loss", "head_subsets", "supervised_sums", "subset_weight"]
+
+
+#: the class index of an unknown pixel in an index target (``F.nll_loss``'s ``ignore_index``)
+IGNORE = -1
+#: a fraction-target pixel whose fractions sum to less than this is (partly) unknown
+_KNOWN = 1.0 - 1e-3
 
 
 def soft_dice_loss(
@@ -42,13 +54,18 @@ def soft_dice_loss(
 
 
 def _dice_from_probs(
-    probs: torch.Tensor, onehot: torch.Tensor, target_sq: torch.Tensor, eps: float
+    probs: torch.Tensor,
+    onehot: torch.Tensor,
+    target_sq: torch.Tensor,
+    eps: float,
+    known: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Soft Dice loss from probabilities (B, C, H, W); ``target_sq`` = per-class sum of ``onehot``
-    (which equals the sum of its squares)."""
+    (which equals the sum of its squares); ``known`` (B, 1, H, W): each pixel's known share, None = all."""
     dims = (0, 2, 3)
     inter = (probs * onehot).sum(dims)
-    return (1.0 - (2.0 * inter + eps) / (probs.square().sum(dims) + target_sq + eps)).mean()
+    pred_sq = probs.square() if known is None else probs.square() * known
+    return (1.0 - (2.0 * inter + eps) / (pred_sq.sum(dims) + target_sq + eps)).mean()
 
 
 def head_subsets(n_heads: int = 4) -> list[tuple[int, ...]]:
@@ -102,21 +119,33 @@ def deep_supervision_loss(
 
     Args:
         outputs: the model's heads, each (B, C, H, W) or, alone in its term, (B, C, h, w).
-        target: (B, H, W) class indices, or (B, C, H, W) class fractions summing to 1 per pixel.
+        target: (B, H, W) class indices (``IGNORE`` = unknown), or (B, C, H, W) class fractions summing
+            to 1 per known pixel and to 0 per unknown one (module docstring).
         mode: which head sums are supervised (:func:`supervised_sums`).
     """
     total = outputs[0].new_zeros((), dtype=torch.float32)
     soft = target.is_floating_point()
-    # truth: (B, C, H, W), the fractions themselves or the one-hot map of the indices
+    # truth: (B, C, H, W), the fractions themselves or the one-hot map of the indices (0 where unknown)
+    known: torch.Tensor | None = None  # (B, 1, H, W) each pixel's known share; None: every pixel known
     if soft:
         truth = target.float()
+        share = truth.sum(1, keepdim=True)
+        if bool((share < _KNOWN).any()):
+            known = share
         target_sq = truth.square().sum((0, 2, 3))
     else:
-        truth = F.one_hot(target, num_classes=outputs[0].shape[1]).permute(0, 3, 1, 2).float()
+        unknown = target < 0
+        partial = bool(unknown.any())
+        truth = F.one_hot(target.clamp(min=0) if partial else target, num_classes=outputs[0].shape[1])
+        truth = truth.permute(0, 3, 1, 2).float()
+        if partial:
+            known = (~unknown)[:, None].float()
+            truth = truth * known
         target_sq = truth.sum((0, 2, 3))
     full = truth.shape[-2:]
-    # per logit size: the targets there (at a coarser head's size, the class fractions of its cells)
-    targets = {tuple(full): (truth, target_sq)}
+    # per logit size: the targets there (at a coarser head's size, the class fractions of its cells) and
+    # the known share of each of its pixels
+    targets = {tuple(full): (truth, target_sq, known)}
     sums: dict[tuple[int, ...], torch.Tensor] = {}
     for subset in supervised_sums(len(outputs), mode):
         weight = subset_weight(subset, len(outputs), mode)
@@ -131,11 +160,17 @@ def deep_supervision_loss(
         size = tuple(logits.shape[-2:])
         if size not in targets:
             small = F.adaptive_avg_pool2d(truth, size)
-            targets[size] = (small, small.square().sum((0, 2, 3)))
-        goal, goal_sq = targets[size]
+            share = None if known is None else F.adaptive_avg_pool2d(known, size)
+            targets[size] = (small, small.square().sum((0, 2, 3)), share)
+        goal, goal_sq, share = targets[size]
         logp = logits.log_softmax(dim=1)
-        dice = _dice_from_probs(logp.exp(), goal, goal_sq, eps)
-        ce = F.nll_loss(logp, target) if not soft and size == tuple(full) else -(goal * logp).sum(1).mean()
+        dice = _dice_from_probs(logp.exp(), goal, goal_sq, eps, share)
+        if share is not None:  # the mean over the known pixels (a batch with none known: 0, no NaN)
+            ce = -(goal * logp).sum() / share.sum().clamp(min=1e-6)
+        elif not soft and size == tuple(full):
+            ce = F.nll_loss(logp, target)
+        else:
+            ce = -(goal * logp).sum(1).mean()
         total = total + weight * (ce_weight * ce + dice_weight * dice)
     return total
 
