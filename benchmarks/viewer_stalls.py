@@ -198,6 +198,13 @@ def run(budget: float, pretrain_budget: float) -> tuple[list[Any], dict[str, str
     meter.start()
     tmp = Path(tempfile.mkdtemp(prefix="napari-smp-stalls-"))
     image, truth, note = open_data(s)
+    floor = "napari alone: add a Labels layer like the CT, no widget open"
+    with meter.action(floor):  # what any result layer costs in napari itself (vispy visuals, overlays, events)
+        extra = s.viewer.add_labels(np.zeros(s.viewer.layers[image].data.shape, np.uint8), name="floor",
+                                    scale=s.viewer.layers[image].scale, translate=s.viewer.layers[image].translate)
+        wait_until(lambda: True, 5, "add", settle=0.5)
+    s.viewer.layers.remove(extra)
+    s.outcomes[floor] = "ok"
     with meter.action("Viewer: scroll 3 s, nothing running"):
         s.scrolling(True)
         end = time.perf_counter() + 3
