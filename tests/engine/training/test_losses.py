@@ -240,3 +240,18 @@ def test_a_batch_with_no_known_pixel_gives_a_finite_zero_ce():
     assert torch.isfinite(loss)
     loss.backward()
     assert heads[0].grad.abs().max().item() == 0.0
+
+
+def test_a_coarse_head_over_partly_known_cells_scores_zero_for_a_sure_right_answer():
+    # one known pixel in every 2 x 2 cell: the 8 x 8 head sees cells a quarter known; a sure answer of
+    # the known pixel's class is perfect there (Dice term 0, CE ~0), never better than perfect (< 0)
+    torch.manual_seed(5)
+    classes = torch.randint(0, 3, (2, 8, 8))
+    target = torch.full((2, 16, 16), -1)
+    target[:, ::2, ::2] = classes
+    head = F.one_hot(classes, 3).permute(0, 3, 1, 2).float() * 30
+    fractions = F.one_hot(target.clamp(min=0), 3).permute(0, 3, 1, 2).float() * (target >= 0)[:, None]
+    for t in (target, fractions):
+        assert deep_supervision_loss([head], t, mode="auxiliary").item() == pytest.approx(0.0, abs=1e-4)
+    wrong = head.roll(1, dims=1)  # sure and wrong everywhere: a large loss
+    assert deep_supervision_loss([wrong], target, mode="auxiliary").item() > 1.0

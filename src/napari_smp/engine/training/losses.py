@@ -132,7 +132,7 @@ def deep_supervision_loss(
         share = truth.sum(1, keepdim=True)
         if bool((share < _KNOWN).any()):
             known = share
-        target_sq = truth.square().sum((0, 2, 3))
+        target_sq = _target_sq(truth, known)
     else:
         unknown = target < 0
         partial = bool(unknown.any())
@@ -161,7 +161,7 @@ def deep_supervision_loss(
         if size not in targets:
             small = F.adaptive_avg_pool2d(truth, size)
             share = None if known is None else F.adaptive_avg_pool2d(known, size)
-            targets[size] = (small, small.square().sum((0, 2, 3)), share)
+            targets[size] = (small, _target_sq(small, share), share)
         goal, goal_sq, share = targets[size]
         logp = logits.log_softmax(dim=1)
         dice = _dice_from_probs(logp.exp(), goal, goal_sq, eps, share)
@@ -173,6 +173,19 @@ def deep_supervision_loss(
             ce = -(goal * logp).sum(1).mean()
         total = total + weight * (ce_weight * ce + dice_weight * dice)
     return total
+
+
+def _target_sq(truth: torch.Tensor, known: torch.Tensor | None) -> torch.Tensor:
+    """Per-class sum of the squared targets (C,), each pixel weighted by its known share ``w``.
+
+    A partly known pixel (a coarse cell, a stroke's edge) holds fractions ``g = w * q`` (``q``: the
+    fractions among its known part), and counts as ``w`` of a pixel: ``w * q^2 = g^2 / w``. Without
+    that weight a cell one quarter known would reward a sure prediction more than a perfect Dice can,
+    and the loss went below 0.
+    """
+    if known is None:
+        return truth.square().sum((0, 2, 3))
+    return (truth.square() / known.clamp(min=1e-6)).sum((0, 2, 3))
 
 
 def _at(logits: torch.Tensor, size: torch.Size) -> torch.Tensor:
