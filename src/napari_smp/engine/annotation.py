@@ -4,6 +4,10 @@ painting rather than a ground truth. numpy only (no torch): a widget asks on eve
 
 The rule is the engine's (``volumes.annotated_slices``, ARCHITECTURE.md "Annotations"): an axial slice
 with at least one non-zero label is annotated; other slices count only when listed as background.
+
+Scribbles are the other mode (napari-convpaint's and ilastik's convention): 0 = not annotated, a
+background label ``B`` the user chooses is painted like any class, and only marked pixels are known
+(``scribble_targets``: B becomes 0, the known mask says where anything was said).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 from .errors import EngineError
 
 __all__ = ["AnnotationSummary", "parse_background_slices", "painted_slice_count", "sparsest_painting",
-           "ground_truth_warning", "DENSE_FRACTION", "DENSE_RUN"]
+           "ground_truth_warning", "DENSE_FRACTION", "DENSE_RUN", "check_scribbles", "scribble_targets"]
 
 #: a layer labelled on at least this share of the volume's slices (or of its labelled range, for a
 #: run of at least ``DENSE_RUN`` slices) looks like a ground truth, not a painting: people paint a
@@ -83,15 +87,32 @@ class AnnotationSummary:
             found |= values
         return sorted(found)
 
-    def describe(self, names: dict[int, str] | None = None) -> str:
-        """One line for a user, e.g. ``3 slices annotated (4, 9, 12): liver, spleen``."""
+    @property
+    def pixels(self) -> int:
+        """Annotated (non-zero) pixels of the whole map: what a scribble painting holds."""
+        return int(self._prints[:, 0].sum())
+
+    def describe(self, names: dict[int, str] | None = None, background: int | None = None) -> str:
+        """One line for a user, e.g. ``3 slices annotated (4, 9, 12): liver, spleen``.
+
+        With ``background`` (scribble mode, the background label), the annotated pixels are counted:
+        ``1,204 pixels annotated on 3 axial slices (4, 9, 12): liver; background (label 5)``.
+        """
         if not self._per_slice:
+            if background is not None:
+                return f"nothing annotated yet: scribble structures and background (label {background})"
             return "no slice annotated yet: paint at least one axial slice"
         shown = self.slices if len(self.slices) <= 8 else self.slices[:7] + ["..."]
         listing = ", ".join(str(z) for z in shown)
-        classes = ", ".join((names or {}).get(c, f"class {c}") for c in self.classes)
         plural = "s" if len(self.slices) != 1 else ""
-        return f"{len(self.slices)} slice{plural} annotated ({listing}): {classes}"
+        if background is None:
+            classes = ", ".join((names or {}).get(c, f"class {c}") for c in self.classes)
+            return f"{len(self.slices)} slice{plural} annotated ({listing}): {classes}"
+        structures = [(names or {}).get(c, f"class {c}") for c in self.classes if c != background]
+        marked = (f"background (label {background})" if background in self.classes
+                  else f"no background yet: paint some with label {background}")
+        what = "; ".join([", ".join(structures), marked] if structures else [marked])
+        return f"{self.pixels:,} pixels annotated on {len(self.slices)} axial slice{plural} ({listing}): {what}"
 
 
 def _fingerprints(labels: np.ndarray) -> np.ndarray:
@@ -157,3 +178,42 @@ def ground_truth_warning(slices: Sequence[int], depth: int) -> str:
     else:
         return ""
     return f"this looks like a ground truth (labels on {where}): fine-tune learns from every labelled slice"
+
+
+def check_scribbles(painting: np.ndarray, background: int | None) -> None:
+    """Raise :class:`EngineError` with one sentence when a scribble painting cannot be trained on.
+
+    Args:
+        painting: (Z, Y, X) scribbles: 0 = not annotated, ``background`` = background, others classes.
+        background: the label value painted as background (None: the user gave none).
+    """
+    if background is None:
+        raise EngineError("scribbles need a background label: paint some background with a label of its own "
+                          "and name it (--background-label B)")
+    if background <= 0:
+        raise EngineError(f"the background label must be a positive label value, not {background}: with "
+                          "scribbles 0 means not annotated, so paint background with a label of its own")
+    data = np.asarray(painting)
+    marked = data == background
+    if not marked.any():
+        raise EngineError(f"the scribbles hold no background mark (label {background}): paint a few strokes of "
+                          f"background with label {background}, or paint whole slices without scribble mode")
+    if not np.any(data[~marked]):
+        raise EngineError(f"the scribbles mark only background (label {background}): paint at least one "
+                          "structure too")
+
+
+def scribble_targets(painting: np.ndarray, background: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Scribbles -> training targets: (labels, known).
+
+    Args:
+        painting: (Z, Y, X) integer scribbles (``check_scribbles``).
+        background: the label value painted as background.
+    Returns:
+        labels: (Z, Y, X) the painting with ``background`` written as 0 (same dtype), the value every
+        output uses for background; known: (Z, Y, X) bool, True where anything was painted.
+    """
+    check_scribbles(painting, background)
+    data = np.asarray(painting)
+    known = data != 0
+    return np.where(data == background, 0, data).astype(data.dtype, copy=False), known

@@ -52,9 +52,13 @@ def resize_soft_labels(labels: torch.Tensor, num_classes: int, size: int | tuple
     A 512-pixel CT slice shrunk to 128 by nearest neighbour keeps one pixel in 16: thin organs lose
     whole rows, and the best prediction through that grid scores 0.90 mean Dice on the dev CT. The
     one-hot map filtered like the image (``resize_slices``) keeps each class's share of every model
-    pixel, and the same round trip scores 0.945 (benchmarks/grid_ceiling.py). Each pixel sums to 1.
+    pixel, and the same round trip scores 0.945 (benchmarks/grid_ceiling.py). Each pixel sums to 1, or to
+    its known share where ``labels`` marks unknown pixels with a negative index.
     """
-    onehot = F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).float()
+    labels = labels.long()
+    # a negative index is an unknown pixel (scribbles): no class at all, so its fractions sum to 0
+    onehot = F.one_hot(labels.clamp(min=0), num_classes).permute(0, 3, 1, 2).float()
+    onehot *= (labels >= 0)[:, None]
     return resize_slices(onehot, size).clamp_(0, 1)
 
 

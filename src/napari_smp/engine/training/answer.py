@@ -35,7 +35,7 @@ def answer_scores(model: torch.nn.Module, data: SliceSet, batch: int = 8) -> dic
         data: the slices it was trained on: (N, C, S, S) images and their labels or class fractions.
     Returns:
         ``{"finest": dice, "sum": dice}``: Dice pooled over all slices per class (``metrics.dice``), then
-        averaged over the painted foreground classes.
+        averaged over the painted foreground classes; unknown pixels (scribbles) are not scored.
     """
     was_training = model.training
     device = next(model.parameters()).device
@@ -46,9 +46,12 @@ def answer_scores(model: torch.nn.Module, data: SliceSet, batch: int = 8) -> dic
         for start in range(0, len(data), batch):
             heads = model(data.images[start : start + batch].to(device), all_heads=True)
             labels = data.labels[start : start + batch]
-            truths.append((labels.argmax(1) if labels.dim() == 4 else labels).numpy())  # fractions: the majority
+            # fractions: the majority; a pixel less than half known (scribbles) is left out of the score
+            # by setting it to background in both maps, which no foreground Dice counts
+            known = (labels.sum(1) >= 128 if labels.dim() == 4 else labels >= 0).numpy()
+            truths.append(np.where(known, (labels.argmax(1) if labels.dim() == 4 else labels).numpy(), 0))
             for name, logits in (("finest", heads[-1]), ("sum", torch.stack(heads).sum(0))):
-                preds[name].append(logits.argmax(1).cpu().numpy())
+                preds[name].append(np.where(known, logits.argmax(1).cpu().numpy(), 0))
     finally:
         model.train(was_training)
     truth = np.concatenate(truths)

@@ -29,7 +29,8 @@ def augment_batch(
 
     Args:
         images: (B, C, H, W) float in [0, 1].
-        labels: (B, H, W) long, or (B, K, H, W) class fractions (channel 0 the background).
+        labels: (B, H, W) long, or (B, K, H, W) class fractions (channel 0 the background); unknown
+            pixels (scribbles) are -1, or have fractions summing to 0.
         generator: a CPU generator, so runs with one seed are identical.
         rot_flip: also the paper's right-angle rotations and mirror flips (they map the right
             kidney onto where the left one was; ``False`` keeps every image's orientation).
@@ -58,15 +59,19 @@ def augment_batch(
     theta[:, 1, 0], theta[:, 1, 1] = sin * flip, cos
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # what rotates in from outside a wholly annotated slice is background; on a scribbled slice (some
+    # pixel unknown) it is unknown too: nobody said what lies there
     if labels.is_floating_point():
+        whole = (labels.sum(1) > 0.999).flatten(1).all(1).float()[:, None, None]
         labels = F.grid_sample(labels, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        # what rotates in from outside the slice is background, as the zero class index is below
-        labels[:, 0] += (1.0 - labels.sum(1)).clamp_(min=0.0)
+        labels[:, 0] += (1.0 - labels.sum(1)).clamp_(min=0.0) * whole
     else:
-        labels = F.grid_sample(
-            labels[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False
+        whole = (labels >= 0).flatten(1).all(1)[:, None, None]
+        shifted = F.grid_sample(  # indices + 1, so the zero padding is -1: unknown
+            labels[:, None].float() + 1, grid, mode="nearest", padding_mode="zeros", align_corners=False
         )
-        labels = labels[:, 0].round().long()
+        labels = shifted[:, 0].round().long() - 1
+        labels = torch.where(whole & (labels < 0), torch.zeros_like(labels), labels)
 
     # intensity: gamma, contrast/brightness, then a little noise; images stay in [0, 1]
     gamma = torch.exp((rand(b, 1, 1, 1) * 2 - 1) * 0.3)

@@ -205,10 +205,11 @@ def fit(
         if train.augment:
             x, y = augment_batch(x, y, gen, rot_flip=train.rot_flip)
         # a class-seeded bank fills its warm-up blocks from these labels (SimMPNet.labelled); nothing
-        # else reads them, and the argmax of a batch of fractions costs 13 ms of a 390 ms step
+        # else reads them, and the argmax of a batch of fractions costs 13 ms of a 390 ms step; an
+        # unknown pixel (scribbles) reads as background there, a first-pass approximation
         labelled: contextlib.AbstractContextManager = contextlib.nullcontext()
         if getattr(core, "reads_labels", False):
-            labelled = core.labelled(y.argmax(1) if y.is_floating_point() else y)
+            labelled = core.labelled(y.argmax(1) if y.is_floating_point() else y.clamp(min=0))
         with autocast(device, dtype), labelled:
             heads = model(x)
         return deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision), {}

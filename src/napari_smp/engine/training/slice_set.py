@@ -11,6 +11,7 @@ from ...config import ModelConfig
 from ..errors import EngineError
 from ..slices import resize_labels, resize_slices, resize_soft_labels, slice_stack
 from ..volumes import normalize_volume
+from .losses import IGNORE
 
 __all__ = ["SliceSet"]
 
@@ -27,7 +28,8 @@ class SliceSet:
         images: (N, C, S, S) float32 in [0, 1].
         labels: (N, S, S) long class indices, or (N, K, S, S) class fractions (``resize_soft_labels``),
             kept in steps of 1/255 as uint8: an eighth of float32, and less than int64 indices for up
-            to 8 classes, which matters when ``train`` holds a whole dataset's slices.
+            to 8 classes, which matters when ``train`` holds a whole dataset's slices. Unknown pixels
+            (scribbles) are ``losses.IGNORE`` as indices, and have no class (fractions summing to 0).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -45,6 +47,7 @@ class SliceSet:
         config: ModelConfig,
         soft: bool = False,
         to_index: Callable[[np.ndarray], np.ndarray] | None = None,
+        known: np.ndarray | None = None,
     ) -> SliceSet:
         """The slices ``index`` of a volume.
 
@@ -53,10 +56,14 @@ class SliceSet:
             soft: targets as class fractions (``TrainConfig.soft_labels``).
             to_index: user values -> the model's class indices (``ClassTable.to_index``); default: the
                 values are the indices.
+            known: (Z, Y, X) bool, the pixels whose label is known (scribbles); None: every pixel of
+                the slices ``index`` (whole slices, 0 = background).
         """
         x = slice_stack(normalize_volume(image, config.norm), index, config.slice_context, config.in_channels)
         x = resize_slices(x, config.img_size).contiguous()
         painted = labels[index] if to_index is None else to_index(labels[index])
+        if known is not None:
+            painted = np.where(known[index], painted.astype(np.int64, copy=False), IGNORE)
         y = torch.from_numpy(np.ascontiguousarray(painted))
         if not soft:
             return cls(x, resize_labels(y, config.img_size))
@@ -79,7 +86,11 @@ class SliceSet:
         """(B, C, S, S) images and their (B, S, S) labels or (B, K, S, S) float32 class fractions."""
         pick = torch.randint(0, len(self), (batch,), generator=generator)
         y = self.labels[pick]
-        if y.dim() == 4:  # undo the 1/255 rounding's drift so that every pixel sums to 1 again
+        if y.dim() == 4:
             y = y.float()
-            y = y / y.sum(1, keepdim=True).clamp_(min=1.0)
+            total = y.sum(1, keepdim=True)
+            # a known pixel's sum drifts by at most K/2 steps of 1/255: undo that so it sums to 1 again;
+            # a pixel at a stroke's edge keeps its known share, an unknown one stays at 0
+            known = total >= 255.0 - y.shape[1]
+            y = y / torch.where(known, total, torch.full_like(total, 255.0))
         return self.images[pick], y
