@@ -163,11 +163,21 @@ def main(argv: list[str] | None = None) -> None:
     ft.plot.finish()
     filled = ft.result_layer
     print(f"Fine-tune: {ft.status.text()}", flush=True)
+    saved = getattr(ft.last_result, "path", None)
+    if saved is None or not Path(saved).is_file():
+        # a busy CPU can spend the whole budget on propagation: train the network alone, as a user would
+        ft.fill_check.setChecked(False)
+        ft.budget_spin.setValue(args.budget / 2)
+        ft.save_edit.setText(str(tmp / "dev-ct-network.safetensors"))
+        ft.run_button.click()
+        _wait(app, lambda: ft.last_result is not None and not ft.busy() and getattr(ft.last_result, "path", None),
+              args.budget + 600, ft)
+        saved = ft.last_result.path
+        print(f"Fine-tune, network alone: {ft.status.text()}", flush=True)
 
     # 2. Segment with the model just fine-tuned (the picker selected it; else the file it saved)
     _close_toasts(app)
     _show(seg)
-    saved = getattr(ft.last_result, "path", None)
     if seg.model_picker.combo.currentText() == "checkpoint file..." and saved is not None:
         seg.model_picker.set_path(saved)
         clu.model_picker.set_path(saved)
