@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tiny import tiny_config, toy_volume
 
 from napari_smp.config import TrainConfig
 from napari_smp.engine.checkpoint import read_checkpoint_info
@@ -11,8 +12,6 @@ from napari_smp.engine.inference.cluster_report import cluster_report
 from napari_smp.engine.inference.predictor import Predictor
 from napari_smp.engine.k_history import read_k_history
 from napari_smp.engine.training.finetune import finetune
-
-from tiny import tiny_config, toy_volume
 
 
 @pytest.fixture(scope="module")
