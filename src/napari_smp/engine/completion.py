@@ -61,7 +61,7 @@ class Completion:
 
     Attributes:
         labels: (Z, Y, X) label map in the painting's values (uint8, or uint16 above 255).
-        sources: ``"propagation"`` or ``"propagation + network"``.
+        sources: ``"propagation"``, ``"propagation + network"``, or ``"network"`` (scribbles: scribble_completion.py).
         propagation: the propagated probabilities (``FilledSlices``), refined by the intensity evidence.
         network: the fine-tune's result (model, config, reports), None when none was trained.
         notes: what the user should know (a network left out and why, classes absent ...).
@@ -120,6 +120,7 @@ def complete(
     on_first: Callable[[np.ndarray], None] | None = None,
     callback: Callable[[StepReport], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    background_label: int | None = None,
 ) -> Completion:
     """Complete a painting into a label map of the whole volume (module docstring).
 
@@ -134,6 +135,8 @@ def complete(
         evidence: weigh the propagation by the intensity evidence (``inference.intensity``).
         on_first: called with the propagated label map as soon as it exists (before any training).
         callback: the fine-tune's step reports; cancel: polled by every stage.
+        background_label: scribbles (0 = not annotated, this label = background): the network alone,
+            trained on the marked pixels (``scribble_completion``; propagation needs whole slices).
 
     Raises:
         Cancelled: the run was cancelled (nothing is returned, nothing saved).
@@ -142,6 +145,22 @@ def complete(
     train = train or TrainConfig()
     check_image(image)
     painting = check_labels(painting, image.shape, "painting")
+    # --- scribbles and corrections (issue 29): their own path, and the init model's classes checked first
+    if background_label is not None:
+        if not network:
+            raise EngineError("scribbles are completed by the network alone: propagation needs whole painted "
+                              "slices, so a run without the network has nothing to fill them with")
+        from .scribble_completion import complete_scribbles
+
+        fill = complete_scribbles(image, painting, background_label, config=config, init=init, train=train,
+                                  class_names=class_names, slices=slices, model_out=model_out,
+                                  predict_reserve=_PREDICT_RESERVE, callback=callback, cancel=cancel)
+        return Completion(fill.labels, "network", fill.filled, fill.network, fill.notes, fill.seconds)
+    if network:
+        from .training.finetune import check_init_classes
+
+        check_init_classes(init, painting)  # before propagation: one sentence, no wasted seconds
+    # ---
     index = annotated_slices(painting, slices)
     if len(index) == 0:
         raise EngineError("no painted slice: paint at least one axial slice")
@@ -210,7 +229,7 @@ def complete(
 def _weak_network(result: TrainResult) -> str:
     """Why a fine-tuned network should not be pooled, or '' when it may."""
     steps = len(result.reports)
-    if steps < MIN_NETWORK_STEPS:
+    if steps < MIN_NETWORK_STEPS and not result.warm:  # a correction goes on from a trained model
         return f"the network trained only {steps} steps in the time it had (at least {MIN_NETWORK_STEPS} needed)"
     fit = max(result.answers.values(), default=float("nan"))
     if fit == fit and fit < MIN_PAINTED_DICE:  # NaN: no score (paper preset), trust the steps

@@ -1,0 +1,123 @@
+"""Completing a scribble painting: the network alone, trained on the marked pixels.
+
+Scribbles (0 = not annotated, a background label B, strokes on axial, coronal or sagittal slices) say
+nothing about most pixels of the slices they touch, and propagation carries whole painted slices
+from slice to slice: a partly marked slice has no map to carry. So ``complete`` with scribbles
+fine-tunes the network on the marked pixels only (``training.finetune(background_label=B)``) and
+applies it to every slice; the marked pixels keep their marks (B written as 0), and the result says
+so in a note. ``completion.complete`` calls it and wraps the :class:`ScribbleFill` in its ``Completion``;
+kept apart so that complete's propagation path stays whole.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..config import InferConfig, ModelConfig, TrainConfig
+from .annotation import scribble_targets
+from .classes import ClassTable
+from .errors import Cancelled
+from .inference.interpolation import FilledSlices
+
+if TYPE_CHECKING:
+    from .training import StepReport, TrainResult
+
+__all__ = ["complete_scribbles", "ScribbleFill", "SCRIBBLE_NOTE"]
+
+#: what the user reads about a scribble completion (``{pixels}``, ``{slices}`` filled in)
+SCRIBBLE_NOTE = (
+    "scribbles: the network alone, trained on the {pixels:,} marked pixels of {slices} axial slices "
+    "(propagation carries whole painted slices only)"
+)
+
+
+@dataclass
+class ScribbleFill:
+    """A volume filled from scribbles.
+
+    Attributes:
+        labels: (Z, Y, X) label map in the painting's values, background 0, marked pixels as marked.
+        filled: the network's (C, Z, Y, X) probabilities (what filled the slices); ``painted`` = the
+            axial slices with a mark.
+        network: the fine-tune's result.
+        notes: what the user should know (first: that the network alone filled the volume).
+        seconds: wall time of each stage.
+    """
+
+    labels: np.ndarray
+    filled: FilledSlices
+    network: TrainResult
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def complete_scribbles(
+    image: np.ndarray,
+    painting: np.ndarray,
+    background_label: int,
+    *,
+    config: ModelConfig | None = None,
+    init: str | os.PathLike[str] | None = None,
+    train: TrainConfig | None = None,
+    class_names: dict[int, str] | None = None,
+    slices: list[int] | None = None,
+    model_out: str | os.PathLike[str] | None = None,
+    predict_reserve: float = 0.15,
+    callback: Callable[[StepReport], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ScribbleFill:
+    """A label map of the whole volume from scribbles (module docstring).
+
+    Args:
+        image: (Z, Y, X) intensities.
+        painting: (Z, Y, X) scribbles: 0 = not annotated, ``background_label`` = background.
+        predict_reserve: share of ``train.time_budget`` kept back for prediction.
+        Others: as ``completion.complete``.
+
+    Raises:
+        EngineError: bad scribbles (``annotation.check_scribbles``), one sentence, before any work.
+        Cancelled: the run was cancelled (the model it saved is removed).
+    """
+    from .inference import Predictor
+    from .training import finetune
+
+    started = time.perf_counter()
+    train = train or TrainConfig()
+    targets, known = scribble_targets(painting, background_label)  # refuses bad scribbles at once
+    if train.time_budget is not None:
+        train = replace(train, time_budget=train.time_budget * (1.0 - predict_reserve))
+    result = finetune(image, painting, config=config, init=init, train=train, slices=slices,
+                      class_names=class_names, out=model_out, callback=callback, cancel=cancel,
+                      background_label=background_label)  # fmt: skip
+    if result.stopped == "cancelled":
+        raise Cancelled("completion cancelled")
+    seconds = {"fine-tune": time.perf_counter() - started}
+    t = time.perf_counter()
+    infer = InferConfig(device=train.device, threads=train.threads)
+    try:
+        predicted = Predictor(result.model, result.config, infer).predict(image, probabilities=True, cancel=cancel)
+    except Cancelled:
+        if model_out is not None:  # a cancelled run leaves nothing behind, the model it saved included
+            Path(model_out).unlink(missing_ok=True)
+        raise
+    table = ClassTable.from_config(result.config)
+    labels = table.to_values(np.argmax(predicted.probabilities, axis=0))
+    labels[known] = targets[known]  # what the user marked stays marked; B is background (0)
+    result.model.cpu()
+    seconds["prediction"] = time.perf_counter() - t
+    filled = FilledSlices(
+        probabilities=predicted.probabilities,
+        classes=np.asarray(table.values, np.int64),
+        painted=np.asarray(result.slices, np.int64),
+        far=np.zeros(image.shape[0], bool),
+        method="network",
+    )
+    note = SCRIBBLE_NOTE.format(pixels=int(np.count_nonzero(known)), slices=len(result.slices))
+    return ScribbleFill(labels, filled, result, [note, *result.notes], seconds)
