@@ -299,3 +299,84 @@ def test_complete_writes_the_whole_volume_on_the_grid_and_keeps_the_painting(tmp
     assert (data[2:4] == 1)[truth].mean() > 0.95
     assert main(["complete", str(a), str(b), "--out", str(out), "--no-network"]) == 2  # no --overwrite
     assert "exists" in capsys.readouterr().err
+
+
+# ---- scribbles and corrections (issue 29)
+
+
+def _scribble_files(tmp_path, background=9):
+    """A CT-like image and scribbles on it: strokes inside both boxes, background strokes (label 9) around."""
+    rng = np.random.default_rng(0)
+    labels = _labels()
+    image = (rng.normal(0, 5, labels.shape) + 100 * labels).astype(np.float32)
+    scrib = np.zeros_like(labels)
+    scrib[2, 6:10, 7:13] = 1
+    scrib[2, 14:17, 12:18] = 2
+    scrib[2, 1, :] = background  # a background stroke across the top, and a coronal one through all slices
+    scrib[:, 19, :] = background
+    return labels, _save(tmp_path / "ct.nii.gz", image), _save(tmp_path / "scrib.nii.gz", scrib), scrib
+
+
+def test_complete_with_scribbles_round_trip(tmp_path, capsys):
+    labels, a, b, scrib = _scribble_files(tmp_path)
+    out, model = tmp_path / "seg.nii.gz", tmp_path / "m.safetensors"
+    argv = ["complete", str(a), str(b), "--out", str(out), "--model-out", str(model), "--scribbles",
+            "--background-label", "9", "--time-budget", "6", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out and "network (" in captured.out
+    assert "note: scribbles: the network alone, trained on the" in captured.err
+    data = np.asarray(nib.load(out).dataobj).transpose(2, 1, 0)
+    assert data.shape == labels.shape and 9 not in np.unique(data)  # the background label is written as 0
+    marked = scrib != 0
+    np.testing.assert_array_equal(data[marked], np.where(scrib == 9, 0, scrib)[marked])
+    assert model.exists()
+
+
+def test_finetune_with_scribbles_counts_the_marked_pixels(tmp_path, capsys):
+    _, a, b, scrib = _scribble_files(tmp_path)
+    ckpt = tmp_path / "m.safetensors"
+    argv = ["finetune", str(a), str(b), "--out", str(ckpt), "--scribbles", "--background-label", "9",
+            "--steps", "2", "--batch-size", "2", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    assert f"2 steps on {np.count_nonzero(scrib):,} scribbled pixels of 6 slices" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--scribbles"], "--scribbles needs --background-label B"),
+        (["--scribbles", "--background-label", "0"], "must be a positive label value"),
+        (["--scribbles", "--background-label", "5"], "no background mark \\(label 5\\)"),
+        (["--background-label", "9"], "--background-label goes with --scribbles"),
+    ],
+)
+@pytest.mark.parametrize("command", ["complete", "finetune"])
+def test_bad_scribbles_get_one_line_and_write_nothing(tmp_path, capsys, flags, message, command):
+    _, a, b, _ = _scribble_files(tmp_path)
+    out = tmp_path / ("seg.nii.gz" if command == "complete" else "m.safetensors")
+    assert main([command, str(a), str(b), "--out", str(out), *flags, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert not out.exists()
+
+
+def test_complete_init_with_a_class_the_model_lacks_is_one_line(tmp_path, capsys):
+    from napari_smp.config import MemoryConfig, ModelConfig, TrainConfig
+    from napari_smp.engine.training import finetune
+
+    labels, a, _, _ = _scribble_files(tmp_path)
+    image = np.asarray(nib.load(a).dataobj).transpose(2, 1, 0)
+    only_one = np.where(labels == 1, 1, 0).astype(np.uint8)
+    only_one[[0, 5]] = 0
+    tiny = ModelConfig(img_size=32, lite_width=8, lite_depths=(1, 1, 1, 1), use_memory=False, memory=MemoryConfig())
+    ckpt = finetune(image, only_one, config=tiny, out=tmp_path / "m.safetensors",
+                    train=TrainConfig(steps=1, batch_size=2, device="cpu", amp=False)).path  # fmt: skip
+    # slices 1 and 3 painted: class 2 (on slices 2-3 only) is new to the model
+    painted = _save(tmp_path / "painted.nii.gz", np.where(np.isin(np.arange(6), [1, 3])[:, None, None], labels, 0))
+    out = tmp_path / "seg.nii.gz"
+    argv = ["complete", str(a), str(painted), "--out", str(out), "--init", str(ckpt), "--time-budget", "10"]
+    assert main([*argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "label value 2, which the model does not know" in err[0]
+    assert not out.exists()

@@ -137,6 +137,22 @@ def _min_ml(text: str) -> float:
     return value
 
 
+def _add_scribbles(p: argparse.ArgumentParser) -> None:
+    """Scribble mode (issue 29): 0 = not annotated, a painted background label; only marks are trained on."""
+    p.add_argument(
+        "--scribbles",
+        action="store_true",
+        help="the painting is scribbles: 0 = not annotated, --background-label B = background; only marked "
+        "pixels are trained on, in axial, coronal or sagittal strokes (default: whole painted axial slices)",
+    )
+    p.add_argument(
+        "--background-label",
+        type=int,
+        metavar="B",
+        help="with --scribbles: the label value painted as background (written as 0 in the outputs)",
+    )
+
+
 def _add_cleanup(p: argparse.ArgumentParser) -> None:
     """The optional clean-up of the written label map (engine/cleanup.py); off by default."""
     p.add_argument(
@@ -178,7 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the main job: a painting (a few painted axial slices) -> a label map of the whole volume",
     )
     p.add_argument("image", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
-    p.add_argument("painted", type=Path, help="label map; slices with any label are painted (0 = background there)")
+    p.add_argument(
+        "painted",
+        type=Path,
+        help="label map; slices with any label are painted (0 = background there; see --scribbles)",
+    )
     p.add_argument("--out", type=Path, required=True, help="label map to write on the image's grid")
     p.add_argument("--model-out", type=Path, help="also save the fine-tuned model (.safetensors)")
     p.add_argument("--init", type=Path, help="checkpoint to start the network from (default: from scratch)")
@@ -190,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="propagation along the image alone: seconds, no training",
     )
     p.add_argument("--time-budget", type=float, default=180.0, help="seconds for everything (default 180)")
+    _add_scribbles(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace --out and --model-out if they exist")
     _add_cleanup(p)
@@ -202,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, help="checkpoint to start from (default: from scratch)")
     p.add_argument("--preset", choices=("lite", "paper"), default="lite")
     p.add_argument("--slices", type=_slices, help="extra slices to count as annotated background, e.g. 3,17,40")
+    _add_scribbles(p)
     _add_architecture(p, "a new model's")
     _add_run(p, steps=300, lr=1e-3)
     p.add_argument(

@@ -59,6 +59,21 @@ def check_output(
         raise ValueError(f"the folder of {path} is not writable")
 
 
+def _scribble_label(args: argparse.Namespace) -> int | None:
+    """The background label of a scribble painting (None: whole slices); one sentence for a bad pair."""
+    if not args.scribbles:
+        if args.background_label is not None:
+            raise ValueError("--background-label goes with --scribbles (whole painted slices need no background label)")
+        return None
+    if args.background_label is None:
+        raise ValueError("--scribbles needs --background-label B: paint some background with a label of its own "
+                         "and give that value")
+    if args.background_label <= 0:
+        raise ValueError(f"--background-label must be a positive label value, not {args.background_label}: with "
+                         "--scribbles 0 means not annotated, so paint background with a label of its own")
+    return args.background_label
+
+
 def _check_device(args: argparse.Namespace) -> None:
     """With ``--require-device``, fail now rather than fall back to the CPU."""
     if args.require_device:
@@ -167,6 +182,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     from .io import read_labels, read_volume
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init, suffixes=CHECKPOINT_SUFFIXES)
+    background = _scribble_label(args)
     new_model_only = (args.img_size, args.use_memory, args.slice_context)
     if args.init is not None and any(v is not None for v in new_model_only):
         raise ValueError(
@@ -179,6 +195,10 @@ def run_finetune(args: argparse.Namespace) -> int:
         raise ValueError(f"labels {args.labels} have shape {labels.shape} but image {args.image} has {image.shape}")
     if not meta.same_grid(lmeta, atol=1e-2):
         raise ValueError(f"labels {args.labels} and image {args.image} are on different voxel grids")
+    if background is not None:
+        from .engine.annotation import check_scribbles
+
+        check_scribbles(labels, background)
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
     config = ModelConfig(
         preset=args.preset,
@@ -205,6 +225,7 @@ def run_finetune(args: argparse.Namespace) -> int:
             slices=args.slices,
             class_names=lmeta.class_names,
             callback=report,
+            background_label=background,
         )
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -226,11 +247,16 @@ def run_complete(args: argparse.Namespace) -> int:
     inputs = (args.image, args.painted, args.init)
     check_output(args.out, args.overwrite, *inputs, suffixes=SEGMENT_SUFFIXES)
     check_output(args.model_out, args.overwrite, *inputs, args.out, suffixes=CHECKPOINT_SUFFIXES, what="--model-out")
+    background = _scribble_label(args)
     image, meta = read_volume(args.image)
     check_dicom_seg_output(args.out, meta)
     painted, pmeta = read_labels(args.painted)
     if painted.shape != image.shape or not meta.same_grid(pmeta, atol=1e-2):
         raise ValueError(f"the painting {args.painted} is not on the grid of {args.image}")
+    if background is not None:  # bad scribbles: one sentence before any work
+        from .engine.annotation import check_scribbles
+
+        check_scribbles(painted, background)
     _check_device(args)
     train = TrainConfig(time_budget=args.time_budget, seed=args.seed, device=args.device)
     config = ModelConfig(norm=guess_norm(image))
@@ -251,8 +277,10 @@ def run_complete(args: argparse.Namespace) -> int:
             model_out=args.model_out,
             network=args.network,
             callback=report,
+            background_label=background,
         )
-    classes = dict(pmeta.class_names or {})
+    # scribbles: the background label is written as 0, so its name goes
+    classes = {v: n for v, n in (pmeta.class_names or {}).items() if v != background}
     if done.network is not None:  # the model's table names every class it knows
         classes = {v: n for v, n in ClassTable.from_config(done.network.config).by_value.items() if v} | classes
     write_labels(args.out, _clean(args, done.labels, meta.spacing, classes), meta, class_names=classes or None)

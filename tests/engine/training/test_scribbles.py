@@ -151,7 +151,8 @@ def test_a_painting_with_a_class_the_model_lacks_is_refused_before_training(tmp_
                      train=TrainConfig(steps=1, batch_size=2, device="cpu", amp=False))
     check_init_classes(first.path, painted)  # its own classes: fine
     painted[4, 0, 0] = 4
-    with pytest.raises(EngineError, match="label value 4, which the model does not know \\(m.safetensors knows 0, 1, 2\\)"):
+    knows = "label value 4, which the model does not know \\(m.safetensors knows 0, 1, 2\\)"
+    with pytest.raises(EngineError, match=knows):
         check_init_classes(first.path, painted)
     reports = []
     with pytest.raises(EngineError, match="does not know"):
