@@ -425,3 +425,82 @@ def test_a_run_that_fails_after_propagation_takes_its_propagated_layer_away(view
     assert shown == ["ct completion (propagated; training...)"]
     assert [ly.name for ly in viewer.layers] == names and w.result_layer is None
     assert any("Fine-tune failed: the disk is full" in m for m in notifications("error"))
+
+
+# ---- scribbles and corrections (issue 29)
+
+
+def test_the_mode_box_switches_to_scribbles_counts_marked_pixels_and_refuses_no_background(
+        viewer_with_volume, qtbot, tmp_path):
+    viewer = viewer_with_volume
+    layer = viewer.layers["annotation"]
+    w = _widget(viewer, tmp_path, fill=True)
+    assert w.mode_combo.currentText() == "whole slices" and w.background_label is None
+    assert w.background_spin.isHidden()  # shown with scribbles only
+    marked = int(np.count_nonzero(layer.data))
+    w.mode_combo.setCurrentText("scribbles")
+    w.background_spin.setValue(3)
+    assert not w.background_spin.isHidden() and w.background_label == 3
+    assert w.summary_label.text() == (f"{marked:,} pixels annotated on 2 axial slices (1, 4): class 1, class 2; "
+                                      "no background yet: paint some with label 3")
+    # Start without a background mark: one sentence, nothing run, no layer added
+    before = [ly.name for ly in viewer.layers]
+    assert w.start() is None
+    assert "no background mark (label 3)" in w.status.text()
+    assert [ly.name for ly in viewer.layers] == before
+    # a background stroke (label 3) on another slice: counted at once, its slice joins the list
+    layer.selected_label = 3
+    layer.paint((2, 2, 2), 3)
+    qtbot.waitUntil(lambda: "background (label 3)" in w.summary_label.text(), timeout=2_000)
+    marked = int(np.count_nonzero(layer.data))
+    assert w.summary_label.text().startswith(f"{marked:,} pixels annotated on 3 axial slices (1, 2, 4)")
+    # back to whole slices: the slice line again
+    w.mode_combo.setCurrentText("whole slices")
+    assert w.summary_label.text().startswith("3 slices annotated (1, 2, 4)") and w.background_spin.isHidden()
+
+
+def test_a_scribble_run_fills_the_volume_with_the_network_and_writes_background_as_0(viewer_with_volume, qtbot,
+                                                                                      tmp_path):
+    viewer = viewer_with_volume
+    layer = viewer.layers["annotation"]
+    scrib = np.zeros_like(layer.data)
+    scrib[[1, 4]] = np.where(layer.data[[1, 4]] > 0, layer.data[[1, 4]], 0)
+    scrib[:, 0, :] = 5  # a coronal background stroke through every axial slice
+    layer.data = scrib
+    w = _widget(viewer, tmp_path, steps=4, fill=True)
+    w.mode_combo.setCurrentText("scribbles")
+    w.background_spin.setValue(5)
+    assert w.start() is not None
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=120_000)
+    done = w.last_result.completion
+    assert done.sources == "network" and "scribbles: the network alone" in done.notes[0]
+    result = w.result_layer.data
+    assert 5 not in np.unique(result)  # written as background
+    np.testing.assert_array_equal(result[:, 0, :], 0)
+    assert w.last_result.train.pixels == np.count_nonzero(scrib)
+
+
+def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_with_volume, qtbot, tmp_path):
+    from napari_smp._widgets import finetune as module
+    from napari_smp._widgets._session import SESSION
+
+    SESSION.clear()
+    w = _widget(viewer_with_volume, tmp_path, steps=0)
+    w.budget_spin.setValue(0)
+    assert not w.refine_button.isEnabled()  # nothing to refine yet
+    w.steps_spin.setValue(5)
+    w.start()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)
+    first = w.last_result
+    assert w.refine_button.isEnabled() and SESSION.latest().path == first.path
+    # a correction painted on another slice, then Refine: from that model, at most REFINE_STEPS steps
+    viewer_with_volume.layers["annotation"].paint((3, 16, 16), 1)
+    w.steps_spin.setValue(0)  # no cap in the box: refine caps it
+    w.last_result = None
+    w.start_picker.select("new lite model")  # refine ignores the picker: it goes on from the last model
+    w.refine_button.click()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=120_000)
+    second = w.last_result.train
+    assert second.warm and len(second.reports) <= module.REFINE_STEPS
+    assert second.path != first.path and second.path.exists()  # a new file, the first model kept
+    SESSION.clear()
