@@ -95,3 +95,31 @@ def test_a_layer_labelled_on_nearly_every_slice_is_called_a_ground_truth():
     # the boundaries: 80 % of the volume's slices warns, one fewer does not
     assert ground_truth_warning(list(range(8)), 10) != ""
     assert ground_truth_warning(list(range(7)), 10) == ""
+
+
+def test_scribble_summary_counts_marked_pixels_and_names_the_background():
+    labels = np.zeros((5, 8, 8), np.uint8)
+    labels[1, 2, 2:5] = 1  # a three-pixel stroke of class 1
+    labels[3, :, 0] = 9  # a background stroke down the first column
+    summary = AnnotationSummary(labels)
+    assert summary.pixels == 11
+    assert summary.describe({1: "liver"}, background=9) == (
+        "11 pixels annotated on 2 axial slices (1, 3): liver; background (label 9)"
+    )
+    assert summary.describe(background=4).endswith("class 1, class 9; no background yet: paint some with label 4")
+    labels[1, 2, 2] = 0  # a stroke erased: the count follows a recount of that slice
+    summary.recount([1])
+    assert summary.pixels == 10
+    assert AnnotationSummary(np.zeros((2, 4, 4), np.uint8)).describe(background=9).startswith("nothing annotated yet")
+
+
+def test_scribble_targets_write_background_as_0_and_mark_what_is_known():
+    from napari_smp.engine.annotation import scribble_targets
+
+    painting = np.zeros((2, 4, 4), np.uint16)
+    painting[0, 0] = 7
+    painting[1, 1, 1] = 300
+    labels, known = scribble_targets(painting, 7)
+    assert labels.dtype == np.uint16 and set(np.unique(labels).tolist()) == {0, 300}
+    np.testing.assert_array_equal(known, painting != 0)
+    assert labels[0, 0].tolist() == [0, 0, 0, 0] and known[0, 0].all() and not known[0, 1].any()
