@@ -42,3 +42,20 @@ def test_reports_arrive_in_order_on_the_main_thread(qtbot):
     job.start()
     qtbot.waitUntil(lambda: job.outcome is not None, timeout=30_000)
     assert got == [0, 1, 2, 3, 4] and set(threads) == {threading.get_ident()}
+
+
+def test_a_long_status_gets_the_lines_it_needs_in_a_narrow_dock(qtbot):
+    from napari_smp._widgets._jobs import WrappingLabel
+
+    label = WrappingLabel()
+    qtbot.addWidget(label)
+    label.show()
+    label.resize(150, 20)
+    qtbot.wait(50)
+    line = label.fontMetrics().height()
+    label.setText("'abdominal CT segmentation': spleen, liver, stomach, aorta, inferior_vena_cava, colon")
+    narrow = label.minimumHeight()
+    assert narrow >= 3 * line  # every line of the text, not the one line Qt sized it for
+    label.resize(900, narrow)
+    qtbot.wait(50)
+    assert label.minimumHeight() < 2 * line < narrow  # wider: one line, a smaller minimum

@@ -25,7 +25,8 @@ from typing import Any
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-__all__ = ["EngineJob", "JobContext", "JobWidget", "Outcome", "TORCH_IMPORT_LOCK", "import_torch", "section"]
+__all__ = ["EngineJob", "JobContext", "JobWidget", "Outcome", "TORCH_IMPORT_LOCK", "WrappingLabel", "import_torch",
+           "section"]
 
 TORCH_IMPORT_LOCK = threading.Lock()
 
@@ -209,6 +210,32 @@ class _JobSlot:
             self.job.stop()
 
 
+class WrappingLabel(QLabel):
+    """A word-wrapped label that keeps the height its text needs at its current width.
+
+    Qt sizes a word-wrapped label for a width of its own choosing; in a narrow dock the text then needs
+    more lines than it was given and its last lines were cut off (seen in the screenshots: Segment's
+    list of classes found, Clusters' summary). So the label asks for the height of its width.
+    """
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+
+    def _fit(self) -> None:
+        # Qt's heightForWidth never answers below the minimum height: measure without it
+        self.setMinimumHeight(0)
+        self.setMinimumHeight(self.heightForWidth(max(self.width(), 1)))
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's name)
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit()
+
+
 class JobWidget(QWidget):
     """A dock widget that runs one engine job at a time.
 
@@ -224,8 +251,7 @@ class JobWidget(QWidget):
         self.run_button = QPushButton(run_text)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = WrappingLabel("")
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
