@@ -485,16 +485,18 @@ def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_wit
     from napari_smp._widgets._session import SESSION
 
     SESSION.clear()
-    w = _widget(viewer_with_volume, tmp_path, steps=0)
+    viewer = viewer_with_volume
+    w = _widget(viewer, tmp_path, steps=0, fill=True)
     w.budget_spin.setValue(0)
     assert not w.refine_button.isEnabled()  # nothing to refine yet
     w.steps_spin.setValue(5)
     w.start()
     qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)
-    first = w.last_result
+    first, layer = w.last_result, w.result_layer
+    names = [ly.name for ly in viewer.layers]
     assert w.refine_button.isEnabled() and SESSION.latest().path == first.path
     # a correction painted on another slice, then Refine: from that model, at most REFINE_STEPS steps
-    viewer_with_volume.layers["annotation"].paint((3, 16, 16), 1)
+    viewer.layers["annotation"].paint((3, 16, 16), 1)
     w.steps_spin.setValue(0)  # no cap in the box: refine caps it
     w.last_result = None
     w.start_picker.select("new lite model")  # refine ignores the picker: it goes on from the last model
@@ -503,4 +505,8 @@ def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_wit
     second = w.last_result.train
     assert second.warm and len(second.reports) <= module.REFINE_STEPS
     assert second.path != first.path and second.path.exists()  # a new file, the first model kept
+    # the result layer is refreshed in place: no new layer, the new labels in the old one
+    assert w.result_layer is layer and [ly.name for ly in viewer.layers] == names
+    np.testing.assert_array_equal(layer.data, w.last_result.completion.labels)
+    assert layer.data[3, 16, 16] == 1  # the correction, painted after the first result, is in it
     SESSION.clear()

@@ -229,6 +229,7 @@ class FinetuneWidget(JobWidget):
         self._suggest_path()
         self.result_layer: Any = None
         self._provisional: Any = None  # the propagated layer of the running job, until its final labels
+        self._refresh: Any = None  # a refinement's target: the last result layer, given the new labels at the end
         self.last_result: FinetuneResult | None = None
         self.painting_default = SparsePaintingDefault(napari_viewer, self.image_combo, self.labels_combo)
         self._on_session_models()
@@ -377,6 +378,9 @@ class FinetuneWidget(JobWidget):
         if refine:
             status = f"refining {choice.describe()} on {n_slices} slices ({train.step_cap} steps at most)..."
         self._provisional = None
+        # a refinement refreshes the last result layer, and only when it ends well: a cancelled or failed
+        # correction leaves that layer as it was
+        self._refresh = self.result_layer if refine and self.result_layer in self.viewer.layers else None
         self.status.setToolTip("")  # the last run's details
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune", status)
         if job is not None:
@@ -501,6 +505,10 @@ class FinetuneWidget(JobWidget):
             depth, painted = done.labels.shape[0], len(done.propagation.painted)
             lines.append(f"{done.sources}: {depth - painted} slices filled from {painted} painted "
                          f"in {sum(done.seconds.values()):.0f} s")
+            refresh, self._refresh = self._refresh, None
+            if refresh is not None and refresh in self.viewer.layers:  # a correction: the same layer, new labels
+                self._drop_provisional()
+                self._provisional = refresh
             self.result_layer = self._put_result(image, done.labels, res.classes or {},
                                                  flagged_name(f"{image.name} completion", flag))
             self._provisional = None  # the layer is the user's now
