@@ -164,10 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     filled = ft.result_layer
     print(f"Fine-tune: {ft.status.text()}", flush=True)
     saved = getattr(ft.last_result, "path", None)
-    if saved is None or not Path(saved).is_file():
-        # a busy CPU can spend the whole budget on propagation: train the network alone, as a user would
+    train = getattr(ft.last_result, "train", None)
+    if saved is None or not Path(saved).is_file() or train is None or len(train.reports) < 60:
+        # a busy CPU can spend most of the budget on propagation, and the status says the network learnt
+        # too little: train the network alone, as a user would, so that Segment and Clusters show a model
         ft.fill_check.setChecked(False)
-        ft.budget_spin.setValue(args.budget / 2)
+        ft.budget_spin.setValue(args.budget * 0.75)
         ft.save_edit.setText(str(tmp / "dev-ct-network.safetensors"))
         ft.run_button.click()
         _wait(app, lambda: ft.last_result is not None and not ft.busy() and getattr(ft.last_result, "path", None),
@@ -203,8 +205,12 @@ def main(argv: list[str] | None = None) -> None:
     # 4. Metrics of Fine-tune's filled volume against the ground truth, and the liver's Dice per slice
     _close_toasts(app)
     _show(met)
-    for layer in clu.layers:
-        layer.visible = False
+    for layer in list(clu.layers):  # removed, not hidden: the stacked cluster maps add a slider of their own
+        if layer in viewer.layers:
+            viewer.layers.remove(layer)
+    view_dock = getattr(viewer.window, "_wrapped_dock_widgets", {}).get("View")
+    if view_dock is not None:  # room for the table and both charts
+        view_dock.hide()
     scored = filled if filled is not None else seg.result_layer
     scored.visible = True
     viewer.layers.selection.active = scored
@@ -217,6 +223,14 @@ def main(argv: list[str] | None = None) -> None:
     met.slice_button.click()
     _wait(app, lambda: met.slice_dice is not None or not met.busy(), 120, met)
     _settle(app, 2.0)
+    from qtpy.QtWidgets import QScrollArea
+
+    area = met.parent()  # napari puts a tall dock widget in a scroll area: show its end, where the line is
+    while area is not None and not isinstance(area, QScrollArea):
+        area = area.parent()
+    if area is not None:
+        area.verticalScrollBar().setValue(area.verticalScrollBar().maximum())
+        _settle(app, 1.0)
     _save(viewer, app, args.out / "metrics_per_slice.png")
     viewer.close()
 
