@@ -287,6 +287,14 @@ def test_a_good_completion_shows_propagation_first_then_the_pooled_labels_in_the
     assert res.path == tmp_path / "model.safetensors" and res.path.is_file() and SESSION.names() == ["model"]
     # the picker stayed on the painting, not on the filled result now in the viewer
     assert w.labels_combo.currentText() == "annotation" and not w.dense_label.isVisible()
+    # where to paint next: the button shows the suggested, unpainted slice and hands the brush to the painting
+    nxt = res.completion.suggestion
+    assert nxt is not None and nxt.slice not in (1, 4) and w.next_button.isEnabled()
+    assert f"slice {nxt.slice}" in w.next_button.toolTip()
+    viewer.layers.selection.active = layer
+    w.next_button.click()
+    assert viewer.dims.current_step[0] == nxt.slice
+    assert viewer.layers.selection.active is viewer.layers["annotation"]
 
 
 @pytest.mark.parametrize("stage", ["propagation", "training", "prediction"])

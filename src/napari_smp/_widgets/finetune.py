@@ -187,6 +187,10 @@ class FinetuneWidget(JobWidget):
         self.refine_button.setToolTip(f"a correction: paint on any slice, then go on from this session's last model "
                                       f"for at most {REFINE_STEPS} steps and {REFINE_BUDGET:g} s")
         self.refine_button.clicked.connect(self.refine)
+        # where to paint next (engine/inference/suggest.py): the least certain slice of the last completion
+        self.next_button = QPushButton("Go to the slice to paint next")
+        self.next_button.setEnabled(False)
+        self.next_button.clicked.connect(self.go_to_suggestion)
         SESSION.changed.connect(self._on_session_models)
         hook = self._on_session_models
         self.destroyed.connect(lambda *_: SESSION.changed.disconnect(hook))
@@ -214,7 +218,7 @@ class FinetuneWidget(JobWidget):
         f.addRow("device", self.device_combo)
         f.addRow("save to", save_row)
         f.addRow(self.fill_check)
-        f.addRow(self.refine_button)
+        f.addRow(field_row(self.refine_button, self.next_button))
         self.plot = TrainingPlot()
         self.body.addWidget(self.plot)
         self.run_button.clicked.connect(self.start)
@@ -231,6 +235,7 @@ class FinetuneWidget(JobWidget):
         self._provisional: Any = None  # the propagated layer of the running job, until its final labels
         self._refresh: Any = None  # a refinement's target: the last result layer, given the new labels at the end
         self.last_result: FinetuneResult | None = None
+        self._suggestion: tuple[Any, Any] | None = None  # (image layer, Suggestion) of the last completion
         self.painting_default = SparsePaintingDefault(napari_viewer, self.image_combo, self.labels_combo)
         self._on_session_models()
 
@@ -486,6 +491,23 @@ class FinetuneWidget(JobWidget):
         if layer is not None and layer in self.viewer.layers:
             self.viewer.layers.remove(layer)
 
+    def _show_suggestion(self, image: Any, suggestion: Any, classes: dict[int, str]) -> None:
+        self._suggestion = (image, suggestion) if suggestion is not None else None
+        self.next_button.setEnabled(suggestion is not None)
+        text = suggestion.describe(classes) if suggestion is not None else "every slice is painted"
+        self.next_button.setToolTip(text)
+
+    def go_to_suggestion(self) -> None:
+        """Show the suggested slice (axis 0 of the image it was computed on) and select the painting."""
+        if self._suggestion is None:
+            return
+        image, suggestion = self._suggestion
+        world = float(image.data_to_world([suggestion.slice, 0, 0])[0])  # the layer's scale and translate
+        self.viewer.dims.set_point(0, world)
+        painting = self.labels_combo.layer()
+        if painting is not None and painting in self.viewer.layers:
+            self.viewer.layers.selection.active = painting  # ready to paint there
+
     def _apply(self, image: Any, res: FinetuneResult) -> None:
         """The run's result on the main thread: the layer, the session's model, the status and notifications.
 
@@ -512,6 +534,7 @@ class FinetuneWidget(JobWidget):
             self.result_layer = self._put_result(image, done.labels, res.classes or {},
                                                  flagged_name(f"{image.name} completion", flag))
             self._provisional = None  # the layer is the user's now
+            self._show_suggestion(image, done.suggestion, res.classes or {})
         if tr is not None:
             SESSION.add(res.path, tr.model, tr.config)
             last = tr.reports[-1] if tr.reports else None
