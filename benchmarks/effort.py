@@ -227,7 +227,8 @@ def run(args: argparse.Namespace) -> None:
                         seconds = time.perf_counter() - t
                         row = {"case": case, "k": k, "seed": seed, "method": method, "dice": score(pred, labels, keep),
                                "seconds": round(seconds, 2), "painted": painted.tolist(), "budget": args.budget,
-                               "busy": bool(busy), "load": round(load_before, 2), "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"), **facts}  # fmt: skip
+                               "busy": bool(busy), "load": round(load_before, 2), "cpu": cpu_model(),
+                               "date": time.strftime("%Y-%m-%d"), **facts}  # fmt: skip
                         with args.results.open("a") as fh:
                             fh.write(json.dumps(row) + "\n")
                         extra = f" ({facts['sources']}, {facts.get('steps', 0)} steps)" if "sources" in facts else ""

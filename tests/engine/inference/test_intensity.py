@@ -1,4 +1,4 @@
-"""The intensity evidence: propagated labels as a prior, painted intensities as a likelihood (inference/intensity.py)."""
+"""The intensity evidence: propagated labels as prior, painted intensities as likelihood (inference/intensity.py)."""
 
 from __future__ import annotations
 
@@ -91,4 +91,5 @@ def test_one_painted_slice_takes_the_default():
     painting = np.zeros_like(labels)
     painting[4] = labels[4]
     filled = nearest_copy(painting, [4])
-    assert calibrate(image, filled, intensity_bins(image), lambda *a: pytest.fail("nothing to hide")).choice == SINGLE_SLICE
+    chosen = calibrate(image, filled, intensity_bins(image), lambda *a: pytest.fail("nothing to hide"))
+    assert chosen.choice == SINGLE_SLICE

@@ -31,7 +31,16 @@ from ..errors import Cancelled
 from ..volumes import guess_norm, normalize_volume
 from .interpolation import FilledSlices
 
-__all__ = ["CANDIDATES", "SINGLE_SLICE", "Calibration", "IntensityModel", "Refinement", "calibrate", "intensity_bins", "refine"]
+__all__ = [
+    "CANDIDATES",
+    "SINGLE_SLICE",
+    "Calibration",
+    "IntensityModel",
+    "Refinement",
+    "calibrate",
+    "intensity_bins",
+    "refine",
+]
 
 #: histogram bins over the normalised [0, 1] range (a soft-tissue CT window: 6 HU a bin)
 BINS = 64

@@ -41,8 +41,9 @@ class Suggestion:
     def describe(self, names: dict[int, str] | None = None) -> str:
         """``paint slice 37 next (liver is least certain there: 1,204 expected wrong voxels, 18 %)``."""
         name = (names or {}).get(self.value) or ("background" if self.value == 0 else f"class {self.value}")
-        return (f"paint slice {self.slice} next ({name} is least certain there: "
-                f"{self.expected_errors:,.0f} expected wrong voxels, {100 * self.share:.0f} % of the volume's)")  # fmt: skip
+        share = f"{100 * self.share:.0f} % of the volume's"
+        return f"paint slice {self.slice} next ({name} is least certain there: {self.expected_errors:,.0f} " \
+            f"expected wrong voxels, {share})"
 
 
 def slice_uncertainty(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
