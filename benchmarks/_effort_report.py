@@ -124,11 +124,11 @@ def report(path: Path) -> None:
         rows = [r for v in grouped.values() for r in v]
         budget = sorted({r["budget"] for r in rows if r["method"] in ("complete", "unet")})
         loads = [r["load"] for r in rows if "load" in r]
-        load = f"; 1-min load average before each run {np.median(loads):.1f} (median)" if loads else ""
+        load = f"1-min load average before each run {np.median(loads):.1f} (median); " if loads else ""
         body.append(f"### {'With a process added to keep one core busy' if busy else 'As the machine was found'}\n")
         body.append(f"CPU: {rows[0]['cpu']}; dates {min(r['date'] for r in rows)}..{max(r['date'] for r in rows)}; "
                     f"budget of the learned methods: {', '.join(f'{b:g} s' for b in budget) or 'none run'}; "
-                    f"{load}; cells: mean ± std over seeds (seed count).\n")  # fmt: skip
+                    f"{load}cells: mean ± std over seeds (seed count).\n")  # fmt: skip
         for k in ks:
             body.append(f"**k = {k} painted slices**\n")
             body.extend(_table(grouped, k, cases, methods))

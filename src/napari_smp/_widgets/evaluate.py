@@ -8,8 +8,8 @@ tab-separated, as spreadsheets paste them) or exported as CSV.
 The copies of the layers, the scores and the table rows are made in the worker; the main thread only
 fills the table and paints the chart (``_bar_list.BarList``: a few ms for 34 classes). Two layers
 that do not share one grid are refused with a sentence saying how they differ; an empty ground truth
-is refused, an empty prediction is scored and said to be empty. Any failure clears the previous result, so what is on screen always belongs to
-the layers named in the status line.
+is refused, an empty prediction is scored and said to be empty. Any failure clears the previous
+result, so what is on screen always belongs to the layers named in the status line.
 """
 
 from __future__ import annotations
