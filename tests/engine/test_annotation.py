@@ -123,3 +123,16 @@ def test_scribble_targets_write_background_as_0_and_mark_what_is_known():
     assert labels.dtype == np.uint16 and set(np.unique(labels).tolist()) == {0, 300}
     np.testing.assert_array_equal(known, painting != 0)
     assert labels[0, 0].tolist() == [0, 0, 0, 0] and known[0, 0].all() and not known[0, 1].any()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.int64])
+def test_slice_classes_are_found_whatever_the_integer_type(dtype):
+    # the fast count (bincount) for small non-negative labels and the sort for the rest give the same classes
+    labels = np.zeros((3, 6, 6), dtype)
+    labels[0, 1, 1], labels[0, 2, 2], labels[2, 5, 5] = 7, 300 if np.iinfo(dtype).max >= 300 else 9, 1
+    if np.iinfo(dtype).min < 0:
+        labels[1, 0, 0] = -2  # a negative value is still a label here (volumes.check_labels refuses it later)
+    expected = sorted({int(v) for v in np.unique(labels) if v})
+    summary = AnnotationSummary(labels)
+    assert summary.classes == expected
+    assert summary.slices == sorted({z for z in range(3) if labels[z].any()})

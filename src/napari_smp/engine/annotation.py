@@ -55,8 +55,7 @@ class AnnotationSummary:
             for z in todo:
                 self._prints[z] = _fingerprints(data[z : z + 1])[0]
         for z in todo:
-            plane = np.asarray(data[z])
-            values = np.unique(plane[plane != 0]) if plane.any() else np.zeros(0, dtype=plane.dtype)
+            values = _values(np.asarray(data[z]))
             if values.size:
                 self._per_slice[z] = frozenset(int(v) for v in values)
             else:
@@ -113,6 +112,20 @@ class AnnotationSummary:
                   else f"no background yet: paint some with label {background}")
         what = "; ".join([", ".join(structures), marked] if structures else [marked])
         return f"{self.pixels:,} pixels annotated on {len(self.slices)} axial slice{plural} ({listing}): {what}"
+
+
+def _values(plane: np.ndarray) -> np.ndarray:
+    """The non-zero label values of one (Y, X) slice, ascending.
+
+    Small unsigned labels (napari's uint8 / uint16 layers) are counted with one ``bincount``, several
+    times faster than ``np.unique``'s sort: a 20-slice 512 x 512 ground truth took 0.67 s of the viewer's
+    thread when Fine-tune opened on it.
+    """
+    small = plane.dtype.kind == "u" and plane.dtype.itemsize <= 2
+    if plane.size and plane.dtype.kind in "iu" and (small or 0 <= plane.min() <= plane.max() < 65536):
+        counts = np.bincount(plane.ravel())
+        return np.flatnonzero(counts[1:]) + 1
+    return np.unique(plane[plane != 0])
 
 
 def _fingerprints(labels: np.ndarray) -> np.ndarray:
