@@ -24,14 +24,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import InferConfig, ModelConfig, TrainConfig
+from ..config import ModelConfig, TrainConfig
 from .classes import ClassTable
 from .errors import Cancelled, EngineError
+from .fine_tuned_prediction import predict_fine_tuned
 from .inference.intensity import Calibration, calibrate, intensity_bins, refine
 from .inference.interpolation import FilledSlices
 from .inference.propagation import propagate
@@ -185,7 +185,6 @@ def complete(
     if not network:
         return Completion(first, "propagation", prop, seconds=seconds, evidence=chosen)
 
-    from .inference import Predictor
     from .training import finetune
 
     budget = train.time_budget
@@ -208,18 +207,12 @@ def complete(
         return Completion(first, "propagation", prop, result, notes, seconds, chosen)
 
     t = time.perf_counter()
-    infer = InferConfig(device=train.device, threads=train.threads)
-    try:
-        predicted = Predictor(result.model, result.config, infer).predict(image, probabilities=True, cancel=poll)
-    except Cancelled:
-        if model_out is not None:  # a cancelled run leaves nothing behind, the model it saved included
-            Path(model_out).unlink(missing_ok=True)
-        raise
+    probabilities = predict_fine_tuned(result, image, train, model_out, poll)
     table = ClassTable.from_config(result.config)
     aligned = _align(prop, table)
     labels = np.empty(image.shape, np.uint8 if table.values[-1] <= 255 else np.uint16)
     for z in range(image.shape[0]):  # slice by slice: two (C, Y, X) maps at a time, not two volumes
-        labels[z] = table.to_values(pool(aligned[:, z], predicted.probabilities[:, z], network_weight))
+        labels[z] = table.to_values(pool(aligned[:, z], probabilities[:, z], network_weight))
     _keep_painting(labels, painting, index)
     result.model.cpu()
     seconds["prediction"] = time.perf_counter() - t

@@ -15,15 +15,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import InferConfig, ModelConfig, TrainConfig
+from ..config import ModelConfig, TrainConfig
 from .annotation import scribble_targets
 from .classes import ClassTable
 from .errors import Cancelled
+from .fine_tuned_prediction import predict_fine_tuned
 from .inference.interpolation import FilledSlices
 
 if TYPE_CHECKING:
@@ -85,7 +85,6 @@ def complete_scribbles(
         EngineError: bad scribbles (``annotation.check_scribbles``), one sentence, before any work.
         Cancelled: the run was cancelled (the model it saved is removed).
     """
-    from .inference import Predictor
     from .training import finetune
 
     started = time.perf_counter()
@@ -100,20 +99,14 @@ def complete_scribbles(
         raise Cancelled("completion cancelled")
     seconds = {"fine-tune": time.perf_counter() - started}
     t = time.perf_counter()
-    infer = InferConfig(device=train.device, threads=train.threads)
-    try:
-        predicted = Predictor(result.model, result.config, infer).predict(image, probabilities=True, cancel=cancel)
-    except Cancelled:
-        if model_out is not None:  # a cancelled run leaves nothing behind, the model it saved included
-            Path(model_out).unlink(missing_ok=True)
-        raise
+    probabilities = predict_fine_tuned(result, image, train, model_out, cancel)
     table = ClassTable.from_config(result.config)
-    labels = table.to_values(np.argmax(predicted.probabilities, axis=0))
+    labels = table.to_values(np.argmax(probabilities, axis=0))
     labels[known] = targets[known]  # what the user marked stays marked; B is background (0)
     result.model.cpu()
     seconds["prediction"] = time.perf_counter() - t
     filled = FilledSlices(
-        probabilities=predicted.probabilities,
+        probabilities=probabilities,
         classes=np.asarray(table.values, np.int64),
         painted=np.asarray(result.slices, np.int64),
         far=np.zeros(image.shape[0], bool),
