@@ -82,3 +82,38 @@ def test_bar_plot_draws_the_chart_in_the_plot_thread(qtbot):
     assert ax.get_title() == "Dice per slice: liver" and list(ax.lines[0].get_ydata()) == [0.5, 0.7, 0.9]
     assert threads == {"napari-smp-plots_0"}
     assert (chart.pixmap().width(), chart.pixmap().height()) == (300, 180)
+
+
+def test_a_plot_closed_while_its_picture_is_drawn_gets_nothing_and_nothing_crashes(qtbot):
+    # the picture arrives after the plot is gone: the relay drops it (emitting on the closed plot's own
+    # signal from the plot thread crashed the process with a segfault)
+    import numpy as np
+    from qtpy.QtWidgets import QApplication
+
+    from napari_smp._widgets import _display
+
+    release = threading.Event()
+    drawn = threading.Event()
+
+    def slow_picture() -> np.ndarray:
+        release.wait(10)
+        drawn.set()
+        return np.zeros((4, 4, 4), np.uint8)
+
+    plot = _display._Picture(20)
+    key = plot._key
+    relay = _display._relay()
+    assert relay.live[key]() is plot
+    plot._draw(slow_picture)
+    plot.deleteLater()
+    qtbot.waitUntil(lambda: key not in relay.live, timeout=5_000)  # unregistered when destroyed
+    release.set()
+    assert drawn.wait(10)
+    for _ in range(5):  # let the queued delivery run on this (the main) thread
+        QApplication.processEvents()
+        qtbot.wait(20)
+    # a live plot still gets its pictures through the same relay
+    alive = _display._Picture(20)
+    alive._draw(lambda: np.full((3, 5, 4), 255, np.uint8))
+    qtbot.waitUntil(lambda: alive.pictures == 1, timeout=10_000)
+    assert alive.pixmap().width() == 5

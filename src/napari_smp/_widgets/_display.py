@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QFont, QImage, QPixmap
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QSizePolicy, QTableWidget, QTableWidgetItem
 
@@ -29,6 +30,48 @@ __all__ = ["TrainingPlot", "BarPlot", "CurveState", "make_table", "fill_table", 
            "plot_thread"]
 
 _EXECUTOR: ThreadPoolExecutor | None = None
+
+
+class _Relay(QObject):
+    """Carries pictures from the plot thread to the main thread, to whichever plot is still open.
+
+    The plot thread never emits on a plot's own signal: a plot closed while its picture was being drawn
+    is a deleted C++ object, and emitting on it from another thread crashed the process (a segfault in
+    the next test). The relay lives as long as the application; its slot runs on the main thread and
+    hands the picture over only if the plot is still registered (a plot unregisters when destroyed).
+    """
+
+    delivered = Signal(int, object)  # (plot key, RGBA array or exception)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, weakref.ref] = {}
+        self.delivered.connect(self._deliver)
+
+    def _deliver(self, key: int, picture: object) -> None:  # main thread
+        ref = self.live.get(key)
+        target = ref() if ref is not None else None
+        if target is None:
+            return
+        try:
+            target._show(picture)
+        except RuntimeError:  # the Qt object went between the lookup and the call
+            self.live.pop(key, None)
+
+
+_RELAY: _Relay | None = None
+_KEYS = itertools.count()
+
+
+def _relay() -> _Relay:
+    """The one relay, made on the main thread on first use."""
+    global _RELAY
+    if _RELAY is None:
+        _RELAY = _Relay()
+        app = QCoreApplication.instance()
+        if app is not None:
+            _RELAY.moveToThread(app.thread())
+    return _RELAY
 
 
 @dataclass
@@ -71,8 +114,6 @@ class _Picture(QLabel):
     counts the pictures shown.
     """
 
-    delivered = Signal(object)  # the RGBA array (or the exception), from the plot thread
-
     def __init__(self, min_height: int) -> None:
         super().__init__()
         self.setMinimumHeight(min_height)
@@ -82,7 +123,10 @@ class _Picture(QLabel):
         self.pictures = 0
         self._busy = False
         self._waiting: Callable[[], np.ndarray] | None = None
-        self.delivered.connect(self._show)
+        relay, key = _relay(), next(_KEYS)
+        self._key = key
+        relay.live[key] = weakref.ref(self)
+        self.destroyed.connect(lambda *_: relay.live.pop(key, None))  # no reference to self: it is going
         self._resized = QTimer(self)  # a drag of the dock's edge redraws once, when it rests
         self._resized.setSingleShot(True)
         self._resized.setInterval(150)
@@ -97,13 +141,10 @@ class _Picture(QLabel):
             return
         self._busy = True
         future = plot_thread().submit(make)
-        signal = self.delivered
+        relay, key = _relay(), self._key
 
-        def done(f: Future) -> None:  # in the plot thread
-            try:
-                signal.emit(f.exception() or f.result())
-            except RuntimeError:  # the widget was closed meanwhile
-                pass
+        def done(f: Future) -> None:  # in the plot thread: the relay outlives every plot
+            relay.delivered.emit(key, f.exception() or f.result())
 
         future.add_done_callback(done)
 
