@@ -50,9 +50,8 @@ sys.path.insert(0, str(_ROOT / "benchmarks"))
 
 from _report import cpu_model  # noqa: E402
 from fewshot import run_rf, twins  # noqa: E402
-from propagation_pilot import CASES, LESIONS, load  # noqa: E402
-
-from napari_smp.metrics import dice  # noqa: E402
+from propagation_pilot import CASES, LESIONS, choose_painted, load  # noqa: E402
+from propagation_pilot import score_on as score  # noqa: E402
 
 METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "unet", "rf")
 LEARNED = ("complete", "unet")  # trained for the time budget
@@ -61,37 +60,10 @@ DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "effort.jsonl"
 Filler = Callable[[np.ndarray, np.ndarray, np.ndarray, int, float], tuple[np.ndarray, dict]]
 
 
-def choose_painted(labels: np.ndarray, k: int, lesion: bool, seed: int) -> np.ndarray:
-    """k slices over the labelled z-range, one per equal bin (+ 2 background slices for a lesion).
-
-    Seed 0 takes each bin's centre (as ``propagation_pilot.choose_painted``); other seeds a uniformly
-    random slice of each bin, so the spread over seeds is that of a user's choice of slices.
-    """
-    z = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
-    lo, hi = int(z.min()), int(z.max())
-    span = hi - lo + 1
-    rng = np.random.default_rng(seed)
-    picks = set()
-    for i in range(k):
-        a, b = lo + int(i * span / k), lo + int((i + 1) * span / k)  # bin [a, b)
-        picks.add(lo + int((i + 0.5) * span / k) if seed == 0 else int(rng.integers(a, max(b, a + 1))))
-    if lesion:
-        depth = labels.shape[0]
-        picks |= {lo // 2, (hi + depth) // 2}  # halfway to each end of the volume: background
-    return np.array(sorted(p for p in picks if 0 <= p < labels.shape[0]))
-
-
 def scored_slices(labels: np.ndarray, painted: np.ndarray) -> np.ndarray:
     """The never-painted slices that are scored (the twins of painted slices left out)."""
     skip = set(painted.tolist()) | set(twins(labels, painted.tolist()))
     return np.array([z for z in range(labels.shape[0]) if z not in skip])
-
-
-def score(pred: np.ndarray, gt: np.ndarray, keep: np.ndarray) -> float:
-    """Mean foreground Dice on slices ``keep``, over the classes present there in ``gt``."""
-    g, p = gt[keep], pred[keep]
-    classes = [int(c) for c in np.unique(g) if c]
-    return float(dice(p, g, labels=classes).nanmean()) if classes else float("nan")
 
 
 # --- the methods: (image, painting, painted, seed, budget) -> (label map, facts) -------------------------

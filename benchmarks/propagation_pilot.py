@@ -73,12 +73,20 @@ def load(case: str) -> tuple[np.ndarray, np.ndarray]:
     return image, labels
 
 
-def choose_painted(labels: np.ndarray, k: int, lesion: bool) -> np.ndarray:
-    """k slices at the centres of k equal bins of the labelled z-range (+ 2 background slices for lesions)."""
+def choose_painted(labels: np.ndarray, k: int, lesion: bool, seed: int = 0) -> np.ndarray:
+    """k slices over the labelled z-range, one per equal bin (+ 2 background slices for a lesion).
+
+    Seed 0 takes each bin's centre; other seeds a uniformly random slice of each bin, so the spread over
+    seeds is that of a user's choice of slices (``benchmarks/effort.py``).
+    """
     z = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
     lo, hi = int(z.min()), int(z.max())
     span = hi - lo + 1
-    picks = {lo + int((i + 0.5) * span / k) for i in range(k)}
+    rng = np.random.default_rng(seed)
+    picks = set()
+    for i in range(k):
+        a, b = lo + int(i * span / k), lo + int((i + 1) * span / k)  # bin [a, b)
+        picks.add(lo + int((i + 0.5) * span / k) if seed == 0 else int(rng.integers(a, max(b, a + 1))))
     if lesion:
         depth = labels.shape[0]
         picks |= {lo // 2, (hi + depth) // 2}  # halfway to each end of the volume: background
@@ -152,7 +160,11 @@ def chained_warp(image: np.ndarray, labels: np.ndarray, painted: np.ndarray) -> 
 
 def score(pred: np.ndarray, gt: np.ndarray, painted: np.ndarray) -> float:
     """Mean foreground Dice on the never-painted slices, over the classes present there in ``gt``."""
-    keep = np.setdiff1d(np.arange(gt.shape[0]), painted)
+    return score_on(pred, gt, np.setdiff1d(np.arange(gt.shape[0]), painted))
+
+
+def score_on(pred: np.ndarray, gt: np.ndarray, keep: np.ndarray) -> float:
+    """Mean foreground Dice on slices ``keep``, over the classes present there in ``gt``."""
     g, p = gt[keep], pred[keep]
     classes = [int(c) for c in np.unique(g) if c]
     return float(dice(p, g, labels=classes).nanmean()) if classes else float("nan")
