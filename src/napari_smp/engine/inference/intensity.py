@@ -200,9 +200,8 @@ def calibrate(
         prior = np.zeros((len(filled.classes), *labels.shape[1:]), np.float32)
         prior[held.classes] = held.probabilities[:, z - lo]
         neighbours = np.array([lo + q for q in others])
-        sub = FilledSlices(filled.probabilities[:, neighbours], filled.classes, np.arange(len(neighbours)),
-                           np.zeros(len(neighbours), bool), filled.method)  # fmt: skip
-        model = _model(bins[neighbours], sub)
+        # the intensities as the neighbours alone paint them: the hidden slice's own pixels stay out
+        model = IntensityModel.fit(bins[neighbours], labels[np.searchsorted(painted, neighbours)], len(filled.classes))
         truth = labels[i]
         d = min(abs(z - int(q)) for q in neighbours)
         for how in candidates:
