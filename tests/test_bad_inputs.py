@@ -309,3 +309,38 @@ def test_a_signal_ends_finetune_cleanly(signame, after, files, tmp_path):
     if proc.returncode == code:
         assert [line for line in err.splitlines() if line.strip()][-1].startswith("napari-smp: ")
     assert _snapshot(folder) == before  # the old checkpoint untouched, nothing left behind
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_that_a_library_swallows_still_stops_finetune(signame, files, tmp_path, monkeypatch, capsys):
+    """A library that catches everything while the signal lands (as some do on import) must not let the run
+    go on to write its output: the signal is remembered and the training loop stops at its next step."""
+    import os
+    import signal
+
+    import napari_smp.io as io
+
+    folder = tmp_path / "case"
+    shutil.copytree(files, folder)
+    before = _snapshot(folder)
+    real = io.read_volume
+    swallowed = []
+
+    def careless_reader(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), getattr(signal, signame))
+            for _ in range(1000):  # the handler runs between two bytecodes of this loop
+                pass
+        except BaseException as err:  # noqa: BLE001 - the careless library under test
+            swallowed.append(type(err).__name__)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(io, "read_volume", careless_reader)
+    rc = main(["finetune", str(folder / "image.nii.gz"), str(folder / "labels.nii.gz"), "--out",
+               str(folder / "new.safetensors"), "--time-budget", "30", "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert swallowed  # the signal did land inside the careless code
+    assert rc == {"SIGINT": 130, "SIGTERM": 143}[signame], err
+    assert [line for line in err.splitlines() if line.strip()][-1].startswith("napari-smp: ")
+    assert _snapshot(folder) == before  # no checkpoint written, nothing left behind
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the old handlers are back

@@ -255,7 +255,7 @@ def test_cli_messages_name_what_a_cli_user_can_do(tmp_path):
 
 def test_a_time_budget_governs_unless_steps_are_given():
     from napari_smp.cli import build_parser
-    from napari_smp.commands import _train_config
+    from napari_smp.commands._common import train_config as _train_config
     from napari_smp.config import UNCAPPED_STEPS
 
     parse = build_parser().parse_args

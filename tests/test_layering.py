@@ -185,7 +185,7 @@ def test_no_import_circles(graph):
         ("napari_smp.engine.demo", "from .._widgets.demo_viewer import open_demo_viewer"),  # engine -> _widgets
         ("napari_smp.io.read", "from ..metrics import dice"),  # io -> metrics (siblings)
         ("napari_smp.metrics.scores", "from napari_smp.engine.errors import EngineError"),  # metrics -> engine
-        ("napari_smp.commands", "from ._widgets import FinetuneWidget"),  # cli -> _widgets
+        ("napari_smp.commands.finetune", "from .._widgets import FinetuneWidget"),  # cli -> _widgets
         ("napari_smp._widgets.segment", "from ..model import build_model"),  # widgets touch model internals
     ],
 )

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .commands.signals import Terminated, exit_code, listen, received
 from .config import TrainConfig
 
 __all__ = ["main", "build_parser"]
@@ -313,38 +312,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so that every ``finally`` (temporary files) runs as for Ctrl-C."""
-
-
-def _terminate(signum: int, frame: object) -> NoReturn:
-    raise Terminated
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # -h, or a usage mistake already reported in one line
         return int(done.code or 0)
     from . import commands
+    from .engine.errors import Cancelled
 
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return getattr(commands, f"run_{args.command}")(args)
-    except KeyboardInterrupt as stop:
-        what = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        print(f"napari-smp: {what}; nothing half-written was left behind", file=sys.stderr)
-        return 143 if isinstance(stop, Terminated) else 130
-    except (ValueError, OSError) as err:  # our errors subclass ValueError; OSError: unreadable paths
-        if os.environ.get("NAPARI_SMP_DEBUG"):
-            raise
-        print(f"napari-smp {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with listen():
+        try:
+            return getattr(commands, f"run_{args.command}")(args)
+        except (KeyboardInterrupt, Cancelled) as stop:
+            if isinstance(stop, Cancelled) and not received():
+                raise
+            what = "terminated" if isinstance(stop, Terminated) or exit_code() == 143 else "interrupted"
+            print(f"napari-smp: {what}; nothing half-written was left behind", file=sys.stderr)
+            return 143 if what == "terminated" else 130
+        except (ValueError, OSError) as err:  # our errors subclass ValueError; OSError: unreadable paths
+            if os.environ.get("NAPARI_SMP_DEBUG"):
+                raise
+            print(f"napari-smp {args.command}: error: {err}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
