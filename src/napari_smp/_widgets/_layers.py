@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from ..io.meta import META_KEY
 
 __all__ = [
     "ImageLayerError",
+    "append_in_turns",
     "LayerMismatchError",
     "active_image",
     "apply_radiological_view",
@@ -233,3 +234,31 @@ def apply_window(layer: Any, preset: str = "auto") -> tuple[float, float]:
         limits = preset_limits(preset)
     layer.contrast_limits = limits
     return limits
+
+
+def append_in_turns(viewer: Any, layers: list[Any], done: Callable[[list[Any]], None]) -> None:
+    """Add ready-made napari layers to ``viewer``, one per turn of the event loop, then call ``done(added)``.
+
+    Adding a layer costs napari a few hundred milliseconds on a software-rendered canvas (its visuals,
+    controls and a redraw). Several in one go would freeze the viewer for their sum; one per turn lets
+    clicks and scrolls in between. Layers are named on arrival (``unique_name``), so names stay unique
+    even if the user adds layers meanwhile; a viewer closed meanwhile ends the chain.
+    """
+    from qtpy.QtCore import QTimer
+
+    queue, added = list(layers), []
+
+    def step() -> None:
+        if not queue:
+            done(added)
+            return
+        layer = queue.pop(0)
+        try:
+            layer.name = unique_name([ly.name for ly in viewer.layers], layer.name)
+            viewer.layers.append(layer)
+        except RuntimeError:  # the viewer's Qt objects are gone (closed while the chain ran)
+            return
+        added.append(layer)
+        QTimer.singleShot(0, step)
+
+    step()

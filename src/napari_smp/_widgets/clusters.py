@@ -25,7 +25,7 @@ from qtpy.QtWidgets import QComboBox, QLabel, QPushButton, QSpinBox
 from ._controls import NONE_TEXT, DeviceCombo, LayerCombo, field_row
 from ._display import fill_table, make_table
 from ._jobs import EngineJob, JobContext, JobWidget, section
-from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
+from ._layers import append_in_turns, class_names_of, derived_layer_kwargs, labels_of, volume_of
 from ._session import ModelChoice, ModelPicker
 
 if TYPE_CHECKING:  # the engine loads torch: import it in the worker
@@ -163,7 +163,10 @@ class ClustersWidget(JobWidget):
         load, key = self._loader(choice, device), self._key(choice, device)
         names = class_names_of(label_layer) if label_layer is not None else None
 
-        def work(ctx: JobContext) -> tuple[Any, ClusterReport, tuple[np.ndarray, np.ndarray]]:
+        geo = derived_layer_kwargs(image, z_offset=first)
+        shapes_geo = {**derived_layer_kwargs(image), "edge_width": max(1.0, image.data.shape[-1] / 200)}
+
+        def work(ctx: JobContext) -> tuple[Any, ClusterReport, list[Any]]:
             from ..engine.inference.cluster_report import cluster_report, default_module
 
             predictor = load()
@@ -171,46 +174,26 @@ class ClustersWidget(JobWidget):
             mod = module or default_module(predictor.memory_modules())
             report = cluster_report(predictor, volume, mod, range(first, last + 1), labels, None, names,
                                     progress=ctx.progress, cancel=ctx.cancelled)
-            return predictor, report, _layer_arrays(report)
+            return predictor, report, _make_layers(report, geo, shapes_geo)
 
-        def done(result: tuple[Any, ClusterReport, tuple[np.ndarray, np.ndarray]]) -> None:
-            predictor, report, arrays = result
+        def done(result: tuple[Any, ClusterReport, list[Any]]) -> None:
+            predictor, report, layers = result
             self._remember(predictor, key)
             self.module_combo.setCurrentText(report.module)
-            self._apply(image, report, first, arrays)
             self.report, self._report_volume = report, volume
+            self._fill_tables(report)
+            # napari's own cost of adding a layer is the viewer's longest wait: one layer per event-loop turn
+            append_in_turns(self.viewer, layers, self._layers_added)
 
         what = f"slice {first}" if first == last else f"slices {first}-{last}"
         return self.start_job(work, done, "Clusters", f"clusters of {module or 'the finest decoder bank'} on {what}...")
 
-    def _apply(self, image: Any, rep: ClusterReport, first: int, arrays: tuple[np.ndarray, np.ndarray]) -> None:
-        k = rep.k
-        taken = [ly.name for ly in self.viewer.layers]
-        geo = derived_layer_kwargs(image, z_offset=first)
-        new: list[Any] = []
-        name = unique_name(taken, f"similarity {rep.module}")
-        taken.append(name)
-        sim, shown = arrays  # (K, S, Y, X) similarity: one layer, a slider over the clusters
-        new.append(self.viewer.add_image(sim, name=name, visible=False, colormap="magma",
-                                         contrast_limits=(float(sim.min()), float(sim.max()) + 1e-6),
-                                         **_leading_axis(geo, "cluster")))
-        import pandas as pd
+    def _layers_added(self, layers: list[Any]) -> None:
+        self.layers = layers
 
-        cluster_geo = {**geo, "features": pd.DataFrame({"index": np.arange(k + 1),
-                                                          "cluster": ["-"] + [str(c) for c in range(k)]})}
-        labels_name = unique_name(taken, f"clusters {rep.module}")
-        taken.append(labels_name)
-        new.append(self.viewer.add_labels(shown, name=labels_name, opacity=0.6, **cluster_geo))
-        if rep.boxes:
-            shapes_geo = derived_layer_kwargs(image)
-            edge = max(1.0, image.data.shape[-1] / 200)
-            new.append(self.viewer.add_shapes(
-                [b.corners() for b in rep.boxes], shape_type="rectangle", edge_color="white",
-                face_color="transparent", edge_width=edge, name=unique_name(taken, f"regions {rep.module}"),
-                features={"cluster": [b.cluster for b in rep.boxes]},
-                text={"string": "c{cluster}", "color": "white", "size": 8, "anchor": "upper_left"},
-                **shapes_geo))
-        self.layers = new
+    def _fill_tables(self, rep: ClusterReport) -> None:
+        """The two tables, the status line and the figure button of a finished report."""
+        k = rep.k
         counts = rep.counts()
         total = max(int(counts.sum()), 1)
         pur = rep.purity.get("all")
@@ -268,11 +251,30 @@ class ClustersWidget(JobWidget):
         return self.start_job(work, done, "Save figure", f"drawing the clusters of {rep.module}...")
 
 
-def _layer_arrays(rep: ClusterReport) -> tuple[np.ndarray, np.ndarray]:
-    """The layers' data, made in the worker (tens of MB on a CT slab): float32 similarities, and the
-    cluster map as ``c + 1`` inside the body and 0 (transparent) in the air."""
+def _make_layers(rep: ClusterReport, geo: dict, shapes_geo: dict) -> list[Any]:
+    """The result's napari layers, built in the worker (Qt-free objects; tens of MB of data on a CT slab):
+
+    - the float32 similarity stack (K, S, Y, X), hidden, a slider over the clusters;
+    - the cluster map, ``c + 1`` inside the body and 0 (transparent) in the air;
+    - one white box per cluster and slice around its main region, labelled ``c<k>``.
+    """
+    import pandas as pd
+    from napari.layers import Image, Labels, Shapes
+
+    sim = rep.similarity.astype(np.float32)
     dtype = np.uint8 if rep.k < 255 else np.uint16
-    return rep.similarity.astype(np.float32), np.where(rep.body, rep.assignment + 1, 0).astype(dtype)
+    shown = np.where(rep.body, rep.assignment + 1, 0).astype(dtype)
+    layers = [Image(sim, name=f"similarity {rep.module}", visible=False, colormap="magma",
+                    contrast_limits=(float(sim.min()), float(sim.max()) + 1e-6), **_leading_axis(geo, "cluster")),
+              Labels(shown, name=f"clusters {rep.module}", opacity=0.6,
+                     **{**geo, "features": pd.DataFrame({"index": np.arange(rep.k + 1),
+                                                         "cluster": ["-"] + [str(c) for c in range(rep.k)]})})]
+    if rep.boxes:
+        layers.append(Shapes(
+            [b.corners() for b in rep.boxes], shape_type="rectangle", edge_color="white", face_color="transparent",
+            name=f"regions {rep.module}", features={"cluster": [b.cluster for b in rep.boxes]},
+            text={"string": "c{cluster}", "color": "white", "size": 8, "anchor": "upper_left"}, **shapes_geo))
+    return layers
 
 
 def _leading_axis(geo: dict, label: str) -> dict:
