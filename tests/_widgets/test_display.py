@@ -117,3 +117,20 @@ def test_a_plot_closed_while_its_picture_is_drawn_gets_nothing_and_nothing_crash
     alive._draw(lambda: np.full((3, 5, 4), 255, np.uint8))
     qtbot.waitUntil(lambda: alive.pictures == 1, timeout=10_000)
     assert alive.pixmap().width() == 5
+
+
+def test_a_table_is_as_tall_as_its_rows_up_to_a_cap(qtbot):
+    """A short table leaves the charts under it in view; a long one stops at TABLE_MAX_ROWS rows and scrolls."""
+    from napari_smp._widgets._display import TABLE_MAX_ROWS, fill_table, make_table
+
+    table = make_table(60)
+    qtbot.addWidget(table)
+    fill_table(table, ["class", "Dice"], [[f"c{i}", 0.5] for i in range(3)])
+    short = table.maximumHeight()
+    assert short >= 3 * table.rowHeight(0) + table.horizontalHeader().sizeHint().height()
+    assert short < 6 * table.rowHeight(0) + table.horizontalHeader().sizeHint().height()
+    fill_table(table, ["class", "Dice"], [[f"c{i}", 0.5] for i in range(40)])
+    capped = table.maximumHeight()
+    assert short < capped < (TABLE_MAX_ROWS + 3) * table.rowHeight(0) + table.horizontalHeader().sizeHint().height()
+    fill_table(table, ["class", "Dice"], [[f"c{i}", 0.5] for i in range(80)])
+    assert table.maximumHeight() == capped  # the cap, not the row count

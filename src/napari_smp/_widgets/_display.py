@@ -26,7 +26,7 @@ from qtpy.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QFont, QImage, QPixmap
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QSizePolicy, QTableWidget, QTableWidgetItem
 
-__all__ = ["TrainingPlot", "BarPlot", "CurveState", "make_table", "fill_table", "table_text", "format_cell",
+__all__ = ["TrainingPlot", "BarPlot", "CurveState", "make_table", "fill_table", "fit_rows", "table_text", "format_cell",
            "plot_thread"]
 
 _EXECUTOR: ThreadPoolExecutor | None = None
@@ -361,6 +361,22 @@ def fill_table(table: QTableWidget, header: Sequence[str], rows: Sequence[Sequen
                 font.setBold(True)
                 item.setFont(font)
             table.setItem(r, c, item)
+    fit_rows(table)
+
+
+#: a table shows at most this many rows before it scrolls, so that what follows it stays in view
+TABLE_MAX_ROWS = 12
+
+
+def fit_rows(table: QTableWidget, max_rows: int = TABLE_MAX_ROWS) -> None:
+    """Cap the table's height at its rows (up to ``max_rows``): a short table leaves the charts below it in
+    view instead of stretching over the dock's free space and pushing them out of sight."""
+    table.resizeRowsToContents()
+    shown = min(table.rowCount(), max_rows)
+    height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth()
+    height += sum(table.rowHeight(r) for r in range(shown))
+    height += table.horizontalScrollBar().sizeHint().height()  # room for it, shown or not: no jumping
+    table.setMaximumHeight(max(height, table.minimumHeight()))
 
 
 def table_text(table: QTableWidget) -> list[list[str]]:
