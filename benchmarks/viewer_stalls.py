@@ -188,6 +188,25 @@ def paint(s: Session, image: str, truth: str) -> list[int]:
     return picks
 
 
+def correct(s: Session, ft: Any, truth: str) -> None:
+    """A correction as issue 29 has it: paint the slice Fine-tune suggests (filled from the ground truth, as a
+    fill tool would), then Refine from last model; the row's time runs from the click to the refreshed layer."""
+    suggestion = getattr(ft, "_suggestion", None)
+    if suggestion is None or not ft.refine_button.isEnabled():
+        return  # no network was trained (a busy CPU spent the budget on propagation): nothing to go on from
+    _, where = suggestion
+    z = where.slice
+    layer, truth_data = s.viewer.layers["annotation"], np.asarray(s.viewer.layers[truth].data)
+    ft.next_button.click()  # the button a user presses: the viewer goes to the slice
+    for value in np.unique(truth_data[z]):
+        if value:
+            yy, xx = np.nonzero(truth_data[z] == value)
+            layer.data_setitem((np.full(yy.shape, z), yy, xx), int(value))
+    wait_until(lambda: True, 5, "paint", settle=0.3)
+    s.run_job(f"Fine-tune: a correction (paint suggested slice {z}, Refine from last model)", ft,
+              ft.refine_button.click, 600)
+
+
 def run(budget: float, pretrain_budget: float) -> tuple[list[Any], dict[str, str], str]:
     import traceback
 
@@ -225,6 +244,7 @@ def run(budget: float, pretrain_budget: float) -> tuple[list[Any], dict[str, str
     ft.save_edit.setText(str(tmp / "finetuned.safetensors"))
     s.run_job(f"Fine-tune: Start ({budget:.0f} s, bank on, fill the volume)", ft, ft.run_button.click,
               budget + 600, scroll_when=lambda: len(ft.plot.steps) > 0)
+    correct(s, ft, truth)
     saved = getattr(ft.last_result, "path", None)
     if saved is None or not Path(saved).is_file():
         # a busy CPU can spend the whole budget on propagation: then no network was trained. Segment and

@@ -517,4 +517,9 @@ def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_wit
     assert w.result_layer is layer and [ly.name for ly in viewer.layers] == names
     np.testing.assert_array_equal(layer.data, w.last_result.completion.labels)
     assert layer.data[3, 16, 16] == 1  # the correction, painted after the first result, is in it
+    # it went on from the last result: the stretches the correction did not touch copied, the intensity
+    # strength kept rather than calibrated again (the seconds go to the network)
+    done = w.last_result.completion
+    assert done.evidence is first.completion.evidence
+    assert done.propagation.reused is not None and not done.propagation.reused[3]
     SESSION.clear()

@@ -73,3 +73,26 @@ def test_bad_input_and_cancel():
         complete(image, _painting(labels, [1]), network_weight=2.0)
     with pytest.raises(Cancelled):
         complete(image, _painting(labels, [1, 4]), network=False, cancel=lambda: True)
+
+
+def test_a_correction_keeps_what_it_did_not_touch_and_calibrates_nothing(monkeypatch):
+    """complete(previous=...): the stretches away from the new slice come from the last result as they were,
+    and the intensity strength the painting chose is kept (calibration, the slow part, is not run)."""
+    image, labels = toy_volume(depth=12)
+    first = complete(image, _painting(labels, [2, 9]), network=False)
+    assert first.evidence is not None
+
+    def no_calibration(*args, **kwargs):
+        raise AssertionError("a correction must not calibrate again")
+
+    monkeypatch.setattr(completion, "calibrate", no_calibration)
+    again = complete(image, _painting(labels, [2, 6, 9]), network=False, previous=first)
+    assert again.evidence is first.evidence
+    np.testing.assert_array_equal(np.flatnonzero(again.propagation.reused), [0, 1, 10, 11])
+    np.testing.assert_array_equal(again.labels[[0, 1, 10, 11]], first.labels[[0, 1, 10, 11]])
+    np.testing.assert_array_equal(again.labels[[2, 6, 9]], labels[[2, 6, 9]])  # painted slices as painted
+    # a result made without the intensity evidence is not mixed into one made with it
+    plain = complete(image, _painting(labels, [2, 9]), network=False, evidence=False)
+    monkeypatch.undo()
+    fresh = complete(image, _painting(labels, [2, 6, 9]), network=False, previous=plain)
+    assert fresh.propagation.reused is None

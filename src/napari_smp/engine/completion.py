@@ -121,6 +121,7 @@ def complete(
     callback: Callable[[StepReport], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     background_label: int | None = None,
+    previous: Completion | None = None,
 ) -> Completion:
     """Complete a painting into a label map of the whole volume (module docstring).
 
@@ -137,6 +138,10 @@ def complete(
         callback: the fine-tune's step reports; cancel: polled by every stage.
         background_label: scribbles (0 = not annotated, this label = background): the network alone,
             trained on the marked pixels (``scribble_completion``; propagation needs whole slices).
+        previous: a correction: the last completion of the same image (with ``init`` its model). The
+            stretches between painted slices that the correction did not touch are copied from its
+            propagation, and the intensity strength it chose is kept instead of calibrated again, so
+            the correction's seconds go to the network.
 
     Raises:
         Cancelled: the run was cancelled (nothing is returned, nothing saved).
@@ -171,11 +176,19 @@ def complete(
     def poll() -> bool:
         return cancel is not None and cancel()
 
-    prop = propagate(image, painting, index, cancel=poll)
+    # a previous result helps only if it was made the same way (refined slices are reused as they are)
+    if previous is not None and (previous.evidence is not None) != evidence:
+        previous = None
+    prop = propagate(image, painting, index, previous=None if previous is None else previous.propagation,
+                     cancel=poll)
     chosen = None
     if evidence:
         bins = intensity_bins(image)
-        chosen = calibrate(image, prop, bins, lambda im, lab, p: propagate(im, lab, p, cancel=poll), cancel=poll)
+        if previous is not None:  # the strength the painting chose still holds after one more slice
+            chosen = previous.evidence
+        else:
+            chosen = calibrate(image, prop, bins, lambda im, lab, p: propagate(im, lab, p, cancel=poll),
+                               cancel=poll)
         prop = refine(prop, bins, chosen.choice, cancel=poll)
     first = prop.label_map()
     _keep_painting(first, painting, index)

@@ -267,3 +267,35 @@ def test_bad_input_is_refused_in_one_sentence(kwargs, match):
     with pytest.raises(EngineError, match=match) as err:
         propagate(positional["image"], positional["labels"], positional["painted"], **options)
     _one_line(err)
+
+
+def test_a_correction_reuses_the_stretches_it_did_not_touch_and_equals_a_fresh_run(monkeypatch):
+    """propagate(previous=...) copies every stretch whose painted neighbours are unchanged; the rest is
+    propagated again; the whole is what a fresh run gives, and no flow is estimated in a copied stretch."""
+    image, gt = _moving_disc()
+    before = propagate(image, _paint(gt, [2, 5, 9]), [2, 5, 9])
+    painted = [2, 5, 7, 9]  # one more slice inside the gap (5, 9)
+    fresh = propagate(image, _paint(gt, painted), painted)
+    estimated: list[tuple[int, int]] = []
+    real = prop_module._Run._estimate
+
+    def counting(self, target, source):
+        estimated.append((target, source))
+        return real(self, target, source)
+
+    monkeypatch.setattr(prop_module._Run, "_estimate", counting)
+    again = propagate(image, _paint(gt, painted), painted, previous=before)
+    np.testing.assert_array_equal(again.probabilities, fresh.probabilities)
+    # reused: below 2, the gap 2..5 and above 9; the gaps 5..7 and 7..9 are new
+    np.testing.assert_array_equal(np.flatnonzero(again.reused), [0, 1, 3, 4, 10])
+    assert fresh.reused is None
+    assert {t for t, s in estimated} <= {6, 7, 8}  # flows only where the correction is
+    # slice 5 painted differently: the stretches on both sides of it are propagated again, 7..9 is not
+    changed = _paint(gt, painted)
+    changed[5] = np.roll(changed[5], 3, axis=1)
+    redo = propagate(image, changed, painted, previous=fresh)
+    np.testing.assert_array_equal(np.flatnonzero(redo.reused), [0, 1, 8, 10])  # 3, 4 and 6 again
+    # another class list (a new label painted): nothing reused
+    other = _paint(gt, painted)
+    other[7][other[7] == 1] = 2
+    assert propagate(image, other, painted, previous=fresh).reused is None

@@ -135,6 +135,8 @@ def refine(
 ) -> FilledSlices:
     """Weigh every unpainted slice of ``filled`` by the intensity evidence (in place; returned).
 
+    Slices ``filled.reused`` marks came from a previous result that was refined already: they stay.
+
     Args:
         filled: propagated probabilities (C, Z, Y, X); painted slices stay one-hot.
         bins: (Z, Y, X) from :func:`intensity_bins`.
@@ -143,6 +145,8 @@ def refine(
         return filled
     model = _model(bins, filled)
     painted = set(filled.painted.tolist())
+    if filled.reused is not None:
+        painted |= set(np.flatnonzero(filled.reused).tolist())
     distance = filled.distance
     for z in range(bins.shape[0]):
         if cancel is not None and cancel():
@@ -151,7 +155,7 @@ def refine(
             p = filled.probabilities[:, z]
             filled.probabilities[:, z] = model.posterior(p, bins[z], how, int(distance[z]))
     return FilledSlices(filled.probabilities, filled.classes, filled.painted, filled.far,
-                        filled.method + "+intensity")  # fmt: skip
+                        filled.method + "+intensity", filled.reused)  # fmt: skip
 
 
 @dataclass

@@ -39,6 +39,8 @@ class FilledSlices:
         painted: (P,) int64 sorted indices of the painted slices.
         far: (Z,) bool, True on slices below the lowest or above the highest painted slice (one side only).
         method: what produced it (``"nearest"``, ``"interpolate"``, ``"propagate-ilk"``, ...).
+        reused: (Z,) bool, slices copied from a previous result instead of computed again (a correction:
+            ``propagate(previous=...)``); None when nothing was.
     """
 
     probabilities: np.ndarray
@@ -46,6 +48,7 @@ class FilledSlices:
     painted: np.ndarray
     far: np.ndarray
     method: str
+    reused: np.ndarray | None = None
 
     @property
     def distance(self) -> np.ndarray:

@@ -89,6 +89,7 @@ def propagate(
     power: float = 2.0,
     reuse_flow: bool = True,
     flow_options: Mapping[str, Any] | None = None,
+    previous: FilledSlices | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
 ) -> FilledSlices:
@@ -118,6 +119,10 @@ def propagate(
         flow_options: settings of the flow: ``radius`` (default 4 flow-grid pixels), ``num_warp``,
             ``gaussian``, ``prefilter`` for ILK (as ``skimage.registration.optical_flow_ilk``); any
             keyword of ``optical_flow_tvl1`` for TV-L1.
+        previous: a result of this function on the same image with the same settings, for the painting
+            as it was before a correction: each stretch of slices whose painted neighbours are the same
+            slices painted the same way is copied from it (and marked in ``reused``) instead of propagated
+            again, so a correction costs the stretches it touches. Another shape or class list: ignored.
         progress: called with (pairs done, pairs total) after every slice pair.
         cancel: polled before every slice pair; when it returns True, ``Cancelled`` is raised.
 
@@ -145,9 +150,10 @@ def propagate(
     if unknown:
         raise EngineError(f"unknown ILK flow options {unknown}; known: {', '.join(_ILK_OPTIONS)}")
     volume = normalize_volume(image, normalise if normalise is not None else guess_norm(image))
-    run = _Run(p, volume, flow, grid, options, blend, power, reuse_flow, progress, cancel)
+    run = _Run(p, volume, flow, grid, options, blend, power, reuse_flow, progress, cancel, previous)
     run.fill()
-    return FilledSlices(run.out, p.classes, p.painted, _far_mask(p.painted, p.depth), f"propagate-{flow}")
+    reused = run.reused if run.reused.any() else None
+    return FilledSlices(run.out, p.classes, p.painted, _far_mask(p.painted, p.depth), f"propagate-{flow}", reused)
 
 
 class _Run:
@@ -165,6 +171,7 @@ class _Run:
         reuse_flow: bool,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
+        previous: FilledSlices | None = None,
     ) -> None:
         self.p, self.flow, self.options = p, flow, options
         self.blend, self.power, self.reuse_flow = blend, power, reuse_flow
@@ -194,6 +201,10 @@ class _Run:
         self.pyramids: dict[int, list[np.ndarray]] = {}
         # painted slices holding one class only (typically explicit all-background slices)
         self.uniform = [bool((c == c.flat[0]).all()) for c in p.compact]
+        same = (previous is not None and previous.probabilities.shape == self.out.shape
+                and np.array_equal(previous.classes, p.classes))
+        self.previous = previous if same else None
+        self.reused = np.zeros(z, bool)
 
     # ------------------------------------------------------------------ driving
 
@@ -204,13 +215,42 @@ class _Run:
         first, last = int(p.painted[0]), int(p.painted[-1])
         src_of = {int(s): i for i, s in enumerate(p.painted)}
         # below the painted range: one chain downwards from the lowest painted slice, flows made on the way
-        if first > 0:
+        if first > 0 and not self._copy_previous(range(0, first), first, None):
             self._fill_end(src_of[first], range(first - 1, -1, -1), lambda t: self._estimate_ticked(t, t + 1))
         for a, b in self.gaps:
-            self._fill_gap(a, b, src_of[a], src_of[b])
+            if not self._copy_previous(range(a + 1, b), a, b):
+                self._fill_gap(a, b, src_of[a], src_of[b])
         # above the painted range: one chain upwards from the highest painted slice
-        if last < z - 1:
+        if last < z - 1 and not self._copy_previous(range(last + 1, z), last, None):
             self._fill_end(src_of[last], range(last + 1, z), lambda t: self._estimate_ticked(t, t - 1))
+
+    def _copy_previous(self, targets: range, a: int, b: int | None) -> bool:
+        """Copy ``targets`` from the previous result if it filled them from the same painted neighbours.
+
+        A stretch depends only on the image and on its painted neighbours (``a`` and ``b``; one of them
+        beyond the painted range): they must be painted there too, as now, and be neighbours there (no
+        painted slice between them, or none beyond ``a`` at a volume's end).
+        """
+        prev = self.previous
+        if prev is None:
+            return False
+        before = prev.painted.tolist()
+        ends = [a] if b is None else [a, b]
+        if any(s not in before for s in ends):
+            return False
+        if b is not None and before.index(b) != before.index(a) + 1:
+            return False
+        if b is None and a != (before[0] if targets.start < a else before[-1]):
+            return False
+        now = {int(s): i for i, s in enumerate(self.p.painted)}
+        for s in ends:  # painted the same way: the previous slice is one-hot in the same class order
+            if not np.array_equal(np.argmax(prev.probabilities[:, s], axis=0), self.p.compact[now[s]]):
+                return False
+        self._poll()
+        self.out[:, targets.start : targets.stop] = prev.probabilities[:, targets.start : targets.stop]
+        self.reused[targets.start : targets.stop] = True
+        self._tick(len(targets) + (1 if b is not None else 0))  # a gap counts its slice pairs
+        return True
 
     def _fill_end(self, i: int, targets: range, pair_flow: Callable[[int], np.ndarray]) -> None:
         """Fill the slices beyond the painted range from painted slice i, the only side there is."""
