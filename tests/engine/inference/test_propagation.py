@@ -12,11 +12,10 @@ from scipy import ndimage
 
 from napari_smp.engine.errors import Cancelled, EngineError
 from napari_smp.engine.inference import propagation as prop_module
-from napari_smp.engine.inference.flow import ilk_flow, invert_flow, pyramid
+from napari_smp.engine.inference.flow import ilk_flow, invert_flow, pyramid, warp_one_hot
 from napari_smp.engine.inference.interpolation import painted_slices
 from napari_smp.engine.inference.propagation import (
     FilledSlices,
-    _warp_one_hot,
     interpolate,
     nearest_copy,
     propagate,
@@ -223,7 +222,7 @@ def test_one_hot_warp_is_bilinear_and_sums_to_one():
     compact[:, 2:] = 1
     coords = np.mgrid[0:4, 0:4].astype(np.float32)
     coords[1] += 0.25  # a quarter pixel to the right
-    out = _warp_one_hot(compact, 2, coords)
+    out = warp_one_hot(compact, 2, coords)
     np.testing.assert_allclose(out.sum(0), 1.0)
     np.testing.assert_allclose(out[1, 0], [0, 0.25, 1, 1])
 

@@ -14,7 +14,7 @@ from functools import partial
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["ilk_flow", "invert_flow", "pyramid", "sample"]
+__all__ = ["ilk_flow", "invert_flow", "pyramid", "sample", "shrink_slices", "warp_one_hot"]
 
 # fixed-point iterations inverting a flow field: the error shrinks geometrically with the flow's gradient,
 # and between neighbouring slices that is small, so a few suffice
@@ -91,3 +91,45 @@ def ilk_flow(
             inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0).astype(np.float32)
             flow = np.stack([(c * r0 - b * r1) * inv, (a * r1 - b * r0) * inv]).astype(np.float32)
     return flow
+
+
+def shrink_slices(volume: np.ndarray, grid: int | None) -> np.ndarray:
+    """(Z, Y, X) -> (Z, h, w) float32 with max(h, w) <= grid, anti-aliased; unchanged when small enough."""
+    z, h, w = volume.shape
+    if grid is None or max(h, w) <= grid:
+        return volume.astype(np.float32, copy=False)
+    from skimage.transform import resize
+
+    f = max(h, w) / grid
+    shape = (z, max(1, round(h / f)), max(1, round(w / f)))
+    # z is never resized: the flow is between slices, and each slice is shrunk on its own
+    return resize(
+        volume,
+        shape,
+        order=1,
+        anti_aliasing=True,
+        anti_aliasing_sigma=(0, (f - 1) / 2, (f - 1) / 2),
+        preserve_range=True,
+    ).astype(np.float32)
+
+
+def warp_one_hot(compact: np.ndarray, num_classes: int, coords: np.ndarray) -> np.ndarray:
+    """(C, H, W) float32: the one-hot of ``compact`` (H, W) sampled bilinearly at ``coords`` (2, H, W).
+
+    Bilinear sampling of a one-hot map is a weighted vote of the 4 neighbouring labels, so it is done
+    as one ``bincount`` over (label, pixel) pairs: cost independent of the number of classes. Edges
+    are extended (coordinates clipped), as the flow itself treats them.
+    """
+    h, w = compact.shape
+    y = np.clip(coords[0].ravel(), 0, h - 1)
+    x = np.clip(coords[1].ravel(), 0, w - 1)
+    y0 = np.minimum(np.floor(y).astype(np.intp), max(h - 2, 0))
+    x0 = np.minimum(np.floor(x).astype(np.intp), max(w - 2, 0))
+    fy, fx = (y - y0).astype(np.float32), (x - x0).astype(np.float32)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    flat = compact.ravel().astype(np.intp)
+    n = h * w
+    pixel = np.arange(n, dtype=np.intp)
+    idx = np.concatenate([flat[yy * w + xx] * n + pixel for yy, xx in ((y0, x0), (y0, x1), (y1, x0), (y1, x1))])
+    wts = np.concatenate([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
+    return np.bincount(idx, weights=wts, minlength=num_classes * n).astype(np.float32).reshape(num_classes, h, w)
