@@ -3,6 +3,8 @@ volume filled (propagation first, then the network), honest names for weak resul
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from widget_helpers import ORIGIN, SPACING, HeldWork, notifications, tiny_config, tiny_train
@@ -78,7 +80,7 @@ def test_finetune_end_to_end_runs_in_a_worker_while_the_viewer_keeps_running(vie
     w.k_spin.setValue(4)
     w.k_policy_combo.setCurrentText("clamp")
     held = HeldWork(at=1)  # the first run is held once it has reported its propagated labels
-    held.install(monkeypatch, type(w), "_work")
+    held.install(monkeypatch, sys.modules[type(w).__module__], "finetune_work")  # the work Start runs
     tick_monitor.start()
     job = w.start()
     # the handler returned with the job under way, not after it
@@ -161,7 +163,7 @@ def test_cancel_frees_the_widget_at_once_stops_at_the_next_step_and_saves_nothin
                                                                                   tmp_path, monkeypatch):
     w = _widget(viewer_with_volume, tmp_path, steps=10_000)
     held = HeldWork(at=1)  # the engine is held mid-run, after its first optimiser step
-    held.install(monkeypatch, type(w), "_work")
+    held.install(monkeypatch, sys.modules[type(w).__module__], "finetune_work")  # the work Start runs
     job = w.start()
     qtbot.waitUntil(held.held.is_set, timeout=60_000)
     w.cancel_button.click()
@@ -207,7 +209,7 @@ def test_closing_the_viewer_stops_a_running_fine_tune(make_napari_viewer, qtbot,
     viewer.add_labels(labels, name="annotation")
     w = _widget(viewer, tmp_path, steps=10_000)
     held = HeldWork(at=1, until_cancel=True)  # held after its first step until the job is cancelled
-    held.install(monkeypatch, type(w), "_work")
+    held.install(monkeypatch, sys.modules[type(w).__module__], "finetune_work")  # the work Start runs
     job = w.start()
     qtbot.waitUntil(held.held.is_set, timeout=60_000)
     viewer.close()
@@ -314,7 +316,7 @@ def test_cancel_in_every_stage_leaves_the_viewer_as_it_was(viewer_with_volume, q
         monkeypatch.setattr(Predictor, "predict", lambda self, *a, **k: predicted.append(1) or predict(self, *a, **k))
     # held before propagation, after the first step (the propagated layer shown), after the last step
     held = HeldWork(at={"propagation": 0, "training": 2, "prediction": 4}[stage])
-    held.install(monkeypatch, type(w), "_work")
+    held.install(monkeypatch, sys.modules[type(w).__module__], "finetune_work")  # the work Start runs
     job = w.start()
     qtbot.waitUntil(held.held.is_set, timeout=60_000)
     if stage != "propagation":

@@ -20,7 +20,6 @@ the session's last model on the painting as it is now (the same path as Start).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,7 @@ from qtpy.QtWidgets import (
 
 from ..config import MemoryConfig, ModelConfig
 from ..engine.annotation import AnnotationSummary, ground_truth_warning, parse_background_slices
-from ..engine.classes import ClassTable
-from ..engine.finetune_settings import WLDSettings, model_config_for, suggest_checkpoint_path, train_config_for
+from ..engine.finetune_settings import WLDSettings, suggest_checkpoint_path, train_config_for
 from ..engine.result_flags import flagged_name, result_flag
 from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
@@ -52,7 +50,8 @@ from ._controls import (
     tell_if_renamed,
 )
 from ._display import TrainingPlot
-from ._jobs import EngineJob, JobContext, JobWidget, section
+from ._finetune_job import FinetuneResult, FirstLabels, finetune_work
+from ._jobs import EngineJob, JobWidget, section
 from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
 from ._painting_pick import SparsePaintingDefault
 from ._session import SESSION, ModelChoice, ModelPicker
@@ -68,34 +67,6 @@ SCRIBBLES = "scribbles"
 #: prediction; issue 29 asks for 15 s from the stroke to the refreshed layer
 REFINE_STEPS = 30
 REFINE_BUDGET = 12.0
-
-
-@dataclass
-class FinetuneResult:
-    """What the worker hands back.
-
-    Attributes:
-        train: the engine's ``TrainResult``; None when no network was trained (the budget went to
-            propagation).
-        path: where the model was saved (None without a network).
-        requested: the path the user asked for.
-        completion: the ``Completion`` of a run that filled the volume (None for a fine-tune alone).
-        classes: label value -> name for the result layer.
-    """
-
-    train: Any
-    path: Path | None
-    requested: Path
-    completion: Any = None
-    classes: dict[int, str] | None = None
-
-
-@dataclass
-class FirstLabels:
-    """The propagated (Z, Y, X) label map, reported from the worker as soon as it exists."""
-
-    labels: np.ndarray
-    classes: dict[int, str]
 
 
 class FinetuneWidget(JobWidget):
@@ -375,10 +346,10 @@ class FinetuneWidget(JobWidget):
         # a correction re-propagates only the stretches it touches and keeps the intensity strength
         last = self._last_completion
         previous = last[1] if refine and last is not None and last[0] is image else None
-        work = self._work(volume, labels, choice, wld, names, train, requested, fill,
-                          img_size=self.size_spin.value(), background=background,
-                          use_memory=self.memory_check.isChecked(), background_label=background_label,
-                          previous=previous)
+        work = finetune_work(volume, labels, choice, wld, names, train, requested, fill,
+                             base=self.model_config_override, img_size=self.size_spin.value(),
+                             background=background, use_memory=self.memory_check.isChecked(),
+                             background_label=background_label, previous=previous)
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
         self.plot.reset(train.steps, slots)
@@ -399,49 +370,6 @@ class FinetuneWidget(JobWidget):
             job.reported.connect(lambda item: self._on_report(job, image, item, n_slices))
             job.ended.connect(self._on_job_ended)
         return job
-
-    def _work(self, volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, wld: WLDSettings,
-              names: dict[int, str] | None, train: Any, requested: Path, fill: bool, img_size: int = 0,
-              background: list[int] | None = None, use_memory: bool = True,
-              background_label: int | None = None, previous: Any = None) -> Any:
-        base = self.model_config_override
-
-        def work(ctx: JobContext) -> FinetuneResult:
-            from ..engine.checkpoint import free_checkpoint_path
-            from ..engine.volumes import guess_norm
-
-            if choice.kind == "preset":
-                norm = base.norm if base is not None else guess_norm(volume)
-                classes, named = labels, names
-                if background_label is not None:  # B is background (0) for the model, not a class of its own
-                    classes = np.where(labels == background_label, 0, labels)
-                    named = {v: n for v, n in (names or {}).items() if v != background_label}
-                config = model_config_for(choice.preset, classes, wld, norm, named, base, img_size=img_size,
-                                          use_memory=use_memory)
-                init = None
-            else:
-                config = None
-                init = choice.path if choice.kind == "file" else choice.session.path
-            out = free_checkpoint_path(requested)
-            if not fill:
-                from ..engine.training import finetune
-
-                result = finetune(volume, labels, out=out, config=config, init=init, train=train,
-                                  slices=background, class_names=names, callback=ctx.report, cancel=ctx.cancelled,
-                                  background_label=background_label)
-                return FinetuneResult(result, result.path, requested)
-            from ..engine import complete
-
-            painted = ClassTable.from_painting(labels, names).by_value  # here, not on the viewer's thread
-            done = complete(volume, labels, config=config, init=init, train=train, class_names=names,
-                            slices=background, model_out=out, callback=ctx.report, cancel=ctx.cancelled,
-                            on_first=lambda first: ctx.report(FirstLabels(first, painted)),
-                            background_label=background_label, previous=previous)
-            net = done.network
-            classes = ClassTable.from_config(net.config).by_value if net is not None else painted
-            return FinetuneResult(net, net.path if net is not None else None, requested, done, classes)
-
-        return work
 
     def _check_scribbles(self, background: int) -> None:
         """Refuse scribbles without a background mark or without a structure, from the cached summary
