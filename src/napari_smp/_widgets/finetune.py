@@ -37,7 +37,13 @@ from qtpy.QtWidgets import (
 
 from ..config import MemoryConfig, ModelConfig
 from ..engine.annotation import AnnotationSummary, ground_truth_warning, parse_background_slices
-from ..engine.finetune_settings import WLDSettings, suggest_checkpoint_path, train_config_for
+from ..engine.finetune_settings import (
+    REFINE_BUDGET,
+    REFINE_STEPS,
+    WLDSettings,
+    suggest_checkpoint_path,
+    train_config_for,
+)
 from ..engine.result_flags import flagged_name, result_flag
 from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
@@ -62,11 +68,6 @@ __all__ = ["FinetuneWidget", "FinetuneResult", "FirstLabels", "WHOLE_SLICES", "S
 #: the annotation modes of the mode box
 WHOLE_SLICES = "whole slices"
 SCRIBBLES = "scribbles"
-#: a correction's run: at most this many steps and seconds, propagation and prediction included. Measured on the
-#: phantom (2 cores, idle): 0.9 s of propagation (the touched stretches only), about 15 warm steps, 1.3 s of
-#: prediction; issue 29 asks for 15 s from the stroke to the refreshed layer
-REFINE_STEPS = 30
-REFINE_BUDGET = 12.0
 
 
 class FinetuneWidget(JobWidget):

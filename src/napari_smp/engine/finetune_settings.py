@@ -15,7 +15,14 @@ from ..config import ModelConfig, NormConfig, TrainConfig
 from .classes import ClassTable
 from .errors import EngineError
 
-__all__ = ["WLDSettings", "model_config_for", "train_config_for", "suggest_checkpoint_path"]
+__all__ = ["WLDSettings", "model_config_for", "train_config_for", "suggest_checkpoint_path", "REFINE_STEPS",
+           "REFINE_BUDGET"]
+
+#: a correction's run: at most this many steps and seconds, propagation and prediction included. Measured on the
+#: phantom (2 cores, idle): 0.9 s of propagation (the touched stretches only), about 15 warm steps, 1.3 s of
+#: prediction; issue 29 asks for 15 s from the stroke to the refreshed layer
+REFINE_STEPS = 30
+REFINE_BUDGET = 12.0
 
 
 @dataclass
