@@ -30,6 +30,14 @@ the curves to docs/images/effort.png.
     .venv/bin/python benchmarks/effort.py --methods complete unet --ks 3 6 --budget 180
     .venv/bin/python benchmarks/effort.py --methods complete nearest propagation --busy --results busy.jsonl
     .venv/bin/python benchmarks/effort.py --report
+
+``--rounds N`` adds correction rounds (issue 29; ``_effort_rounds.py``): from k painted slices, N rounds
+each painting one more slice chosen by a policy (the product's suggestion, the worst slice, evenly
+spaced), every method refilling after each round, ``complete`` going on from its last model and result
+as the Refine button does. Rows go to ``benchmarks/results/effort_rounds.jsonl``.
+
+    .venv/bin/python benchmarks/effort.py --rounds 4 --ks 2 --methods nearest interp mci evidence
+    .venv/bin/python benchmarks/effort.py --rounds 4 --ks 2 --methods complete --cases phantom --seeds 0
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from propagation_pilot import score_on as score  # noqa: E402
 METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "unet", "rf")
 LEARNED = ("complete", "unet")  # trained for the time budget
 DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "effort.jsonl"
+ROUNDS_RESULTS = _ROOT / "benchmarks" / "results" / "effort_rounds.jsonl"
 
 Filler = Callable[[np.ndarray, np.ndarray, np.ndarray, int, float], tuple[np.ndarray, dict]]
 
@@ -219,13 +228,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     ap.add_argument("--budget", type=float, default=180.0, help="seconds for each learned method (complete, unet)")
     ap.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
-    ap.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="JSON lines, appended to")
+    ap.add_argument("--results", type=Path, default=None, help="JSON lines, appended to (default: "
+                    "benchmarks/results/effort.jsonl, or effort_rounds.jsonl with --rounds)")
+    ap.add_argument("--rounds", type=int, default=0, help="correction rounds after the first painting (issue 29)")
+    ap.add_argument("--policies", nargs="+", default=None, help="with --rounds: suggest, worst, evenly")
     ap.add_argument("--report", action="store_true", help="write tables and curves from --results, run nothing")
     args = ap.parse_args(argv)
+    if args.results is None:
+        args.results = ROUNDS_RESULTS if args.rounds else DEFAULT_RESULTS
     if args.report:
         from _effort_report import report
+        from _effort_rounds import report_rounds
 
-        report(args.results)
+        report(DEFAULT_RESULTS if args.results == ROUNDS_RESULTS else args.results)
+        if ROUNDS_RESULTS.exists():
+            report_rounds(ROUNDS_RESULTS)
+        return 0
+    if args.rounds:
+        from _effort_rounds import POLICIES, run_rounds
+
+        args.policies = args.policies or list(POLICIES)
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        run_rounds(args, FILLERS, load, choose_painted, LESIONS, score, scored_slices, cpu_model())
         return 0
     run(args)
     return 0
