@@ -134,7 +134,8 @@ def complete(
         network: False: propagation alone (seconds, no training).
         network_weight: the network's share in the pooling (0..1).
         evidence: weigh the propagation by the intensity evidence (``inference.intensity``).
-        on_first: called with the propagated label map as soon as it exists (before any training).
+        on_first: called with the propagated label map as soon as it exists (before any training), and
+            again when the intensity evidence has refined it (when it changed anything).
         callback: the fine-tune's step reports; cancel: polled by every stage.
         background_label: scribbles (0 = not annotated, this label = background): the network alone,
             trained on the marked pixels (``scribble_completion``; propagation needs whole slices).
@@ -182,6 +183,12 @@ def complete(
     prop = propagate(image, painting, index, previous=None if previous is None else previous.propagation,
                      cancel=poll)
     chosen = None
+    if evidence and on_first is not None:
+        # the plain propagation at once: weighing it by the intensities (calibration above all) takes as
+        # long again, a minute on a 189-slice MR on a busy CPU; the refined map follows below
+        plain = prop.label_map()
+        _keep_painting(plain, painting, index)
+        on_first(plain)
     if evidence:
         bins = intensity_bins(image)
         if previous is not None:  # the strength the painting chose still holds after one more slice
@@ -193,7 +200,7 @@ def complete(
     first = prop.label_map()
     _keep_painting(first, painting, index)
     seconds["propagation"] = time.perf_counter() - started
-    if on_first is not None:
+    if on_first is not None and (chosen is None or chosen.choice.beta):  # (beta 0: the map shown already)
         on_first(first)
     if not network:
         return Completion(first, "propagation", prop, seconds=seconds, evidence=chosen)
