@@ -336,8 +336,13 @@ def test_a_signal_that_a_library_swallows_still_stops_finetune(signame, files, t
         return real(*args, **kwargs)
 
     monkeypatch.setattr(io, "read_volume", careless_reader)
-    rc = main(["finetune", str(folder / "image.nii.gz"), str(folder / "labels.nii.gz"), "--out",
-               str(folder / "new.safetensors"), "--time-budget", "30", "--device", "cpu"])  # fmt: skip
+    # under a background job (CI) SIGINT is ignored, and the CLI leaves it so: give Ctrl-C its terminal meaning
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        rc = main(["finetune", str(folder / "image.nii.gz"), str(folder / "labels.nii.gz"), "--out",
+                   str(folder / "new.safetensors"), "--time-budget", "30", "--device", "cpu"])  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     err = capsys.readouterr().err
     assert swallowed  # the signal did land inside the careless code
     assert rc == {"SIGINT": 130, "SIGTERM": 143}[signame], err
