@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -63,7 +64,7 @@ class _Corrections:
 
     def __init__(self, seed: int, budget: float) -> None:
         self.seed, self.budget = seed, budget
-        self.folder = Path(tempfile.mkdtemp(prefix="effort-rounds-"))
+        self.folder: Path | None = None  # its models, made on the first call and removed by close()
         self.model: Path | None = None
         self.last: Any = None
 
@@ -72,6 +73,8 @@ class _Corrections:
         from napari_smp.engine import complete
         from napari_smp.engine.finetune_settings import REFINE_BUDGET, REFINE_STEPS
 
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="effort-rounds-"))
         warm = self.model is not None
         train = (TrainConfig(time_budget=REFINE_BUDGET, steps=REFINE_STEPS, seed=self.seed) if warm
                  else TrainConfig(time_budget=self.budget, seed=self.seed))  # fmt: skip
@@ -85,12 +88,14 @@ class _Corrections:
                        "correction": warm}  # fmt: skip
         return done.labels, facts
 
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
 
 def run_rounds(args: argparse.Namespace, fillers: dict, load: Any, choose_painted: Any, lesions: Any,
                score: Any, scored_slices: Any, cpu: str) -> None:
     """Every (case, start k, seed, policy): ``args.rounds`` rounds, every method refilling after each."""
-    from napari_smp.engine import complete
-
     for case in args.cases:
         try:
             image, labels = load(case)
@@ -102,37 +107,48 @@ def run_rounds(args: argparse.Namespace, fillers: dict, load: Any, choose_painte
             for seed in args.seeds:
                 start = choose_painted(labels, k, case in lesions, seed).tolist()
                 for policy in args.policies:
-                    painted = sorted(start)
                     corrections = _Corrections(seed, args.budget)
-                    for round_ in range(args.rounds + 1):
-                        painting = np.zeros_like(labels)
-                        idx = np.array(painted)
-                        painting[idx] = labels[idx]
-                        keep = scored_slices(labels, idx)
-                        t = time.perf_counter()
-                        guide = complete(image, painting, network=False, slices=painted)
-                        guide_seconds = time.perf_counter() - t
-                        for method in args.methods:
-                            t = time.perf_counter()
-                            if method == "evidence":  # the guide is this method's result
-                                pred, facts, seconds = guide.labels, {}, guide_seconds
-                            else:
-                                filler = corrections if method == "complete" else fillers[method]
-                                args_ = (image, painting, idx) if method == "complete" else \
-                                    (image, painting, idx, seed, args.budget)
-                                pred, facts = filler(*args_)
-                                seconds = time.perf_counter() - t
-                            row = {"case": case, "k": k, "seed": seed, "policy": policy, "round": round_,
-                                   "method": method, "dice": score(pred, labels, keep),
-                                   "dice_all": score(pred, labels, every), "seconds": round(seconds, 2),
-                                   "painted": painted, "budget": args.budget, "cpu": cpu,
-                                   "date": time.strftime("%Y-%m-%d"), **facts}  # fmt: skip
-                            with args.results.open("a") as fh:
-                                fh.write(json.dumps(row) + "\n")
-                            print(f"{case:8s} k={k} seed={seed} {policy:7s} round {round_} {method:10s} "
-                                  f"{row['dice']:.3f} / all {row['dice_all']:.3f} {seconds:6.1f} s", flush=True)
-                        if round_ < args.rounds:
-                            painted = sorted([*painted, next_slice(policy, labels, guide, painted, score)])
+                    try:
+                        _rounds(args, fillers, image, labels, every, case, k, seed, policy, sorted(start),
+                                corrections, score, scored_slices, cpu)
+                    finally:
+                        corrections.close()
+
+
+def _rounds(args: argparse.Namespace, fillers: dict, image: np.ndarray, labels: np.ndarray, every: np.ndarray,
+            case: str, k: int, seed: int, policy: str, painted: list[int], corrections: _Corrections, score: Any,
+            scored_slices: Any, cpu: str) -> None:
+    """One (case, k, seed, policy): the first painting and ``args.rounds`` corrections."""
+    from napari_smp.engine import complete
+
+    for round_ in range(args.rounds + 1):
+        painting = np.zeros_like(labels)
+        idx = np.array(painted)
+        painting[idx] = labels[idx]
+        keep = scored_slices(labels, idx)
+        t = time.perf_counter()
+        guide = complete(image, painting, network=False, slices=painted)
+        guide_seconds = time.perf_counter() - t
+        for method in args.methods:
+            t = time.perf_counter()
+            if method == "evidence":  # the guide is this method's result
+                pred, facts, seconds = guide.labels, {}, guide_seconds
+            else:
+                filler = corrections if method == "complete" else fillers[method]
+                args_ = (image, painting, idx) if method == "complete" else (image, painting, idx, seed, args.budget)
+                pred, facts = filler(*args_)
+                seconds = time.perf_counter() - t
+            row = {"case": case, "k": k, "seed": seed, "policy": policy, "round": round_,
+                   "method": method, "dice": score(pred, labels, keep),
+                   "dice_all": score(pred, labels, every), "seconds": round(seconds, 2),
+                   "painted": painted, "budget": args.budget, "cpu": cpu,
+                   "date": time.strftime("%Y-%m-%d"), **facts}  # fmt: skip
+            with args.results.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"{case:8s} k={k} seed={seed} {policy:7s} round {round_} {method:10s} "
+                  f"{row['dice']:.3f} / all {row['dice_all']:.3f} {seconds:6.1f} s", flush=True)
+        if round_ < args.rounds:
+            painted = sorted([*painted, next_slice(policy, labels, guide, painted, score)])
 
 
 # --- the report: docs/benchmarks.md, section ROUNDS_SECTION ---------------------------------------------------
