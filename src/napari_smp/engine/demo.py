@@ -124,10 +124,15 @@ def run_demo(
         # phantom the bank scored level with the network without it (docs/method.md)
         use_memory=True,
     )
-    # a step count, not a time budget, sets the run: the learning rate decays over the steps, so two
-    # runs give the same model; the budget only caps a slow machine (150 steps take about 65 s on two
-    # cores). A network that answers from its finest head needs them, and the fine-tune keeps
-    # whichever answer scores better on the painted slices (training/answer.py; docs/method.md)
+    # a step count, not a time budget, sets the run: the learning rate decays over the steps; the budget
+    # only caps a slow machine (150 steps take about 65 s on two cores). A network that answers from its
+    # finest head needs them, and the fine-tune keeps whichever answer scores better on the painted
+    # slices (training/answer.py; docs/method.md). Two runs are not bit-identical: torch's thread count
+    # follows the load (device.ThreadGovernor), the schedule also counts the budget's seconds used
+    # (loop.scheduled_lr: the first step's rate, even under a budget of 100000 s), and that alone moves
+    # this model's Dice by a few hundredths (seed 0, no budget: 0.854 on 1 fixed thread, 0.826 on 2;
+    # 0.887 and 0.863 in two runs on 1 thread under 100000 s). Compare code with NAPARI_SMP_THREADS set
+    # and no budget (run_demo(time_budget=None)): then two runs give the same model bit for bit.
     result = finetune(ph.image, sparse, config=config, train=train, out=out / "model.safetensors")
     last = result.reports[-1]
     done = len(result.reports)
