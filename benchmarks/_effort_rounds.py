@@ -93,15 +93,10 @@ class _Corrections:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def run_rounds(args: argparse.Namespace, fillers: dict, load: Any, choose_painted: Any, lesions: Any,
+def run_rounds(args: argparse.Namespace, fillers: dict, loaded: Any, choose_painted: Any, lesions: Any,
                score: Any, scored_slices: Any, cpu: str) -> None:
     """Every (case, start k, seed, policy): ``args.rounds`` rounds, every method refilling after each."""
-    for case in args.cases:
-        try:
-            image, labels = load(case)
-        except FileNotFoundError as err:
-            print(f"skipped: {err}", flush=True)
-            continue
+    for case, image, labels in loaded(args.cases):
         every = np.arange(labels.shape[0])
         for k in args.ks:
             for seed in args.seeds:

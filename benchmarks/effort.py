@@ -60,7 +60,7 @@ sys.path.insert(0, str(_ROOT / "benchmarks"))
 
 from _report import cpu_model  # noqa: E402
 from fewshot import run_rf, twins  # noqa: E402
-from propagation_pilot import CASES, LESIONS, choose_painted, load  # noqa: E402
+from propagation_pilot import CASES, LESIONS, choose_painted, loaded  # noqa: E402
 from propagation_pilot import score_on as score  # noqa: E402
 
 METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "scribbles", "unet", "rf")
@@ -218,12 +218,7 @@ def run(args: argparse.Namespace) -> None:
         busy.start()
     print(f"CPU: {cpu_model()}; budget {args.budget:g} s; busy: {bool(busy)}", flush=True)
     try:
-        for case in args.cases:
-            try:
-                image, labels = load(case)
-            except FileNotFoundError as err:
-                print(f"skipped: {err}", flush=True)
-                continue
+        for case, image, labels in loaded(args.cases):
             for k in args.ks:
                 for seed in args.seeds:
                     painted = choose_painted(labels, k, case in LESIONS, seed)
@@ -282,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.policies = args.policies or list(POLICIES)
         args.results.parent.mkdir(parents=True, exist_ok=True)
-        run_rounds(args, FILLERS, load, choose_painted, LESIONS, score, scored_slices, cpu_model())
+        run_rounds(args, FILLERS, loaded, choose_painted, LESIONS, score, scored_slices, cpu_model())
         return 0
     run(args)
     return 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,17 @@ def load(case: str) -> tuple[np.ndarray, np.ndarray]:
     labels, _ = read_labels(label_path)
     return image, labels
 
+
+
+def loaded(cases: list[str]) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """(case, image, labels) of every case whose data is cached; a line for each one skipped."""
+    for case in cases:
+        try:
+            image, labels = load(case)
+        except FileNotFoundError as err:
+            print(f"skipped: {err}", flush=True)
+            continue
+        yield case, image, labels
 
 def choose_painted(labels: np.ndarray, k: int, lesion: bool, seed: int = 0) -> np.ndarray:
     """k slices over the labelled z-range, one per equal bin (+ 2 background slices for a lesion).
@@ -182,12 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[tuple[str, int, str, float, float]] = []
     print(f"CPU: {cpu_model()}", flush=True)
-    for case in args.cases:
-        try:
-            image, gt = load(case)
-        except FileNotFoundError as err:
-            print(f"skipped: {err}", flush=True)
-            continue
+    for case, image, gt in loaded(args.cases):
         for k in args.ks:
             painted = choose_painted(gt, k, case in LESIONS)
             mask = np.zeros(gt.shape[0], bool)
