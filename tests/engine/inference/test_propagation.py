@@ -294,7 +294,12 @@ def test_a_correction_reuses_the_stretches_it_did_not_touch_and_equals_a_fresh_r
     changed[5] = np.roll(changed[5], 3, axis=1)
     redo = propagate(image, changed, painted, previous=fresh)
     np.testing.assert_array_equal(np.flatnonzero(redo.reused), [0, 1, 8, 10])  # 3, 4 and 6 again
-    # another class list (a new label painted): nothing reused
+    # a class painted for the first time (on slice 7): the stretches away from it are still reused, with the
+    # new class at 0 there, and the whole equals a fresh run
     other = _paint(gt, painted)
     other[7][other[7] == 1] = 2
-    assert propagate(image, other, painted, previous=fresh).reused is None
+    grown = propagate(image, other, painted, previous=fresh)
+    np.testing.assert_array_equal(np.flatnonzero(grown.reused), [0, 1, 3, 4, 10])
+    np.testing.assert_array_equal(grown.probabilities, propagate(image, other, painted).probabilities)
+    # a class no longer painted anywhere: nothing reused (the old stretches would still carry it)
+    assert propagate(image, np.where(other == 1, 0, other), painted, previous=grown).reused is None

@@ -201,9 +201,12 @@ class _Run:
         self.pyramids: dict[int, list[np.ndarray]] = {}
         # painted slices holding one class only (typically explicit all-background slices)
         self.uniform = [bool((c == c.flat[0]).all()) for c in p.compact]
-        same = (previous is not None and previous.probabilities.shape == self.out.shape
-                and np.array_equal(previous.classes, p.classes))
+        # a previous result on this grid whose classes are all still painted: where it sits in ours (a class
+        # painted for the first time has probability 0 in every stretch away from it, as a fresh run gives)
+        same = (previous is not None and previous.probabilities.shape[1:] == self.out.shape[1:]
+                and np.isin(previous.classes, p.classes).all())
         self.previous = previous if same else None
+        self.channels = np.searchsorted(p.classes, previous.classes) if same else None
         self.reused = np.zeros(z, bool)
 
     # ------------------------------------------------------------------ driving
@@ -243,11 +246,12 @@ class _Run:
         if b is None and a != (before[0] if targets.start < a else before[-1]):
             return False
         now = {int(s): i for i, s in enumerate(self.p.painted)}
-        for s in ends:  # painted the same way: the previous slice is one-hot in the same class order
-            if not np.array_equal(np.argmax(prev.probabilities[:, s], axis=0), self.p.compact[now[s]]):
+        for s in ends:  # painted the same way: the same label value at every pixel
+            was = prev.classes[np.argmax(prev.probabilities[:, s], axis=0)]
+            if not np.array_equal(was, self.p.classes[self.p.compact[now[s]]]):
                 return False
         self._poll()
-        self.out[:, targets.start : targets.stop] = prev.probabilities[:, targets.start : targets.stop]
+        self.out[self.channels, targets.start : targets.stop] = prev.probabilities[:, targets.start : targets.stop]
         self.reused[targets.start : targets.stop] = True
         self._tick(len(targets) + (1 if b is not None else 0))  # a gap counts its slice pairs
         return True
