@@ -205,6 +205,11 @@ def correct(s: Session, ft: Any, truth: str) -> None:
     wait_until(lambda: True, 5, "paint", settle=0.3)
     s.run_job(f"Fine-tune: a correction (paint suggested slice {z}, Refine from last model)", ft,
               ft.refine_button.click, 600)
+    done = getattr(ft.last_result, "completion", None)
+    if done is not None:  # what the correction spent its seconds on, for the log
+        reused = done.propagation.reused
+        print(f"  correction: {done.seconds}; stretches reused: "
+              f"{'none' if reused is None else int(reused.sum())} slices", flush=True)
 
 
 def run(budget: float, pretrain_budget: float) -> tuple[list[Any], dict[str, str], str]:

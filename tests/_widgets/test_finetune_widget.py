@@ -12,10 +12,13 @@ from widget_helpers import ORIGIN, SPACING, HeldWork, notifications, tiny_config
 pytestmark = pytest.mark.gui
 
 
-def _widget(viewer, tmp_path, steps=6, fill=False):
+def _widget(viewer, tmp_path, steps=6, fill=False, proxied=False):
+    from napari.utils._proxies import PublicOnlyProxy
+
     from napari_smp._widgets.finetune import FinetuneWidget
 
-    w = FinetuneWidget(viewer)
+    # proxied: as the Plugins menu builds it, with a proxy of the viewer that proxies every layer it hands out
+    w = FinetuneWidget(PublicOnlyProxy(viewer) if proxied else viewer)
     viewer.window.add_dock_widget(w)
     w.image_combo.set_layer("ct")
     w.labels_combo.set_layer("annotation")
@@ -496,7 +499,7 @@ def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_wit
 
     SESSION.clear()
     viewer = viewer_with_volume
-    w = _widget(viewer, tmp_path, steps=0, fill=True)
+    w = _widget(viewer, tmp_path, steps=0, fill=True, proxied=True)  # layers compared as napari hands them out
     w.budget_spin.setValue(0)
     assert not w.refine_button.isEnabled()  # nothing to refine yet
     w.steps_spin.setValue(5)

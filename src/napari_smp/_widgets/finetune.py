@@ -345,8 +345,9 @@ class FinetuneWidget(JobWidget):
         train = train_config_for(steps, budget, self.device_combo.device(), self.train_config_override)
         fill = self.fill_check.isChecked()
         # a correction re-propagates only the stretches it touches and keeps the intensity strength
+        # (napari hands a plugin a new proxy of a layer at every lookup: compare layers with ==, never is)
         last = self._last_completion
-        previous = last[1] if refine and last is not None and last[0] is image else None
+        previous = last[1] if refine and last is not None and last[0] == image else None
         work = finetune_work(volume, labels, choice, wld, names, train, requested, fill,
                              base=self.model_config_override, img_size=self.size_spin.value(),
                              background=background, use_memory=self.memory_check.isChecked(),
@@ -409,7 +410,7 @@ class FinetuneWidget(JobWidget):
                 self.viewer.layers.selection.active = active
             return layer
         layer.data = data
-        layer.name = unique_name([ly.name for ly in self.viewer.layers if ly is not layer], name)
+        layer.name = unique_name([ly.name for ly in self.viewer.layers if ly != layer], name)  # proxies: !=
         return layer
 
     def cancel(self) -> None:
