@@ -52,7 +52,7 @@ def test_clusters_of_a_slice_range_with_classes(viewer_with_volume, qtbot, tiny_
     np.testing.assert_allclose(labels.data_to_world((0, 5, 5)), viewer.layers["ct"].data_to_world((2, 5, 5)))
     np.testing.assert_allclose(stack.data_to_world((1, 0, 5, 5))[1:], viewer.layers["ct"].data_to_world((2, 5, 5)))
     np.testing.assert_allclose(boxes.translate, ORIGIN)
-    # one white box per (slice, cluster in the body), around its main region, on slices 2..4
+    # one box per (slice, cluster in the body), around its main region, on slices 2..4
     present = sum(len(np.unique(labels.data[i][labels.data[i] > 0])) for i in range(3))
     assert len(boxes.data) == present
     zs = {float(v[0, 0]) for v in boxes.data}
@@ -63,7 +63,10 @@ def test_clusters_of_a_slice_range_with_classes(viewer_with_volume, qtbot, tiny_
         x0, x1 = int(v[:, 2].min() + 0.5), int(v[:, 2].max() + 0.5)
         inside = labels.data[z, y0:y1, x0:x1] == c + 1
         assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()
-    np.testing.assert_allclose(boxes.edge_color, np.ones((present, 4)))
+    # each box in its cluster's colour in the cluster map
+    expected = [labels.get_color(c + 1) for c in boxes.features["cluster"]]
+    np.testing.assert_allclose(boxes.edge_color, np.array(expected), atol=1e-6)
+    assert len({tuple(np.round(c, 3)) for c in expected}) == len(set(boxes.features["cluster"]))
     # tables: class, body pixels, shares and purity; each cluster's class shares sum to 100 %
     shares = table_text(w.shares_table)
     assert shares[0] == ["cluster", "class", "pixels", "share", "purity"] and len(shares) == k + 1

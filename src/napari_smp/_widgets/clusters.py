@@ -7,8 +7,8 @@ For the chosen module and slices it adds (all on the image's grid, computed in a
   every pixel's feature to each cluster's prototype; the leading slider picks the cluster;
 - ``clusters <module>``: a Labels layer, value ``c + 1`` for cluster ``c`` inside the body, 0 (transparent)
   in the air around it;
-- ``regions <module>``: a Shapes layer with one white rectangle per cluster and slice around the
-  cluster's main connected region inside the body;
+- ``regions <module>``: a Shapes layer with one rectangle per cluster and slice around the cluster's
+  main connected region inside the body, in the cluster's colour of the layer above;
 
 and fills two tables: each cluster's class, pixels, share and purity (with a labels layer) and the
 share of each cluster's pixels in each class. *Save figure* writes the supplement-style figure
@@ -256,7 +256,7 @@ def _make_layers(rep: ClusterReport, geo: dict, shapes_geo: dict) -> list[Any]:
 
     - the float32 similarity stack (K, S, Y, X), hidden, a slider over the clusters;
     - the cluster map, ``c + 1`` inside the body and 0 (transparent) in the air;
-    - one white box per cluster and slice around its main region, labelled ``c<k>``.
+    - one box per cluster and slice around its main region, in the cluster's colour.
     """
     import pandas as pd
     from napari.layers import Image, Labels, Shapes
@@ -270,10 +270,12 @@ def _make_layers(rep: ClusterReport, geo: dict, shapes_geo: dict) -> list[Any]:
                      **{**geo, "features": pd.DataFrame({"index": np.arange(rep.k + 1),
                                                          "cluster": ["-"] + [str(c) for c in range(rep.k)]})})]
     if rep.boxes:
+        # each box in its cluster's colour tells which cluster it frames; text labels would too, but vispy drew
+        # the nine of one slice in 0.7 s on the viewer's thread (a software-rendered canvas)
+        colours = [layers[1].get_color(b.cluster + 1) for b in rep.boxes]
         layers.append(Shapes(
-            [b.corners() for b in rep.boxes], shape_type="rectangle", edge_color="white", face_color="transparent",
-            name=f"regions {rep.module}", features={"cluster": [b.cluster for b in rep.boxes]},
-            text={"string": "c{cluster}", "color": "white", "size": 8, "anchor": "upper_left"}, **shapes_geo))
+            [b.corners() for b in rep.boxes], shape_type="rectangle", edge_color=colours, face_color="transparent",
+            name=f"regions {rep.module}", features={"cluster": [b.cluster for b in rep.boxes]}, **shapes_geo))
     return layers
 
 
