@@ -528,3 +528,32 @@ def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_wit
     assert done.evidence is first.completion.evidence
     assert done.propagation.reused is not None and not done.propagation.reused[3]
     SESSION.clear()
+
+
+def test_a_correction_shows_its_labels_in_the_result_layer_and_a_cancel_puts_them_back(
+        viewer_with_volume, qtbot, tmp_path, monkeypatch):
+    """A correction adds no layer: its propagated labels go straight into the last result layer (adding and
+    removing one is napari's own quarter second each), and a cancel restores that layer's labels and name."""
+    from napari_smp._widgets._session import SESSION
+
+    SESSION.clear()
+    viewer = viewer_with_volume
+    w = _widget(viewer, tmp_path, steps=3, fill=True, proxied=True)
+    w.start()
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)
+    layer = w.result_layer
+    before, name, names = layer.data.copy(), layer.name, [ly.name for ly in viewer.layers]
+    viewer.layers["annotation"].paint((3, 16, 16), 2)  # a correction on an unpainted slice
+    held = HeldWork(at=1, until_cancel=True)  # held once the propagated labels are sent, until Cancel
+    held.install(monkeypatch, sys.modules[type(w).__module__], "finetune_work")
+    inserted = []
+    viewer.layers.events.inserted.connect(lambda e: inserted.append(e.value.name))
+    job = w.refine()
+    qtbot.waitUntil(held.held.is_set, timeout=60_000)
+    qtbot.waitUntil(lambda: layer.data[3, 16, 16] == 2, timeout=10_000)  # the correction's labels are shown
+    assert "propagated" in layer.name and inserted == []
+    w.cancel()
+    qtbot.waitUntil(lambda: not job.running, timeout=60_000)
+    np.testing.assert_array_equal(layer.data, before)
+    assert layer.name == name and [ly.name for ly in viewer.layers] == names and inserted == []
+    SESSION.clear()

@@ -207,7 +207,7 @@ class FinetuneWidget(JobWidget):
         self._suggest_path()
         self.result_layer: Any = None
         self._provisional: Any = None  # the propagated layer of the running job, until its final labels
-        self._refresh: Any = None  # a refinement's target: the last result layer, given the new labels at the end
+        self._restore: tuple[Any, str] | None = None  # a running correction: its layer's labels and name before
         self._last_completion: tuple[Any, Any] | None = None  # (image layer, Completion): a correction starts from it
         self.last_result: FinetuneResult | None = None
         self._suggestion: tuple[Any, Any] | None = None  # (image layer, Suggestion) of the last completion
@@ -362,10 +362,13 @@ class FinetuneWidget(JobWidget):
             status = f"training the network on the scribbles of {n_slices} slices..."
         if refine:
             status = f"refining {choice.describe()} on {n_slices} slices ({train.step_cap} steps at most)..."
-        self._provisional = None
-        # a refinement refreshes the last result layer, and only when it ends well: a cancelled or failed
-        # correction leaves that layer as it was
-        self._refresh = self.result_layer if refine and self.result_layer in self.viewer.layers else None
+        # a correction shows its labels in the last result layer itself, first propagated, then final (no
+        # layer added and removed: each is napari's own quarter second on the viewer's thread); a cancelled
+        # or failed one puts that layer's labels and name back as they were
+        self._provisional, self._restore = None, None
+        if refine and self.result_layer in self.viewer.layers:
+            self._provisional = self.result_layer
+            self._restore = (self.result_layer.data, self.result_layer.name)
         self.status.setToolTip("")  # the last run's details
         job = self.start_job(work, lambda res: self._apply(image, res), "Fine-tune", status)
         if job is not None:
@@ -425,8 +428,13 @@ class FinetuneWidget(JobWidget):
 
     def _drop_provisional(self) -> None:
         layer, self._provisional = self._provisional, None
-        if layer is not None and layer in self.viewer.layers:
+        restore, self._restore = self._restore, None
+        if layer is None or layer not in self.viewer.layers:
+            return
+        if restore is None:
             self.viewer.layers.remove(layer)
+        else:  # a correction's layer was the user's result before: as it was
+            layer.data, layer.name = restore
 
     def _show_suggestion(self, image: Any, suggestion: Any, classes: dict[int, str]) -> None:
         self._suggestion = (image, suggestion) if suggestion is not None else None
@@ -464,10 +472,7 @@ class FinetuneWidget(JobWidget):
             depth, painted = done.labels.shape[0], len(done.propagation.painted)
             lines.append(f"{done.sources}: {depth - painted} slices filled from {painted} painted "
                          f"in {sum(done.seconds.values()):.0f} s")
-            refresh, self._refresh = self._refresh, None
-            if refresh is not None and refresh in self.viewer.layers:  # a correction: the same layer, new labels
-                self._drop_provisional()
-                self._provisional = refresh
+            self._restore = None  # a correction that ended well keeps its labels
             self.result_layer = self._put_result(image, done.labels, res.classes or {},
                                                  flagged_name(f"{image.name} completion", flag))
             self._provisional = None  # the layer is the user's now
