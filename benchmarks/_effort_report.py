@@ -13,7 +13,8 @@ __all__ = ["report"]
 
 SECTION = "Effort: a painting of k slices -> the whole volume"
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "images" / "effort.png"
-ORDER = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "scribbles", "unet", "rf")
+ORDER = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "scribbles_evidence", "scribbles", "unet",
+         "rf")
 HEADINGS = {
     "nearest": "nearest copy",
     "interp": "SD interpolation",
@@ -22,6 +23,7 @@ HEADINGS = {
     "evidence": "propagation + intensity",
     "complete": "**complete**",
     "scribbles": "complete, scribbles",
+    "scribbles_evidence": "propagation + intensity, scribbles",
     "unet": "MONAI U-Net",
     "rf": "random forest",
 }

@@ -14,6 +14,8 @@ the same painting, in the same run, on the same slices:
 * ``complete``: ``engine.complete`` at its defaults and the time budget (propagation + network + pooling);
 * ``scribbles``: ``complete`` with scribbles instead of whole slices: each region's skeleton on the same
   painted slices, background strokes with a label of their own (the share of marked pixels is recorded);
+* ``scribbles_evidence``: the same strokes, ``complete`` without its network (grown slices, propagation +
+  intensity): read against ``evidence``;
 * ``unet``: MONAI's BasicUNet trained by the engine's own loop on the painted slices, same budget;
 * ``rf``: a random forest on scikit-image multiscale features (ilastik / convpaint).
 
@@ -63,7 +65,8 @@ from fewshot import run_rf, twins  # noqa: E402
 from propagation_pilot import CASES, LESIONS, choose_painted, loaded  # noqa: E402
 from propagation_pilot import score_on as score  # noqa: E402
 
-METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "scribbles", "unet", "rf")
+METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "scribbles", "scribbles_evidence", "unet",
+           "rf")
 LEARNED = ("complete", "scribbles", "unet")  # trained for the time budget
 DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "effort.jsonl"
 ROUNDS_RESULTS = _ROOT / "benchmarks" / "results" / "effort_rounds.jsonl"
@@ -167,6 +170,18 @@ def _scribbles(image, painting, painted, seed, budget):
                          "steps": len(done.network.reports) if done.network else 0}
 
 
+def _scribbles_evidence(image, painting, painted, seed, budget):
+    """``complete --scribbles`` without its network: the same strokes grown into whole slices, then
+    propagation + intensity (to be read against ``evidence`` on the whole slices: no network noise)."""
+    from napari_smp.engine import complete
+
+    background = int(painting.max()) + 1
+    strokes = skeleton_scribbles(painting, painted, background)
+    done = complete(image, strokes, network=False, background_label=background)
+    marked = float((strokes[painted] > 0).mean())
+    return done.labels, {"sources": done.sources, "marked": round(marked, 4)}
+
+
 def _unet(image, painting, painted, seed, budget):
     from _unet_peer import finetune_unet
 
@@ -190,7 +205,8 @@ def _rf(image, painting, painted, seed, budget):
 
 
 FILLERS: dict[str, Filler] = {"nearest": _nearest, "interp": _interp, "mci": _mci, "propagation": _propagation,
-                              "evidence": _evidence, "complete": _complete, "scribbles": _scribbles, "unet": _unet,
+                              "evidence": _evidence, "complete": _complete, "scribbles": _scribbles,
+                              "scribbles_evidence": _scribbles_evidence, "unet": _unet,
                               "rf": _rf}  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from widget_helpers import ORIGIN, SPACING, HeldWork, notifications, tiny_config, tiny_train
 
 pytestmark = pytest.mark.gui
@@ -491,6 +492,34 @@ def test_a_scribble_run_fills_the_volume_with_the_network_and_writes_background_
     assert 5 not in np.unique(result)  # written as background
     np.testing.assert_array_equal(result[:, 0, :], 0)
     assert w.last_result.train.pixels == np.count_nonzero(scrib)
+
+
+def test_axial_scribbles_are_grown_into_whole_slices_and_shown_propagated_first(viewer_with_volume, qtbot,
+                                                                                  tmp_path):
+    viewer = viewer_with_volume
+    layer = viewer.layers["annotation"]
+    organs = layer.data[[1, 4]]
+    scrib = np.zeros_like(layer.data)
+    cores = np.stack([ndimage.binary_erosion(o > 0, iterations=1) for o in organs])  # in-plane strokes
+    scrib[[1, 4]] = np.where(cores, organs, 0)
+    band = np.zeros(organs.shape[1:], bool)
+    band[1:3, 1:-1] = True  # a background stroke along the top of each of the two slices
+    scrib[[1, 4]] = np.where(band & (organs == 0), 5, scrib[[1, 4]])
+    layer.data = scrib
+    w = _widget(viewer, tmp_path, steps=4, fill=True)
+    w.mode_combo.setCurrentText("scribbles")
+    w.background_spin.setValue(5)
+    assert w.start() is not None
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=120_000)
+    done = w.last_result.completion
+    assert "grown into whole slices" in done.notes[0]
+    np.testing.assert_array_equal(done.propagation.painted, [1, 4])
+    result = w.result_layer.data
+    assert 5 not in np.unique(result)
+    for truth, z in zip(organs, (1, 4), strict=True):  # the strokes' slices come back whole
+        for c in np.unique(truth)[1:]:
+            p, g = result[z] == c, truth == c
+            assert 2 * (p & g).sum() / (p.sum() + g.sum()) > 0.8
 
 
 def test_refine_goes_on_from_the_sessions_last_model_with_a_few_steps(viewer_with_volume, qtbot, tmp_path):

@@ -1,4 +1,5 @@
-"""complete() with scribbles (the network alone on the marked pixels) and with --init (corrections)."""
+"""complete() with scribbles (axial strokes grown into whole slices; otherwise the network alone on the
+marked pixels) and with --init (corrections)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from tiny import tiny_config, toy_volume
 
 from napari_smp.config import TrainConfig
@@ -18,24 +20,59 @@ sys.path.insert(0, str(Path(__file__).parent / "training"))
 from test_scribbles import B, _scribbles  # noqa: E402  (the same strokes as the fine-tune tests)
 
 
-def test_scribbles_are_completed_by_the_network_alone_and_keep_their_marks(tmp_path):
+def _sagittal_scribbles(labels: np.ndarray, columns: list[int]) -> np.ndarray:
+    """Strokes drawn on sagittal slices (x fixed): each disc's core, and the background 3 px away from them."""
+    out = np.zeros_like(labels)
+    for x in columns:
+        plane = labels[:, :, x]
+        for c in (1, 2):
+            out[:, :, x][ndimage.binary_erosion(plane == c, iterations=1)] = c
+        far = ~ndimage.binary_dilation(plane > 0, iterations=2)
+        out[:, :, x][far] = B
+    return out
+
+
+def test_axial_scribbles_are_grown_into_whole_slices_and_completed_as_painted_ones():
     image, labels = toy_volume(depth=12)
     painted = [2, 6, 9]
     scrib = _scribbles(labels, painted)
+    scrib[4, 20, 20] = 1  # a lone mark on another slice: kept as marked, grows nothing
     first = []
-    done = complete(image, scrib, config=tiny_config(warmup=10), background_label=B, on_first=first.append,
-                    train=TrainConfig(steps=240, batch_size=6, lr=3e-3, device="cpu", amp=False),
-                    model_out=tmp_path / "m.safetensors")  # fmt: skip
-    assert first == []  # no propagated first result: it needs whole slices
-    assert done.sources == "network" and "scribbles: the network alone" in done.notes[0]
-    assert (tmp_path / "m.safetensors").exists() and done.network.pixels == np.count_nonzero(scrib)
+    done = complete(image, scrib, background_label=B, network=False, on_first=first.append)
+    assert first  # whole slices again: propagation gives a first result
+    np.testing.assert_array_equal(done.propagation.painted, painted)
+    assert done.sources == "propagation" and "grown into whole slices" in done.notes[0]
+    assert "1 marked pixels on other slices are kept as marked" in done.notes[0]
     assert B not in np.unique(done.labels)  # the background label is written as 0
     marked = scrib != 0
     np.testing.assert_array_equal(done.labels[marked], np.where(scrib == B, 0, scrib)[marked])
+    for z in painted:  # the strokes cover a fraction of their slices, the growth gives the rest back
+        assert np.count_nonzero(scrib[z]) < 0.5 * scrib[z].size
+        for c in (1, 2):
+            p, g = done.labels[z] == c, labels[z] == c
+            assert 2 * (p & g).sum() / (p.sum() + g.sum()) > 0.9
     unpainted = np.setdiff1d(np.arange(12), painted)
     for c in (1, 2):
         p, g = done.labels[unpainted] == c, labels[unpainted] == c
         assert 2 * (p & g).sum() / (p.sum() + g.sum()) > 0.8
+
+
+def test_scribbles_on_sagittal_slices_only_are_completed_by_the_network_alone(tmp_path):
+    image, labels = toy_volume(depth=12)
+    scrib = _sagittal_scribbles(labels, [4, 9, 13, 17, 24, 27, 31, 36])
+    first = []
+    done = complete(image, scrib, config=tiny_config(warmup=10), background_label=B, on_first=first.append,
+                    train=TrainConfig(steps=240, batch_size=6, lr=3e-3, device="cpu", amp=False),
+                    model_out=tmp_path / "m.safetensors")  # fmt: skip
+    assert first == []  # no whole slice: no propagated first result
+    assert done.sources == "network" and "scribbles: the network alone" in done.notes[0]
+    assert (tmp_path / "m.safetensors").exists() and done.network.pixels == np.count_nonzero(scrib)
+    assert B not in np.unique(done.labels)
+    marked = scrib != 0
+    np.testing.assert_array_equal(done.labels[marked], np.where(scrib == B, 0, scrib)[marked])
+    for c in (1, 2):  # the rows of axial slices that sagittal strokes label teach the 2D network the discs
+        p, g = done.labels == c, labels == c
+        assert 2 * (p & g).sum() / (p.sum() + g.sum()) > 0.7
     assert "network (240 steps)" in done.summary()
 
 
@@ -44,8 +81,8 @@ def test_bad_scribbles_and_no_network_are_refused_before_any_work(tmp_path):
     scrib = _scribbles(labels, [1])
     out = tmp_path / "m.safetensors"
     one = TrainConfig(steps=1, device="cpu")
-    with pytest.raises(EngineError, match="scribbles are completed by the network alone"):
-        complete(image, scrib, background_label=B, network=False, train=one)
+    with pytest.raises(EngineError, match="can be completed by the network alone"):
+        complete(image, _sagittal_scribbles(labels, [13, 27]), background_label=B, network=False, train=one)
     with pytest.raises(EngineError, match="no background mark"):
         complete(image, np.where(scrib == B, 0, scrib), background_label=B, model_out=out, train=one)
     with pytest.raises(EngineError, match="must be a positive label value"):

@@ -13,7 +13,8 @@ and warns under it when the chosen layer looks like a ground truth (``engine.ann
 
 Two ways to paint, chosen under the picker: whole slices (an axial slice with any label is annotated, 0 on
 it is background) or scribbles (0 = not annotated, background painted with label B; strokes in any
-plane; the line above counts the marked pixels). Scribbles are completed by the network alone
+plane; the line above counts the marked pixels). Axial slices with a background stroke and a structure's
+are grown into whole slices and completed as painted ones; other strokes teach the network alone
 (``engine.scribble_completion``). "Refine from last model" is a correction: a short run that goes on from
 the session's last model on the painting as it is now (the same path as Start).
 """
@@ -156,7 +157,8 @@ class FinetuneWidget(JobWidget):
         self.fill_check.setChecked(True)
         self.fill_check.setToolTip("on: the painting is propagated along the image (a first result in seconds), "
                                    "then pooled with the fine-tuned network into a new Labels layer (scribbles: "
-                                   "the network alone); off: fine-tune and save the model only")
+                                   "axial slices with a background and a structure's stroke grown into whole "
+                                   "slices first); off: fine-tune and save the model only")
         self.refine_button = QPushButton("Refine from last model")
         self.refine_button.setToolTip(f"a correction: paint on any slice, then go on from this session's last model "
                                       f"for at most {REFINE_STEPS} steps and {REFINE_BUDGET:g} s")
@@ -359,7 +361,8 @@ class FinetuneWidget(JobWidget):
         status = (f"filling the volume from {n_slices} slices: propagating the painting..." if fill
                   else f"fine-tuning on {n_slices} slices...")
         if background_label is not None:
-            status = f"training the network on the scribbles of {n_slices} slices..."
+            status = (f"completing the scribbles of {n_slices} slices: growing them into whole slices..." if fill
+                      else f"training the network on the scribbles of {n_slices} slices...")
         if refine:
             status = f"refining {choice.describe()} on {n_slices} slices ({train.step_cap} steps at most)..."
         # a correction shows its labels in the last result layer itself, first propagated, then final (no

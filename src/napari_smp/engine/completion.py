@@ -137,8 +137,10 @@ def complete(
         on_first: called with the propagated label map as soon as it exists (before any training), and
             again when the intensity evidence has refined it (when it changed anything).
         callback: the fine-tune's step reports; cancel: polled by every stage.
-        background_label: scribbles (0 = not annotated, this label = background): the network alone,
-            trained on the marked pixels (``scribble_completion``; propagation needs whole slices).
+        background_label: scribbles (0 = not annotated, this label = background): axial slices with a
+            background and a structure's stroke are grown into whole slices along the image and
+            completed as painted ones; without such a slice the network alone learns the marked pixels
+            (``scribble_completion``).
         previous: a correction: the last completion of the same image (with ``init`` its model). The
             stretches between painted slices that the correction did not touch are copied from its
             propagation, and the intensity strength it chose is kept instead of calibrated again, so
@@ -153,10 +155,21 @@ def complete(
     painting = check_labels(painting, image.shape, "painting")
     # --- scribbles and corrections (issue 29): their own path, and the init model's classes checked first
     if background_label is not None:
+        from .scribble_completion import complete_scribbles, fill_for_completion
+
+        grown = fill_for_completion(image, painting, background_label)
+        if grown is not None:  # strokes grown into whole axial slices: the whole-slice path from them
+            extra = sorted({*grown.slices.tolist(), *(slices or [])})  # (slices: all-background ones)
+            done = complete(image, grown.painting, config=config, init=init, train=train, class_names=class_names,
+                            slices=extra, model_out=model_out, network=network,
+                            network_weight=network_weight, evidence=evidence, on_first=on_first,
+                            callback=callback, cancel=cancel, previous=previous)  # fmt: skip
+            grown.overlay(done.labels, done.notes)
+            return done
         if not network:
-            raise EngineError("scribbles are completed by the network alone: propagation needs whole painted "
-                              "slices, so a run without the network has nothing to fill them with")
-        from .scribble_completion import complete_scribbles
+            raise EngineError("these scribbles can be completed by the network alone (no axial slice has both a "
+                              "background stroke and a structure's stroke to grow into a whole slice), so a run "
+                              "without the network has nothing to fill them with")
 
         fill = complete_scribbles(image, painting, background_label, config=config, init=init, train=train,
                                   class_names=class_names, slices=slices, model_out=model_out,

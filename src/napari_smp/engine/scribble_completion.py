@@ -1,12 +1,18 @@
-"""Completing a scribble painting: the network alone, trained on the marked pixels.
+"""Completing a scribble painting: strokes grown into whole slices, or the network alone.
 
 Scribbles (0 = not annotated, a background label B, strokes on axial, coronal or sagittal slices) say
 nothing about most pixels of the slices they touch, and propagation carries whole painted slices
-from slice to slice: a partly marked slice has no map to carry. So ``complete`` with scribbles
-fine-tunes the network on the marked pixels only (``training.finetune(background_label=B)``) and
-applies it to every slice; the marked pixels keep their marks (B written as 0), and the result says
-so in a note. ``completion.complete`` calls it and wraps the :class:`ScribbleFill` in its ``Completion``;
-kept apart so that complete's propagation path stays whole.
+from slice to slice. Two ways, chosen by ``completion.complete``:
+
+1. **Axial slices with a background stroke and a structure's stroke** are grown into whole slices
+   along the image (``inference.stroke_fill``: a marker-controlled watershed, milliseconds a slice);
+   ``complete`` then runs its whole-slice path (propagation, intensity evidence, network) from them
+   (:func:`fill_for_completion`, :meth:`StrokeFill.overlay`).
+2. **Otherwise** (strokes on coronal or sagittal slices only, or no axial slice with both kinds): the
+   network is fine-tuned on the marked pixels only (``training.finetune(background_label=B)``) and
+   applied to every slice (:func:`complete_scribbles`).
+
+Either way the marked pixels keep their marks (B written as 0), and a note says which way was taken.
 """
 
 from __future__ import annotations
@@ -25,17 +31,66 @@ from .classes import ClassTable
 from .errors import Cancelled
 from .fine_tuned_prediction import predict_fine_tuned
 from .inference.interpolation import FilledSlices
+from .inference.stroke_fill import fill_scribbled
 
 if TYPE_CHECKING:
     from .training import StepReport, TrainResult
 
-__all__ = ["complete_scribbles", "ScribbleFill", "SCRIBBLE_NOTE"]
+__all__ = ["complete_scribbles", "fill_for_completion", "ScribbleFill", "StrokeFill", "SCRIBBLE_NOTE", "GROWN_NOTE"]
 
 #: what the user reads about a scribble completion (``{pixels}``, ``{slices}`` filled in)
 SCRIBBLE_NOTE = (
     "scribbles: the network alone, trained on the {pixels:,} marked pixels of {slices} axial slices "
     "(propagation carries whole painted slices only)"
 )
+
+#: what the user reads when strokes were grown into whole slices (``{slices}``, ``{pixels}``, ``{left}``)
+GROWN_NOTE = (
+    "scribbles: the strokes of {slices} ({pixels:,} marked pixels) grown into whole slices "
+    "along the image's edges, then completed as painted slices{left}"
+)
+
+
+@dataclass
+class StrokeFill:
+    """Scribbles turned into whole painted slices, ready for ``complete``'s whole-slice path.
+
+    Attributes:
+        painting: (Z, Y, X) whole-slice painting: ``slices`` labelled (0 = background), others 0.
+        slices: the filled axial slices.
+        targets, known: the scribbles as ``annotation.scribble_targets`` gives them (B as 0; marked).
+    """
+
+    painting: np.ndarray
+    slices: np.ndarray
+    targets: np.ndarray
+    known: np.ndarray
+
+    def overlay(self, labels: np.ndarray, notes: list[str]) -> None:
+        """Write the marks back over a completed map (in place) and say how it was made (first note)."""
+        labels[self.known] = self.targets[self.known]
+        outside = int(np.count_nonzero(self.known)) - int(np.count_nonzero(self.known[self.slices]))
+        left = (f"; {outside:,} marked pixels on other slices are kept as marked but guide nothing (give an "
+                "axial slice a background stroke and a stroke for each structure to fill it)") if outside else ""
+        pixels = int(np.count_nonzero(self.known[self.slices]))
+        n = len(self.slices)
+        slices = f"{n} axial slice" + ("s" if n != 1 else "")
+        notes.insert(0, GROWN_NOTE.format(slices=slices, pixels=pixels, left=left))
+
+
+def fill_for_completion(image: np.ndarray, painting: np.ndarray, background_label: int) -> StrokeFill | None:
+    """The scribbled axial slices grown into whole slices (way 1 of the module docstring), or None.
+
+    Args:
+        image: (Z, Y, X) intensities; painting: (Z, Y, X) scribbles.
+    Raises:
+        EngineError: bad scribbles (``annotation.check_scribbles``), one sentence, before any work.
+    """
+    targets, known = scribble_targets(painting, background_label)  # refuses bad scribbles at once
+    filled, rows = fill_scribbled(image, painting, background_label)
+    if len(rows) == 0:
+        return None
+    return StrokeFill(filled, rows, targets, known)
 
 
 @dataclass
