@@ -156,6 +156,12 @@ def skeleton_scribbles(painting: np.ndarray, painted: np.ndarray, background: in
     return out
 
 
+def _empty(painting: np.ndarray, painted: np.ndarray) -> list[int]:
+    """The painted slices with nothing on them (a lesion case's two): a scribbling user lists them as
+    background slices (the widget's box, complete's ``slices``), as a whole-slice painting does."""
+    return [int(z) for z in painted if not painting[z].any()]
+
+
 def _scribbles(image, painting, painted, seed, budget):
     """``complete --scribbles``: skeleton strokes on the same painted slices (issue 29's target: >= 90 % of
     the whole-slice Dice with <= 10 % of those slices' pixels marked)."""
@@ -164,7 +170,8 @@ def _scribbles(image, painting, painted, seed, budget):
 
     background = int(painting.max()) + 1
     strokes = skeleton_scribbles(painting, painted, background)
-    done = complete(image, strokes, train=TrainConfig(time_budget=budget, seed=seed), background_label=background)
+    done = complete(image, strokes, train=TrainConfig(time_budget=budget, seed=seed), background_label=background,
+                    slices=_empty(painting, painted))
     marked = float((strokes[painted] > 0).mean())
     return done.labels, {"sources": done.sources, "marked": round(marked, 4),
                          "steps": len(done.network.reports) if done.network else 0}
@@ -177,7 +184,7 @@ def _scribbles_evidence(image, painting, painted, seed, budget):
 
     background = int(painting.max()) + 1
     strokes = skeleton_scribbles(painting, painted, background)
-    done = complete(image, strokes, network=False, background_label=background)
+    done = complete(image, strokes, network=False, background_label=background, slices=_empty(painting, painted))
     marked = float((strokes[painted] > 0).mean())
     return done.labels, {"sources": done.sources, "marked": round(marked, 4)}
 
