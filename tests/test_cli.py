@@ -383,3 +383,39 @@ def test_complete_init_with_a_class_the_model_lacks_is_one_line(tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "label value 2, which the model does not know" in err[0]
     assert not out.exists()
+
+
+# ---- correcting an existing segmentation (complete --start)
+
+
+def test_complete_start_carries_a_correction_through_an_existing_segmentation(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    truth = np.zeros((12, 20, 24), np.uint8)
+    truth[1:11, 4:12, 5:15] = 1
+    truth[2:10, 13:18, 10:20] = 2
+    image = (rng.normal(0, 5, truth.shape) + np.choose(truth, [0.0, 100.0, -100.0])).astype(np.float32)
+    tool = truth.copy()
+    tool[4:8][tool[4:8] == 2] = 0  # another tool missed organ 2 on slices 4-7
+    fix = np.zeros_like(truth)
+    fix[6] = truth[6]
+    a, seg = _save(tmp_path / "ct.nii.gz", image), _save(tmp_path / "tool.nii.gz", tool)
+    b, out = _save(tmp_path / "fix.nii.gz", fix), tmp_path / "out.nii.gz"
+    assert main(["complete", str(a), str(b), "--start", str(seg), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    data = np.asarray(nib.load(out).dataobj).transpose(2, 1, 0)
+    for z in range(4, 8):
+        got, want = data[z] == 2, truth[z] == 2
+        assert 2 * (got & want).sum() / (got.sum() + want.sum()) > 0.85
+    np.testing.assert_array_equal(data[:3], tool[:3])
+    # refused before any work: a network option, the segmentation as the output, nothing corrected
+    for argv, message in (
+        (["--init", str(seg)], "drop --init"),
+        (["--overwrite"], "is also an input"),
+    ):
+        target = seg if message == "is also an input" else tmp_path / "x.nii.gz"
+        assert main(["complete", str(a), str(b), "--start", str(seg), "--out", str(target), *argv]) != 0
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "x.nii.gz").exists()
+    assert main(["complete", str(a), str(seg), "--start", str(seg), "--out", str(tmp_path / "y.nii.gz")]) != 0
+    assert "corrects nothing" in capsys.readouterr().err and not (tmp_path / "y.nii.gz").exists()
+    np.testing.assert_array_equal(np.asarray(nib.load(seg).dataobj).transpose(2, 1, 0), tool)  # the input is intact

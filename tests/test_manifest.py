@@ -17,7 +17,7 @@ def test_manifest_is_valid_and_complete():
     mf = _manifest()
     assert mf.name == "napari-smp"
     widgets = [w.display_name for w in mf.contributions.widgets]
-    assert widgets == ["Fine-tune", "Segment", "Clusters", "Metrics", "Pre-train", "View"]
+    assert widgets == ["Fine-tune", "Segment", "Correct", "Clusters", "Metrics", "Pre-train", "View"]
     assert mf.contributions.readers and mf.contributions.writers and mf.contributions.sample_data
 
 

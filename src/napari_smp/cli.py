@@ -209,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="propagation along the image alone: seconds, no training",
     )
     p.add_argument("--time-budget", type=float, default=180.0, help="seconds for everything (default 180)")
+    p.add_argument(
+        "--start",
+        type=Path,
+        help="an existing segmentation to correct: the painting's slices that differ from it are "
+        "corrections, carried through it as far as its error goes; every other voxel is kept (seconds, "
+        "no network)",
+    )
     _add_scribbles(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace --out and --model-out if they exist")

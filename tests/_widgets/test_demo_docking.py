@@ -18,9 +18,9 @@ def _manifest_widgets() -> list[tuple[str, str]]:
     return [(w["display_name"], classes[w["command"]]) for w in manifest["contributions"]["widgets"]]
 
 
-def test_the_manifest_declares_the_six_widgets():
+def test_the_manifest_declares_the_seven_widgets():
     # guards the parametrisation below: an unreadable manifest must not quietly test nothing
-    assert [name for name, _ in _manifest_widgets()] == ["Fine-tune", "Segment", "Clusters", "Metrics",
+    assert [name for name, _ in _manifest_widgets()] == ["Fine-tune", "Segment", "Correct", "Clusters", "Metrics",
                                                            "Pre-train", "View"]
 
 

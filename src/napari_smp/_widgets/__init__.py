@@ -1,4 +1,5 @@
-"""napari dock widgets: Fine-tune, Segment, Clusters, Metrics, Pre-train and View (the only package importing Qt).
+"""napari dock widgets: Fine-tune, Segment, Correct, Clusters, Metrics, Pre-train and View (the only package
+importing Qt).
 
 The classes are imported lazily so that ``import napari_smp._widgets`` stays cheap and napari's
 plugin discovery does not pull in matplotlib or torch.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 from .._lazy import lazy_exports
 
-__all__ = ["FinetuneWidget", "SegmentWidget", "ClustersWidget", "MetricsWidget", "PretrainWidget", "ViewControls"]
+__all__ = ["FinetuneWidget", "SegmentWidget", "CorrectWidget", "ClustersWidget", "MetricsWidget", "PretrainWidget",
+           "ViewControls"]
 
-_WHERE = {"FinetuneWidget": "finetune", "SegmentWidget": "segment", "ClustersWidget": "clusters",
+_WHERE = {"FinetuneWidget": "finetune", "SegmentWidget": "segment", "CorrectWidget": "correct",
+          "ClustersWidget": "clusters",
           "MetricsWidget": "evaluate", "PretrainWidget": "pretrain", "ViewControls": "_controls"}
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

@@ -18,6 +18,8 @@ def run_complete(args: argparse.Namespace) -> int:
     from ..engine.volumes import guess_norm
     from ..io import check_dicom_seg_output, read_labels, read_volume, write_labels
 
+    if args.start is not None:
+        return _correct(args)
     inputs = (args.image, args.painted, args.init)
     check_output(args.out, args.overwrite, *inputs, suffixes=SEGMENT_SUFFIXES)
     check_output(args.model_out, args.overwrite, *inputs, args.out, suffixes=CHECKPOINT_SUFFIXES, what="--model-out")
@@ -67,4 +69,28 @@ def run_complete(args: argparse.Namespace) -> int:
         z = done.suggestion.slice
         at = float(meta.affine[2, 0] * z + meta.affine[2, 3])  # superior position of the slice (RAS+ world)
         print(f"next: {done.suggestion.describe(classes)}; array slice {z}, S = {at:.1f} mm")
+    return 0
+
+
+def _correct(args: argparse.Namespace) -> int:
+    """``complete --start SEG``: corrections carried through an existing segmentation (no network)."""
+    from ..engine.inference.correct_existing import correct_segmentation
+    from ..io import check_dicom_seg_output, read_labels, read_volume, write_labels
+
+    for flag, given in (("--init", args.init), ("--model-out", args.model_out), ("--scribbles", args.scribbles)):
+        if given:
+            raise ValueError(f"--start corrects a segmentation without a network or scribbles: drop {flag}")
+    check_output(args.out, args.overwrite, args.image, args.painted, args.start, suffixes=SEGMENT_SUFFIXES)
+    image, meta = read_volume(args.image)
+    check_dicom_seg_output(args.out, meta)
+    painted, pmeta = read_labels(args.painted)
+    start, smeta = read_labels(args.start)
+    for what, data, m in (("painting", painted, pmeta), ("segmentation", start, smeta)):
+        if data.shape != image.shape or not meta.same_grid(m, atol=1e-2):
+            path = args.painted if what == "painting" else args.start
+            raise ValueError(f"the {what} {path} is not on the grid of {args.image}")
+    done = correct_segmentation(image, start, painted, background=args.slices, cancel=received)
+    classes = (smeta.class_names or {}) | (pmeta.class_names or {})
+    write_labels(args.out, clean(args, done.labels, meta.spacing, classes), meta, class_names=classes or None)
+    print(f"wrote {args.out}: {done.summary()}")
     return 0
