@@ -5,6 +5,8 @@ more axial slice, chosen by a policy:
 
 * ``suggest``: the product's suggestion (``Completion.suggestion`` of propagation + intensity on the
   painting so far: the slice with the most expected wrong voxels);
+* ``least sure``: the unpainted slice with the most expected wrong voxels on its own (the suggestion
+  before it counted what a painted slice does for its neighbours);
 * ``worst``: the unpainted slice where propagation + intensity is worst against the ground truth (an
   oracle: what a user who sees every error would pick);
 * ``evenly``: the middle of the largest gap between the painted slices and the labelled range's ends.
@@ -30,7 +32,7 @@ import numpy as np
 
 __all__ = ["POLICIES", "run_rounds", "next_slice", "report_rounds"]
 
-POLICIES = ("suggest", "worst", "evenly")
+POLICIES = ("suggest", "least sure", "worst", "evenly")
 
 
 def evenly(labels: np.ndarray, painted: list[int]) -> int:
@@ -54,6 +56,12 @@ def next_slice(policy: str, labels: np.ndarray, guide: Any, painted: list[int], 
     """The slice the simulated annotator paints next; ``guide``: the propagation + intensity completion."""
     if policy == "suggest":
         return guide.suggestion.slice
+    if policy == "least sure":
+        from napari_smp.engine.inference.suggest import slice_uncertainty
+
+        errors, _ = slice_uncertainty(guide.propagation.probabilities)
+        errors[painted] = -1.0
+        return int(np.argmax(errors))
     if policy == "worst":
         return worst(guide.labels, labels, painted, score)
     return evenly(labels, painted)
@@ -180,7 +188,8 @@ def report_rounds(path: Path) -> None:
                 "painted slices; each round the simulated annotator paints the ground truth of one more slice. "
                 "Cells: mean ± std over volumes x seeds of the Dice on the **whole volume** (painted slices "
                 "included, as the user's result is), then on the slices not painted in that round. Policies: "
-                "*suggest* = the product's suggestion, *worst* = the slice propagation + intensity gets most "
+                "*suggest* = the product's suggestion, *least sure* = the slice with the most expected wrong "
+                "voxels on its own (the suggestion before), *worst* = the slice propagation + intensity gets most "
                 "wrong (an oracle control), *evenly* = the middle of the largest gap.\n")  # fmt: skip
     for m in methods:
         cases = sorted({key[0] for key in rows if key[5] == m})

@@ -12,7 +12,7 @@ The gradient is taken of the image clipped to the range of the structures' marke
 by half that range): air, bone or a skull's edges saturate instead of outranking the faint edge
 between two organs. What a stroke-less structure on a filled slice becomes is undefined (its
 neighbours' floods share it): the user guide says to give every structure of a scribbled slice a
-stroke. Measured in docs/experiments/2026-12-07-scribble-fill.md.
+stroke. Measured in docs/experiments/2026-12-07-scribble-fill-suggestion-start.md.
 """
 
 from __future__ import annotations
