@@ -272,6 +272,20 @@ def run(budget: float, pretrain_budget: float) -> tuple[list[Any], dict[str, str
     pick_model(seg.model_picker)
     s.run_job("Segment: run (the fine-tuned model)", seg, seg.run_button.click, 600)
 
+    start = seg.result_layer if seg.result_layer is not None else ft.result_layer
+    if start is not None:  # Correct: one slice between two painted ones repainted from the ground truth
+        z = (picks[0] + picks[1]) // 2
+        truth_data = np.asarray(s.viewer.layers[truth].data)
+        fixes = np.zeros(truth_data.shape, truth_data.dtype)
+        fixes[z] = truth_data[z]
+        s.viewer.add_labels(fixes, name="fixes", scale=s.viewer.layers[image].scale,
+                            translate=s.viewer.layers[image].translate)  # fmt: skip
+        cor = s.widget("Correct")
+        cor.image_combo.set_layer(image)
+        cor.segmentation_combo.set_layer(start.name)
+        cor.corrections_combo.set_layer("fixes")
+        s.run_job(f"Correct: run (slice {z} repainted over '{start.name}')", cor, cor.run_button.click, 600)
+
     clu = s.widget("Clusters")
     clu.image_combo.set_layer(image)
     clu.labels_combo.set_layer(truth)
@@ -350,8 +364,8 @@ def main() -> None:
         f"Every widget of the plugin in a real napari viewer (Xvfb, xcb, llvmpipe), opened from the Plugins menu "
         f"and used as a user does, on {note}: four painted slices, Fine-tune with the memory bank for "
         f"{args.budget:.0f} s (filling the volume; Start again with the network alone when propagation used the "
-        "whole budget, so that Segment and Clusters have a model), Segment, Clusters on the slice on screen, "
-        "Metrics with its "
+        "whole budget, so that Segment and Clusters have a model), Segment, Correct (one slice repainted over "
+        "its result), Clusters on the slice on screen, Metrics with its "
         f"chart and Dice per slice, Pre-train for {args.pretrain_budget:.0f} s, the View panel. While Fine-tune "
         "trains, a timer scrolls one slice every 100 ms for 3 s (its own row: the canvas redrawn under load); a "
         "10 ms main-thread timer records the event loop's gaps (a gap is how long a click or a scroll would "
