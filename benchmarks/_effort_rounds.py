@@ -5,8 +5,9 @@ more axial slice, chosen by a policy:
 
 * ``suggest``: the product's suggestion (``Completion.suggestion`` of propagation + intensity on the
   painting so far: the slice with the most expected wrong voxels);
-* ``least sure``: the unpainted slice with the most expected wrong voxels on its own (the suggestion
-  before it counted what a painted slice does for its neighbours);
+* ``reduction``: a variant tried and rejected (docs/experiments/2026-12-07-scribble-fill-suggestion-start.md):
+  the slice whose painting removes the most expected wrong voxels over the volume, each slice keeping
+  ``d'/d`` of its expected errors when its distance to the nearest painted slice falls from d to d';
 * ``worst``: the unpainted slice where propagation + intensity is worst against the ground truth (an
   oracle: what a user who sees every error would pick);
 * ``evenly``: the middle of the largest gap between the painted slices and the labelled range's ends.
@@ -30,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["POLICIES", "run_rounds", "next_slice", "report_rounds"]
+__all__ = ["POLICIES", "run_rounds", "next_slice", "reduction", "report_rounds"]
 
-POLICIES = ("suggest", "least sure", "worst", "evenly")
+POLICIES = ("suggest", "reduction", "worst", "evenly")
 
 
 def evenly(labels: np.ndarray, painted: list[int]) -> int:
@@ -52,16 +53,27 @@ def worst(result: np.ndarray, labels: np.ndarray, painted: list[int], score: Any
     return candidates[int(np.argmin(dices))]
 
 
+def reduction(probabilities: np.ndarray, painted: list[int]) -> int:
+    """The ``reduction`` policy: the unpainted slice whose painting removes the most expected errors,
+    ``sum_s errors[s] (1 - d'(s) / d(s))`` (d: a slice's distance to the nearest painted slice)."""
+    from napari_smp.engine.inference.suggest import slice_uncertainty
+
+    errors, _ = slice_uncertainty(probabilities)
+    z = np.arange(errors.size)
+    d = np.abs(z[:, None] - np.asarray(painted)[None, :]).min(axis=1).astype(np.float64)
+    after = np.minimum(d[None, :], np.abs(z[:, None] - z[None, :]))
+    gain = np.divide(d[None, :] - after, d[None, :], out=np.zeros(after.shape), where=d[None, :] > 0)
+    removed = gain @ errors
+    removed[painted] = -1.0
+    return int(np.argmax(removed))
+
+
 def next_slice(policy: str, labels: np.ndarray, guide: Any, painted: list[int], score: Any) -> int:
     """The slice the simulated annotator paints next; ``guide``: the propagation + intensity completion."""
     if policy == "suggest":
         return guide.suggestion.slice
-    if policy == "least sure":
-        from napari_smp.engine.inference.suggest import slice_uncertainty
-
-        errors, _ = slice_uncertainty(guide.propagation.probabilities)
-        errors[painted] = -1.0
-        return int(np.argmax(errors))
+    if policy == "reduction":
+        return reduction(guide.propagation.probabilities, painted)
     if policy == "worst":
         return worst(guide.labels, labels, painted, score)
     return evenly(labels, painted)
@@ -188,8 +200,9 @@ def report_rounds(path: Path) -> None:
                 "painted slices; each round the simulated annotator paints the ground truth of one more slice. "
                 "Cells: mean ± std over volumes x seeds of the Dice on the **whole volume** (painted slices "
                 "included, as the user's result is), then on the slices not painted in that round. Policies: "
-                "*suggest* = the product's suggestion, *least sure* = the slice with the most expected wrong "
-                "voxels on its own (the suggestion before), *worst* = the slice propagation + intensity gets most "
+                "*suggest* = the product's suggestion (the slice with the most expected wrong voxels), *reduction* = "
+                "a variant tried and rejected (the most expected errors removed over the volume, neighbours "
+                "counted by distance), *worst* = the slice propagation + intensity gets most "
                 "wrong (an oracle control), *evenly* = the middle of the largest gap.\n")  # fmt: skip
     for m in methods:
         cases = sorted({key[0] for key in rows if key[5] == m})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-from _effort_rounds import evenly, next_slice, worst
+from _effort_rounds import evenly, next_slice, reduction, worst
 
 
 def _labels() -> np.ndarray:
@@ -36,3 +36,14 @@ def test_worst_is_the_unpainted_slice_scored_lowest_and_suggest_follows_the_prod
     assert next_slice("suggest", labels, guide, [3, 5], _dice_on) == 4
     assert next_slice("worst", labels, guide, [3, 5], _dice_on) == 6
     assert next_slice("evenly", labels, guide, [3, 5], _dice_on) == 7
+
+
+def test_reduction_cuts_a_long_unsure_stretch_in_its_middle_but_takes_a_much_surer_lone_slice():
+    p = np.zeros((3, 21, 4, 4), np.float32)
+    p[0] = 1.0
+    p[:, 1:10, :1] = np.array([0.5, 0.5, 0.0])[:, None, None, None]  # slices 1-9: 2 expected errors each
+    assert reduction(p, [0, 10, 20]) == 5  # removes 2 * (1/3 + 3/4 + 1 + 3/4 + 1/3) = 6.33
+    p[:, 15, :2] = np.array([0.0, 0.5, 0.5])[:, None, None]  # 4 expected errors on slice 15 alone
+    assert reduction(p, [0, 10, 20]) == 5
+    p[:, 15] = np.array([0.0, 0.5, 0.5])[:, None, None]  # 8: more than the stretch's 6.33
+    assert reduction(p, [0, 10, 20]) == 15

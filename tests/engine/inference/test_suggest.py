@@ -7,7 +7,7 @@ import pytest
 
 from napari_smp.engine.errors import EngineError
 from napari_smp.engine.inference.interpolation import FilledSlices
-from napari_smp.engine.inference.suggest import error_reduction, slice_uncertainty, suggest_slice
+from napari_smp.engine.inference.suggest import slice_uncertainty, suggest_slice
 
 
 def _filled(probabilities: np.ndarray, painted: list[int], classes=(0, 5, 52)) -> FilledSlices:
@@ -37,29 +37,6 @@ def test_the_least_certain_unpainted_slice_and_class_are_suggested():
     assert got.share == pytest.approx(3.2 / (3.2 + 1.2))
     assert "slice 1" in got.describe({52: "aorta"}) and "aorta" in got.describe({52: "aorta"})
     assert suggest_slice(_filled(p, painted=[0, 4]), exclude=[1]).slice == 3  # the user declined slice 1
-
-
-def test_a_long_unsure_stretch_is_cut_in_its_middle_and_a_lone_unsure_slice_still_wins():
-    p = np.zeros((3, 21, 4, 4), np.float32)
-    p[0] = 1.0
-    p[:, 1:10, :1] = np.array([0.5, 0.5, 0.0])[:, None, None, None]  # slices 1-9: 2 expected errors each
-    got = suggest_slice(_filled(p, painted=[0, 10, 20]))
-    assert got.slice == 5  # the middle: it brings slices 3-7 nearer a painted slice, slice 1 only itself
-    # slice 15: 8 voxels, 4 expected errors, twice those of any stretch slice (the least sure slice), yet
-    # painting it removes 4 where painting 5 removes 2 * (1/3 + 3/4 + 1 + 3/4 + 1/3) = 6.33
-    p[:, 15, :2] = np.array([0.0, 0.5, 0.5])[:, None, None]
-    assert suggest_slice(_filled(p, painted=[0, 10, 20])).slice == 5
-    p[:, 15] = np.array([0.0, 0.5, 0.5])[:, None, None]  # 16 voxels, 8 expected errors: it outweighs them
-    got = suggest_slice(_filled(p, painted=[0, 10, 20]))
-    assert got.slice == 15 and got.expected_errors == pytest.approx(8.0)
-
-
-def test_error_reduction_follows_the_distance_to_the_nearest_painted_slice():
-    errors = np.array([0.0, 4.0, 4.0, 4.0, 0.0])
-    removed = error_reduction(errors, np.array([0, 4]))
-    # painting 2: slice 2 all (4), slices 1 and 3 keep their distance 1 (0); painting 1: slice 1 (4),
-    # slice 2 from 2 to 1 (half of 4), slice 3 stays at 1
-    np.testing.assert_allclose(removed, [0.0, 6.0, 4.0, 6.0, 0.0])
 
 
 def test_nothing_to_suggest_when_every_slice_is_painted():

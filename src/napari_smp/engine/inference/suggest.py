@@ -1,19 +1,12 @@
-"""Where to paint next: the unpainted slice whose painting would remove the most expected error.
+"""Where to paint next: the unpainted slice whose completion is least sure, and the class it is least sure of.
 
 A completed painting is a probability per class at every voxel (``FilledSlices``, or the pooled result
 with the network). Where propagation, the intensity evidence and the network agree they are close to
 one-hot; where they hesitate (a boundary that drifted, an organ that may or may not end between
 painted slices) the largest class probability drops. The expected number of wrong voxels of the
-argmax answer is ``sum(1 - max_c p_c)`` over a slice.
-
-A painted slice fixes more than itself: propagation starts again from it, so every slice it comes
-nearer to gains too. Propagation's error grows with the distance to the nearest painted slice, so a
-slice ``s`` at distance ``d`` whose nearest painted slice would come to ``d' < d`` keeps about ``d'/d``
-of its expected errors. The suggestion is the slice whose painting removes the most expected wrong
-voxels over the whole volume, ``sum_s errors[s] (1 - d'(s)/d(s))``: the least sure slice when one
-stands out, the middle of a long unsure stretch when many are alike (evenly spaced slices do the
-latter blindly). The class whose probability mass is least certain there names what to look at.
-numpy only.
+argmax answer is ``sum(1 - max_c p_c)`` over a slice; the slice where it is largest is where one more
+painted slice removes the most expected error, and the class whose probability mass is least certain
+there names what to look at. numpy only.
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ import numpy as np
 from ..errors import EngineError
 from .interpolation import FilledSlices
 
-__all__ = ["Suggestion", "suggest_slice", "slice_uncertainty", "error_reduction"]
+__all__ = ["Suggestion", "suggest_slice", "slice_uncertainty"]
 
 
 @dataclass(frozen=True)
@@ -70,25 +63,8 @@ def slice_uncertainty(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return errors, per_class
 
 
-def error_reduction(errors: np.ndarray, painted: np.ndarray) -> np.ndarray:
-    """(Z,) expected wrong voxels, painted slice indices -> (Z,) errors removed by painting each slice.
-
-    ``sum_s errors[s] * (1 - d'(s) / d(s))``, ``d`` a slice's distance to the nearest painted slice, ``d'``
-    that distance once slice z is painted too (module docstring). Painted slices remove nothing.
-    """
-    z = np.arange(errors.size)
-    if len(painted):
-        d = np.abs(z[:, None] - np.asarray(painted)[None, :]).min(axis=1).astype(np.float64)
-    else:
-        d = np.full(errors.size, float(errors.size))
-    after = np.minimum(d[None, :], np.abs(z[:, None] - z[None, :]))  # (candidate, slice)
-    gain = np.divide(d[None, :] - after, d[None, :], out=np.zeros_like(after, dtype=np.float64), where=d[None, :] > 0)
-    return gain @ errors.astype(np.float64)
-
-
 def suggest_slice(filled: FilledSlices, exclude: Iterable[int] = ()) -> Suggestion:
-    """The unpainted slice of ``filled`` whose painting removes the most expected wrong voxels (module
-    docstring).
+    """The unpainted slice of ``filled`` with the most expected wrong voxels (module docstring).
 
     Args:
         filled: class probabilities of every slice; its painted slices are never suggested.
@@ -102,8 +78,7 @@ def suggest_slice(filled: FilledSlices, exclude: Iterable[int] = ()) -> Suggesti
     candidates = [z for z in range(errors.size) if z not in skip]
     if not candidates:
         raise EngineError("every slice is painted already: nothing left to suggest")
-    removed = error_reduction(errors, filled.painted)
-    z = max(candidates, key=lambda i: (removed[i], errors[i], -i))
+    z = max(candidates, key=lambda i: (errors[i], -i))
     c = int(np.argmax(per_class[1:, z])) + 1 if per_class.shape[0] > 1 and per_class[1:, z].max() > 0 else 0
     total = float(errors[candidates].sum())
     return Suggestion(int(z), int(filled.classes[c]), float(errors[z]), float(errors[z] / total) if total else 0.0)
