@@ -473,6 +473,16 @@ def test_the_mode_box_switches_to_scribbles_counts_marked_pixels_and_refuses_no_
     assert w.summary_label.text().startswith("3 slices annotated (1, 2, 4)") and w.background_spin.isHidden()
 
 
+def _run_scribbles(viewer, qtbot, tmp_path, background: int):
+    """Start a completion of the annotation layer's scribbles (4 steps) and wait for its result."""
+    w = _widget(viewer, tmp_path, steps=4, fill=True)
+    w.mode_combo.setCurrentText("scribbles")
+    w.background_spin.setValue(background)
+    assert w.start() is not None
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=120_000)
+    return w
+
+
 def test_a_scribble_run_fills_the_volume_with_the_network_and_writes_background_as_0(viewer_with_volume, qtbot,
                                                                                       tmp_path):
     viewer = viewer_with_volume
@@ -481,11 +491,7 @@ def test_a_scribble_run_fills_the_volume_with_the_network_and_writes_background_
     scrib[[1, 4]] = np.where(layer.data[[1, 4]] > 0, layer.data[[1, 4]], 0)
     scrib[:, 0, :] = 5  # a coronal background stroke through every axial slice
     layer.data = scrib
-    w = _widget(viewer, tmp_path, steps=4, fill=True)
-    w.mode_combo.setCurrentText("scribbles")
-    w.background_spin.setValue(5)
-    assert w.start() is not None
-    qtbot.waitUntil(lambda: w.last_result is not None, timeout=120_000)
+    w = _run_scribbles(viewer, qtbot, tmp_path, background=5)
     done = w.last_result.completion
     assert done.sources == "network" and "scribbles: the network alone" in done.notes[0]
     result = w.result_layer.data
@@ -494,8 +500,7 @@ def test_a_scribble_run_fills_the_volume_with_the_network_and_writes_background_
     assert w.last_result.train.pixels == np.count_nonzero(scrib)
 
 
-def test_axial_scribbles_are_grown_into_whole_slices_and_shown_propagated_first(viewer_with_volume, qtbot,
-                                                                                  tmp_path):
+def test_axial_scribbles_are_grown_into_whole_slices_and_completed_from_them(viewer_with_volume, qtbot, tmp_path):
     viewer = viewer_with_volume
     layer = viewer.layers["annotation"]
     organs = layer.data[[1, 4]]
@@ -506,11 +511,7 @@ def test_axial_scribbles_are_grown_into_whole_slices_and_shown_propagated_first(
     band[1:3, 1:-1] = True  # a background stroke along the top of each of the two slices
     scrib[[1, 4]] = np.where(band & (organs == 0), 5, scrib[[1, 4]])
     layer.data = scrib
-    w = _widget(viewer, tmp_path, steps=4, fill=True)
-    w.mode_combo.setCurrentText("scribbles")
-    w.background_spin.setValue(5)
-    assert w.start() is not None
-    qtbot.waitUntil(lambda: w.last_result is not None, timeout=120_000)
+    w = _run_scribbles(viewer, qtbot, tmp_path, background=5)
     done = w.last_result.completion
     assert "grown into whole slices" in done.notes[0]
     np.testing.assert_array_equal(done.propagation.painted, [1, 4])

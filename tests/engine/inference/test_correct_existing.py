@@ -48,6 +48,21 @@ def test_an_isolated_error_stays_local():
     assert done.carried == 0
 
 
+def test_an_erased_false_structure_goes_where_it_repeats_but_an_emptied_slice_stays_local():
+    image, truth = _volume()
+    tool = truth.copy()  # the tool's organ 2 (slices 2-13) is the error here
+    painting = np.zeros_like(truth)
+    painting[8] = np.where(truth[8] == 2, 0, truth[8])  # the user erases it on slice 8, keeps organ 1
+    done = correct_segmentation(image, tool, painting)
+    assert not (done.labels == 2).any()  # erased over its whole run, where the tool repeats it
+    np.testing.assert_array_equal(done.labels == 1, truth == 1)  # organ 1 untouched everywhere
+    # a slice made all background carries nothing, which no other slice agrees with (all hold organ 1): the
+    # anchors stay next to it
+    done = correct_segmentation(image, tool, np.zeros_like(truth), background=[8])
+    np.testing.assert_array_equal(done.labels[np.r_[0:8, 9:16]], tool[np.r_[0:8, 9:16]])
+    assert not done.labels[8].any()
+
+
 def test_the_whole_edited_segmentation_may_be_the_painting():
     image, truth = _volume()
     tool = truth.copy()

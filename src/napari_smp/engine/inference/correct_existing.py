@@ -137,11 +137,17 @@ def correct_segmentation(
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean Dice of the foreground classes in either (Y, X) map; 1.0 when both are all background."""
+    """Mean Dice of the foreground classes in either (Y, X) map.
+
+    0.0 when both are all background: such a slice says nothing of where the error stops (a carried
+    correction can fade out along the flow, and an erased structure carries as nothing at all; taking
+    such slices as "agreeing" sent the anchors past the structure and wiped it: brain1, Dice 0.63 ->
+    0.06 before this rule).
+    """
     values = np.union1d(np.unique(a), np.unique(b))
     values = values[values != 0]
     if values.size == 0:
-        return 1.0
+        return 0.0
     scores = [2.0 * np.count_nonzero((a == v) & (b == v)) / (np.count_nonzero(a == v) + np.count_nonzero(b == v))
               for v in values]  # fmt: skip
     return float(np.mean(scores))
