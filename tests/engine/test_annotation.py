@@ -136,3 +136,15 @@ def test_slice_classes_are_found_whatever_the_integer_type(dtype):
     summary = AnnotationSummary(labels)
     assert summary.classes == expected
     assert summary.slices == sorted({z for z in range(3) if labels[z].any()})
+
+
+@pytest.mark.parametrize("shape", [(4, 8, 8), (4, 5, 5)])  # slices of whole 64-bit words, and not
+def test_recount_changed_sees_a_moved_label_of_napari_s_uint8_layers(shape):
+    labels = np.zeros(shape, np.uint8)
+    labels[2, 1, 1] = 3
+    s = AnnotationSummary(labels)
+    assert s.pixels == 1 and s.recount_changed() == []
+    labels[2, 1, 1], labels[2, 3, 3] = 0, 3  # the same label moved: same count, same sum of labels
+    assert s.recount_changed() == ([2] if shape[1] * shape[2] % 8 == 0 else [])
+    labels[1, 0, 0] = 200
+    assert 1 in s.recount_changed() and s.slices == [1, 2] and s.pixels == 2

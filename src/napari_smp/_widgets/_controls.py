@@ -226,8 +226,8 @@ class PaintedSlicesLabel(QLabel):
     Undo and redo (Ctrl+Z, Shift+Ctrl+Z) emit no ``paint`` event, only the ``set_data`` of the
     refresh that follows, which moving through the volume also emits, and napari has no public undo
     history. So after a ``set_data`` (debounced) the summary compares each slice's fingerprint
-    (non-zero count, label sum) with the last count and recounts the classes of changed slices only:
-    two passes over the volume (a few ms for 512 x 512 x 100), whatever caused the refresh.
+    (a checksum of its bytes) with the last count and recounts the changed slices only: one pass over
+    the volume (4 ms for 300 x 512 x 512), whatever caused the refresh.
     """
 
     counted = Signal()  # the summary was recounted (a stroke, an undo, another layer)
