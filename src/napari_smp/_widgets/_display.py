@@ -38,7 +38,8 @@ class _Relay(QObject):
     The plot thread never emits on a plot's own signal: a plot closed while its picture was being drawn
     is a deleted C++ object, and emitting on it from another thread crashed the process (a segfault in
     the next test). The relay lives as long as the application; its slot runs on the main thread and
-    hands the picture over only if the plot is still registered (a plot unregisters when destroyed).
+    hands the picture over only to a plot that is still there (its weak reference alive, its Qt object not
+    deleted: a deleted one raises RuntimeError and is dropped).
     """
 
     delivered = Signal(int, object)  # (plot key, RGBA array or exception)
@@ -52,11 +53,17 @@ class _Relay(QObject):
         ref = self.live.get(key)
         target = ref() if ref is not None else None
         if target is None:
+            self.live.pop(key, None)
             return
         try:
             target._show(picture)
-        except RuntimeError:  # the Qt object went between the lookup and the call
+        except RuntimeError:  # its Qt object is deleted (the Python wrapper outlived it)
             self.live.pop(key, None)
+
+    def forget_gone(self) -> None:
+        """Drop the plots whose Python object is gone (main thread; a plot registering calls it)."""
+        for key in [k for k, ref in self.live.items() if ref() is None]:
+            del self.live[key]
 
 
 _RELAY: _Relay | None = None
@@ -125,8 +132,10 @@ class _Picture(QLabel):
         self._waiting: Callable[[], np.ndarray] | None = None
         relay, key = _relay(), next(_KEYS)
         self._key = key
+        # no slot on our own ``destroyed``: a Python slot run while Qt destroys the object crashed the
+        # process once (CI, test_pretrain_widget); the relay drops plots that are gone when it meets them
+        relay.forget_gone()
         relay.live[key] = weakref.ref(self)
-        self.destroyed.connect(lambda *_: relay.live.pop(key, None))  # no reference to self: it is going
         self._resized = QTimer(self)  # a drag of the dock's edge redraws once, when it rests
         self._resized.setSingleShot(True)
         self._resized.setInterval(150)
