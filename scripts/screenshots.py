@@ -190,6 +190,29 @@ def main(argv: list[str] | None = None) -> None:
     _wait(app, lambda: seg.result_layer is not None or not seg.busy(), 600, seg)
     _save(viewer, app, args.out / "segment.png")
 
+    # 2b. Correct Segment's result: one slice between two painted ones repainted from the ground truth
+    if seg.result_layer is not None:
+        _close_toasts(app)
+        fix_z = (painted[0] + painted[1]) // 2
+        truth_data = np.asarray(truth.data)
+        fixes_data = np.zeros_like(truth_data)
+        fixes_data[fix_z] = truth_data[fix_z]
+        fixes = viewer.add_labels(fixes_data, name="my corrections", **derived_layer_kwargs(ct, class_names=names))
+        _, cor = viewer.window.add_plugin_dock_widget("napari-smp", "Correct", tabify=True)
+        cor.image_combo.set_layer(ct)
+        cor.segmentation_combo.set_layer(seg.result_layer)
+        cor.corrections_combo.set_layer(fixes)
+        _show(cor)
+        cor.run_button.click()
+        _wait(app, lambda: cor.result_layer is not None or not cor.busy(), 600, cor)
+        fixes.visible = seg.result_layer.visible = False
+        viewer.dims.set_current_step(0, fix_z + 1)  # a neighbour of the repainted slice: the carried fix
+        _save(viewer, app, args.out / "correct.png")
+        print(f"Correct: {cor.status.text()}", flush=True)
+        if cor.result_layer is not None:
+            cor.result_layer.visible = False
+        viewer.dims.set_current_step(0, shown)
+
     # 3. Clusters of the last memory module on the slice on screen, compared with the ground truth
     _close_toasts(app)
     _show(clu)
