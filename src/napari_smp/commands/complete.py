@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..config import ModelConfig, TrainConfig
 from ._common import CHECKPOINT_SUFFIXES, SEGMENT_SUFFIXES, check_device, check_output, clean, progress, scribble_label
@@ -27,8 +28,7 @@ def run_complete(args: argparse.Namespace) -> int:
     image, meta = read_volume(args.image)
     check_dicom_seg_output(args.out, meta)
     painted, pmeta = read_labels(args.painted)
-    if painted.shape != image.shape or not meta.same_grid(pmeta, atol=1e-2):
-        raise ValueError(f"the painting {args.painted} is not on the grid of {args.image}")
+    _check_grid("painting", args.painted, painted, pmeta, args.image, image, meta)
     if background is not None:  # bad scribbles: one sentence before any work
         from ..engine.annotation import check_scribbles
 
@@ -85,12 +85,16 @@ def _correct(args: argparse.Namespace) -> int:
     check_dicom_seg_output(args.out, meta)
     painted, pmeta = read_labels(args.painted)
     start, smeta = read_labels(args.start)
-    for what, data, m in (("painting", painted, pmeta), ("segmentation", start, smeta)):
-        if data.shape != image.shape or not meta.same_grid(m, atol=1e-2):
-            path = args.painted if what == "painting" else args.start
-            raise ValueError(f"the {what} {path} is not on the grid of {args.image}")
+    _check_grid("painting", args.painted, painted, pmeta, args.image, image, meta)
+    _check_grid("segmentation", args.start, start, smeta, args.image, image, meta)
     done = correct_segmentation(image, start, painted, background=args.slices, cancel=received)
     classes = (smeta.class_names or {}) | (pmeta.class_names or {})
     write_labels(args.out, clean(args, done.labels, meta.spacing, classes), meta, class_names=classes or None)
     print(f"wrote {args.out}: {done.summary()}")
     return 0
+
+
+def _check_grid(what: str, path: object, data: Any, data_meta: Any, image_path: object, image: Any, meta: Any) -> None:
+    """One sentence when a label map read from ``path`` is not on the image's grid."""
+    if data.shape != image.shape or not meta.same_grid(data_meta, atol=1e-2):
+        raise ValueError(f"the {what} {path} is not on the grid of {image_path}")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...metrics.per_class import dice_from_counts
 from ..errors import EngineError
 from ..volumes import check_image, check_labels
 from .propagation import CancelFn, propagate
@@ -119,11 +120,11 @@ def correct_segmentation(
         # the best agreement; a tie goes to the slice nearest a correction (the smallest change)
         near = [min(abs(z - q) for q in (a, b) if 0 <= q < depth) for z in inside]
         anchors.append(inside[max(range(len(inside)), key=lambda i: (agree[inside[i]], -near[i]))])
-    painting2 = corrections.copy()
+    anchored = corrections.copy()  # the corrections, and the segmentation's own anchor slices
     for z in anchors:
-        painting2[z] = seg[z]
+        anchored[z] = seg[z]
     both = np.union1d(slices, np.asarray(anchors, np.int64))
-    blended = propagate(image, painting2, both, cancel=cancel).label_map()
+    blended = propagate(image, anchored, both, cancel=cancel).label_map()
     top = int(max(seg.max(initial=0), paint.max(initial=0)))
     labels = seg.astype(np.uint8 if top <= 255 else np.uint16)
     lo = min([z for z in anchors if z < slices[0]], default=int(slices[0]))
@@ -148,6 +149,6 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     values = values[values != 0]
     if values.size == 0:
         return 0.0
-    scores = [2.0 * np.count_nonzero((a == v) & (b == v)) / (np.count_nonzero(a == v) + np.count_nonzero(b == v))
-              for v in values]  # fmt: skip
-    return float(np.mean(scores))
+    counts = np.array([(np.count_nonzero((a == v) & (b == v)), np.count_nonzero(a == v), np.count_nonzero(b == v))
+                       for v in values])  # fmt: skip
+    return float(np.mean(dice_from_counts(counts[:, 0], counts[:, 1], counts[:, 2])))
