@@ -24,17 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSpinBox,
-)
+from qtpy.QtWidgets import QFileDialog
 
 from ..config import MemoryConfig, ModelConfig
 from ..engine.annotation import AnnotationSummary, ground_truth_warning, parse_background_slices
@@ -45,34 +35,26 @@ from ..engine.finetune_settings import (
     suggest_checkpoint_path,
     train_config_for,
 )
-from ..engine.result_flags import flagged_name, result_flag
 from ..engine.volumes import annotated_slices
 from ..io.meta import META_KEY
-from ._controls import (
-    DeviceCombo,
-    LayerCombo,
-    PaintedSlicesLabel,
-    field_row,
-    spin_box,
-    tell_if_renamed,
-)
 from ._display import TrainingPlot
+from ._finetune_form import SCRIBBLES, WHOLE_SLICES, build_finetune_form
 from ._finetune_job import FinetuneResult, FirstLabels, finetune_work
-from ._jobs import EngineJob, JobWidget, section
-from ._layers import class_names_of, derived_layer_kwargs, labels_of, unique_name, volume_of
+from ._finetune_result import FinetuneResultDisplay
+from ._jobs import EngineJob, JobWidget
+from ._layers import class_names_of, labels_of, volume_of
 from ._painting_pick import SparsePaintingDefault
-from ._session import SESSION, ModelChoice, ModelPicker
+from ._session import SESSION, ModelChoice
 
 __all__ = ["FinetuneWidget", "FinetuneResult", "FirstLabels", "WHOLE_SLICES", "SCRIBBLES", "REFINE_STEPS",
            "REFINE_BUDGET"]
 
-#: the annotation modes of the mode box
-WHOLE_SLICES = "whole slices"
-SCRIBBLES = "scribbles"
 
-
-class FinetuneWidget(JobWidget):
+class FinetuneWidget(FinetuneResultDisplay, JobWidget):
     """Image + painted Labels -> fine-tuned checkpoint (and optionally a segmentation).
+
+    The form is built by ``_finetune_form.build_finetune_form``; the result is shown by
+    ``_finetune_result.FinetuneResultDisplay``.
 
     Attributes:
         model_config_override: advanced/test hook: a ``ModelConfig`` used instead of the preset's
@@ -83,89 +65,37 @@ class FinetuneWidget(JobWidget):
     """
 
     def __init__(self, napari_viewer: Any) -> None:
-        import napari
-
         super().__init__(napari_viewer, "Start")
         self.model_config_override: Any = None
         self.train_config_override: Any = None
-        self.image_combo = LayerCombo(napari_viewer, napari.layers.Image)
-        self.labels_combo = LayerCombo(napari_viewer, napari.layers.Labels)
-        self.summary_label = PaintedSlicesLabel()
-        self.dense_label = QLabel("")  # "this looks like a ground truth ..." under the picker
-        self.dense_label.setWordWrap(True)
-        self.dense_label.setStyleSheet("color: #e5a50a")  # amber: readable on napari's dark and light themes
-        self.dense_label.hide()
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItems([WHOLE_SLICES, SCRIBBLES])
-        self.mode_combo.setToolTip("whole slices: an axial slice with any label is annotated, and 0 on it is "
-                                   "background; scribbles: 0 = not annotated (napari's convention), background is "
-                                   "painted with its own label, strokes may lie in any plane, and only painted "
-                                   "pixels are trained on")
-        self.background_spin = spin_box(QSpinBox(), 1, 65_535, 1)
-        self.background_spin.setPrefix("background = label ")
-        self.background_spin.setToolTip("the label you paint background with (written as 0 in the result)")
-        self.background_spin.setVisible(False)
+        controls = build_finetune_form(self.form, napari_viewer)
+        self.image_combo = controls.image_combo
+        self.labels_combo = controls.labels_combo
+        self.summary_label = controls.summary_label
+        self.dense_label = controls.dense_label  # "this looks like a ground truth ..." under the picker
+        self.mode_combo = controls.mode_combo
+        self.background_spin = controls.background_spin
+        self.start_picker = controls.start_picker
+        self.steps_spin = controls.steps_spin
+        self.budget_spin = controls.budget_spin
+        self.k_spin = controls.k_spin
+        self.k_low_spin = controls.k_low_spin
+        self.k_high_spin = controls.k_high_spin
+        self.k_policy_combo = controls.k_policy_combo
+        self.size_spin = controls.size_spin
+        self.memory_check = controls.memory_check
+        self._memory_preset = "lite"  # the preset whose default the box shows; it follows "start from"
+        self.background_edit = controls.background_edit
+        self.device_combo = controls.device_combo
+        self.save_edit = controls.save_edit
+        self.fill_check = controls.fill_check
+        self.refine_button = controls.refine_button
+        self.next_button = controls.next_button  # where to paint next (enabled by a completion)
         self.mode_combo.currentIndexChanged.connect(self._on_mode)
         self.background_spin.valueChanged.connect(lambda *_: self.summary_label.recount())
-        self.start_picker = ModelPicker(presets=("lite", "paper"))
-        # the time budget governs by default; steps only cap a run when set
-        self.steps_spin = spin_box(QSpinBox(), 0, 100_000, 0)
-        self.steps_spin.setSpecialValueText("no cap")
-        self.steps_spin.setToolTip("most optimiser steps; no cap = train until the time budget (300 without one)")
-        self.budget_spin = spin_box(QDoubleSpinBox(), 0, 86_400, 120)
-        self.budget_spin.setSuffix(" s")
-        self.budget_spin.setToolTip("wall-clock time of the whole run, propagation and prediction included; "
-                                    "0 = no limit (then the steps end the run)")
-        self.k_spin = spin_box(QSpinBox(), 0, 100_000, 0)
-        self.k_spin.setSpecialValueText("auto (M/2)")
-        self.k_low_spin = spin_box(QDoubleSpinBox(), 0.0, 1.0, 0.25, step=0.05)
-        self.k_high_spin = spin_box(QDoubleSpinBox(), 0.0, 1.0, 0.75, step=0.05)
-        self.k_policy_combo = QComboBox()
-        self.k_policy_combo.addItems(["reset", "clamp"])
-        self.k_policy_combo.setToolTip("reset: K jumps back to M/2 when it leaves the bounds (the paper); "
-                                       "clamp: K stops at the bound")
-        self.size_spin = spin_box(QSpinBox(), 0, 1024, 0, step=32)
-        self.size_spin.setSpecialValueText("preset's (lite 128, paper 256)")
-        self.size_spin.setSuffix(" px")
-        self.size_spin.setToolTip("side slices are resized to for the network, a multiple of 32; larger keeps "
-                                  "thin structures of a fine grid, at a higher cost per step")
-        self.memory_check = QCheckBox("memory bank (DMW-LA + W-LD)")
-        self._memory_preset = "lite"  # the preset whose default the box shows; it follows "start from"
-        self.memory_check.setChecked(bool(ModelConfig(preset="lite").use_memory))
-        # said plainly, as measured (docs/method.md sections 10.7-10.8): the bank does not pay on average
-        self.memory_check.setToolTip("the paper's prototype memory (DMW-LA at 1/16 and 1/32): needed for the "
-                                     "Clusters widget and the K curve. Off by default for lite: in our 2-core CPU "
-                                     "benchmark, at equal time, it scored -0.005 (abdominal CT), 0.000 (phantom), "
-                                     "+0.027 (CT lung lesion) and -0.046 (MR brain lesion) against the same network "
-                                     "without it, with 10-20 % fewer steps (docs/method.md sections 10.7-10.8); "
-                                     "on for paper")
-        self.background_edit = QLineEdit()
-        self.background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
-        self.background_edit.setToolTip("slices with no structure of interest, counted as painted background; "
-                                        "a few of them keep a lesion model from marking healthy slices")
-        add_slice = QPushButton("+ this slice")
-        add_slice.setToolTip("add the axial slice shown in the viewer")
-        add_slice.clicked.connect(self.add_current_slice)
-        background_row = field_row(self.background_edit, add_slice)
-        self.device_combo = DeviceCombo()
-        self.save_edit = QLineEdit()
-        browse = QPushButton("...")
-        browse.setFixedWidth(32)
-        browse.clicked.connect(self._browse)
-        save_row = field_row(self.save_edit, browse)
-        self.fill_check = QCheckBox("fill the volume (propagation + network)")
-        self.fill_check.setChecked(True)
-        self.fill_check.setToolTip("on: the painting is propagated along the image (a first result in seconds), "
-                                   "then pooled with the fine-tuned network into a new Labels layer (scribbles: "
-                                   "axial slices with a background and a structure's stroke grown into whole "
-                                   "slices first); off: fine-tune and save the model only")
-        self.refine_button = QPushButton("Refine from last model")
-        self.refine_button.setToolTip(f"a correction: paint on any slice, then go on from this session's last model "
-                                      f"for at most {REFINE_STEPS} steps and {REFINE_BUDGET:g} s")
+        controls.add_slice_button.clicked.connect(self.add_current_slice)
+        controls.browse_button.clicked.connect(self._browse)
         self.refine_button.clicked.connect(self.refine)
-        # where to paint next (engine/inference/suggest.py): the least certain slice of the last completion
-        self.next_button = QPushButton("Go to the slice to paint next")
-        self.next_button.setEnabled(False)
         self.next_button.clicked.connect(self.go_to_suggestion)
         SESSION.changed.connect(self._on_session_models)
         hook = self._on_session_models
@@ -173,28 +103,6 @@ class FinetuneWidget(JobWidget):
         # (field, its own tooltip): settings of a new model, greyed out when starting from a checkpoint
         self._new_model_fields = [(w, w.toolTip()) for w in (self.size_spin, self.memory_check, self.k_spin,
                                                             self.k_low_spin, self.k_high_spin, self.k_policy_combo)]
-
-        f = self.form
-        f.addRow("image", self.image_combo)
-        f.addRow("painted labels", self.labels_combo)
-        f.addRow("annotation", field_row(self.mode_combo, self.background_spin))
-        f.addRow(self.summary_label)
-        f.addRow(self.dense_label)
-        f.addRow("background slices", background_row)
-        f.addRow("start from", self.start_picker)
-        f.addRow("input size", self.size_spin)
-        f.addRow(self.memory_check)
-        f.addRow("steps", self.steps_spin)
-        f.addRow("time budget", self.budget_spin)
-        f.addRow(section("W-LD memory size K"))
-        f.addRow("K start", self.k_spin)
-        f.addRow("K low (x M)", self.k_low_spin)
-        f.addRow("K high (x M)", self.k_high_spin)
-        f.addRow("out of bounds", self.k_policy_combo)
-        f.addRow("device", self.device_combo)
-        f.addRow("save to", save_row)
-        f.addRow(self.fill_check)
-        f.addRow(field_row(self.refine_button, self.next_button))
         self.plot = TrainingPlot()
         self.body.addWidget(self.plot)
         self.run_button.clicked.connect(self.start)
@@ -392,33 +300,6 @@ class FinetuneWidget(JobWidget):
             raise ValueError(f"the scribbles mark only background (label {background}): paint at least one "
                              "structure too")
 
-    def _on_report(self, job: EngineJob, image: Any, item: Any, n_slices: int) -> None:
-        """A step report for the plot, or the propagated labels (main thread, queued from the worker)."""
-        if job.detached:  # cancelled after the worker sent it: nothing reaches the viewer
-            return
-        if not isinstance(item, FirstLabels):
-            self.plot.add(item)
-            return
-        self._provisional = self._put_result(image, item.labels, item.classes,
-                                             f"{image.name} completion (propagated; training...)")
-        self.status.setText(f"propagation done: a first result is in '{self._provisional.name}'; "
-                            f"fine-tuning the network on {n_slices} slices...")
-
-    def _put_result(self, image: Any, labels: np.ndarray, classes: dict[int, str], name: str) -> Any:
-        """Show ``labels`` in this run's result layer (added the first time, or again if the user removed it)."""
-        data = labels[0] if image.ndim == 2 else labels
-        layer = self._provisional
-        if layer is None or layer not in self.viewer.layers:
-            active = self.viewer.layers.selection.active  # napari selects a new layer; the user may be painting
-            layer = self.viewer.add_labels(data, name=unique_name([ly.name for ly in self.viewer.layers], name),
-                                           **derived_layer_kwargs(image, class_names=classes))
-            if active is not None:
-                self.viewer.layers.selection.active = active
-            return layer
-        layer.data = data
-        layer.name = unique_name([ly.name for ly in self.viewer.layers if ly != layer], name)  # proxies: !=
-        return layer
-
     def cancel(self) -> None:
         """Cancel the run (``JobWidget.cancel``) and take away the propagated layer it showed."""
         super().cancel()
@@ -428,77 +309,3 @@ class FinetuneWidget(JobWidget):
         self.plot.finish()
         if outcome.status != "ok":  # a cancelled or failed run leaves no half result behind
             self._drop_provisional()
-
-    def _drop_provisional(self) -> None:
-        layer, self._provisional = self._provisional, None
-        restore, self._restore = self._restore, None
-        if layer is None or layer not in self.viewer.layers:
-            return
-        if restore is None:
-            self.viewer.layers.remove(layer)
-        else:  # a correction's layer was the user's result before: as it was
-            layer.data, layer.name = restore
-
-    def _show_suggestion(self, image: Any, suggestion: Any, classes: dict[int, str]) -> None:
-        self._suggestion = (image, suggestion) if suggestion is not None else None
-        self.next_button.setEnabled(suggestion is not None)
-        text = suggestion.describe(classes) if suggestion is not None else "every slice is painted"
-        self.next_button.setToolTip(text)
-
-    def go_to_suggestion(self) -> None:
-        """Show the suggested slice (axis 0 of the image it was computed on) and select the painting."""
-        if self._suggestion is None:
-            return
-        image, suggestion = self._suggestion
-        world = float(image.data_to_world([suggestion.slice, 0, 0])[0])  # the layer's scale and translate
-        self.viewer.dims.set_point(0, world)
-        painting = self.labels_combo.layer()
-        if painting is not None and painting in self.viewer.layers:
-            self.viewer.layers.selection.active = painting  # ready to paint there
-
-    def _apply(self, image: Any, res: FinetuneResult) -> None:
-        """The run's result on the main thread: the layer, the session's model, the status and notifications.
-
-        The status reads, most important first: the flag and the notes (why the network was left out ...),
-        what was filled, then the network's steps, file and answer; a filled volume keeps the answer for the
-        tooltip, so the form above is not squeezed.
-        """
-        from napari.utils.notifications import show_info, show_warning
-
-        tr, done = res.train, res.completion
-        self.last_result = res
-        notes = list(done.notes) if done is not None else list(tr.notes)
-        flag = result_flag(tr.answers if tr is not None else None, done.sources if done is not None else None)
-        lines: list[str] = []
-        answer = f"the model {tr.answer()}" if tr is not None and tr.answer() else ""
-        if done is not None:
-            depth, painted = done.labels.shape[0], len(done.propagation.painted)
-            lines.append(f"{done.sources}: {depth - painted} slices filled from {painted} painted "
-                         f"in {sum(done.seconds.values()):.0f} s")
-            self._restore = None  # a correction that ended well keeps its labels
-            self.result_layer = self._put_result(image, done.labels, res.classes or {},
-                                                 flagged_name(f"{image.name} completion", flag))
-            self._provisional = None  # the layer is the user's now
-            self._show_suggestion(image, done.suggestion, res.classes or {})
-            self._last_completion = (image, done)
-        if tr is not None:
-            SESSION.add(res.path, tr.model, tr.config)
-            last = tr.reports[-1] if tr.reports else None
-            why = {"steps": "all steps done", "time": "time budget used"}.get(tr.stopped, tr.stopped)
-            text = f"network: {len(tr.reports)} steps ({why})"
-            if last is not None:
-                text += f", {last.summary()}"
-            lines.append(text + f"; saved as {res.path.name}")
-            if answer and done is None:
-                lines.append(answer)
-            tell_if_renamed(res.requested, res.path)
-        if flag:
-            what = f"'{self.result_layer.name}'" if done is not None else "the fine-tuned model"
-            show_warning(f"Fine-tune: {what}: {flag}" + "".join(f"; {n}" for n in notes))
-            lines.insert(0, "\u26a0 " + "; ".join([flag, *notes]))
-        else:
-            lines.extend(notes)
-            if notes:
-                show_info("Fine-tune: " + "; ".join(notes))
-        self.status.setText("\n".join(lines))
-        self.status.setToolTip("\n".join(lines + ([answer] if answer and done is not None else [])))
