@@ -7,7 +7,15 @@ thread-pair), then, on the never-painted slices of the labelled z-range, body on
 - **seeded**: the class-seeded bank's own clusters (cluster c = class c), tied purity;
 - **k-means**: k-means (k = number of classes) of the same module's features on the same slices (the
   paper's unseeded bank), majority-class purity, and how many classes its clusters stand for;
-- **random**: the same k-means on the features of an untrained network of the same architecture.
+- **random**: the same k-means on the features of an untrained network of the same architecture;
+- **network's answer**: the network's own segmentation read as clusters (class c's cluster = the
+  pixels it labels c), tied purity on the same pixels;
+- **cell oracle**: the module's resolution ceiling, the tied purity of a perfect classifier at its
+  stride (each cell's similarity to cluster c = the true share of class c in it, brought to the image
+  grid as the bank's similarities are).
+
+``--cluster-loss W`` adds a run with the bank's cluster loss (``memory.prototype_loss = W``, tied writes
+on). Rows are appended to benchmarks/results/clusters.jsonl as each case ends.
 
 Features: ``--space phi`` (default; the bank's own space) or ``theta``. Definitions in
 ``napari_smp.engine.inference.cluster_purity``. A tied mean counts a class whose cluster claims
@@ -22,6 +30,7 @@ The CPU is shared with other work here: no seconds are reported.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -55,6 +64,25 @@ from napari_smp.model import build_model  # noqa: E402
 PAINTED = {"phantom": 4, "dev_ct": 6, "mni": 4}
 
 
+def cell_oracle(gt: np.ndarray, n_cls: int, grid: tuple[int, int], model_size: int, body: np.ndarray,
+                present: np.ndarray) -> float:
+    """The resolution ceiling of a module: tied purity if every feature cell's similarity to cluster c
+    were the true share of class c among its pixels (a perfect classifier at the module's stride),
+    brought to the image grid the way the bank's similarities are.
+
+    Args:
+        gt: (S, Y, X) compact class index; grid: the module's (h, w); model_size: the network's input
+        side (slices are resized to it); body: (S, Y, X) bool; present: (n_cls,) bool.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    onehot = F.one_hot(torch.from_numpy(gt).long(), n_cls).permute(0, 3, 1, 2).float()
+    cells = F.adaptive_avg_pool2d(F.interpolate(onehot, size=(model_size, model_size), mode="area"), grid)
+    up = F.interpolate(cells, size=gt.shape[1:], mode="bilinear", align_corners=False)
+    return cluster_purity(up.argmax(1).numpy(), gt, n_cls, n_cls, body, tied=True).mean(present)
+
+
 def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.ndarray, painted: np.ndarray,
                 space: str, seed: int) -> list[dict]:
     """One row per module: seeded, k-means and random-feature purity on the never-painted slices."""
@@ -69,6 +97,9 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
     body &= gt >= 0
     gt = np.maximum(gt, 0)
     size = image.shape[1:]
+    # the ceiling: the network's own answer read as clusters (class c's "cluster" = where it says c)
+    answer = lookup[np.minimum(pred.predict(image).labels[slices], lookup.size - 1)]
+    answer = np.maximum(answer, 0)
     rows = []
     for module in pred.memory_modules():
         feats = module_features(pred, image, module, slices, space=space)
@@ -85,20 +116,26 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
         rk = kmeans_prototypes(rf.theta, k, seed, cells)
         rft = cluster_purity(grid_assignment(similarity_on_grid(rf.theta, rk, size)), gt, k, n_cls, body,
                              tied=False)
+        network = cluster_purity(answer, gt, n_cls, n_cls, body, tied=True).mean(present)
+        oracle = cell_oracle(gt, n_cls, tuple(feats.theta.shape[-2:]), pred.config.img_size, body, present)
         rows.append({"module": module, "seeded": seeded.mean(present), "seeded_bg": seeded.purity[0],
+                     "network": network, "oracle": oracle,
                      "kmeans": kmt.mean(), "kmeans_cov": kmt.covered(), "random": rft.mean(),
                      "random_cov": rft.covered(), "classes": int(present.sum())})
-        print(f"  {module}: seeded {rows[-1]['seeded']:.3f} | k-means {rows[-1]['kmeans']:.3f} "
+        print(f"  {module}: seeded {rows[-1]['seeded']:.3f} (network {network:.3f}, cell oracle {oracle:.3f})"
+              f" | k-means {rows[-1]['kmeans']:.3f} "
               f"({kmt.covered()} classes) | random {rows[-1]['random']:.3f} ({rft.covered()})", flush=True)
     return rows
 
 
-def run_case(case: str, seed: int, steps: int, space: str, threads: int, tied: bool = False) -> list[dict]:
+def run_case(case: str, seed: int, steps: int, space: str, threads: int, tied: bool = False,
+             cluster_loss: float = 0.0) -> list[dict]:
     image, labels = load(case)
     painted = choose_painted(labels, PAINTED.get(case, 4), False)
     paint = np.zeros_like(labels)
     paint[painted] = labels[painted]
-    res = finetune(image, paint, config=ModelConfig(use_memory=True, memory=MemoryConfig(tied_writes=tied)),
+    memory = MemoryConfig(tied_writes=tied or cluster_loss > 0, prototype_loss=cluster_loss)
+    res = finetune(image, paint, config=ModelConfig(use_memory=True, memory=memory),
                    train=TrainConfig(steps=steps, seed=seed, threads=threads))
     pred = Predictor(res.model, res.config)
     import torch
@@ -109,8 +146,34 @@ def run_case(case: str, seed: int, steps: int, space: str, threads: int, tied: b
     print(f"{case} seed {seed}: {len(res.reports)} steps, painted {painted.tolist()}, K last {ks[-1:]}", flush=True)
     rows = purity_rows(pred, rand, image, labels, painted, space, seed)
     for r in rows:
-        r.update(case=case + (" (tied writes)" if tied else ""), seed=seed)
+        tag = f" (cluster loss {cluster_loss:g})" if cluster_loss > 0 else " (tied writes)" if tied else ""
+        r.update(case=case + tag, seed=seed)
     return rows
+
+
+def ceiling_table(cases: list[str], model_size: int = 128) -> str:
+    """The cell oracle at every lite stride, per case, on the never-painted slices (no training)."""
+    lines = ["| case | stride 4 (stage 1) | stride 8 (stage 2) | stride 16 (stage 3) | stride 32 (stage 4) |",
+             "|---|---|---|---|---|"]
+    for case in cases:
+        try:
+            image, labels = load(case)
+        except FileNotFoundError as err:
+            print(f"skipped: {err}", flush=True)
+            continue
+        painted = set(choose_painted(labels, PAINTED.get(case, 4), False).tolist())
+        values = np.unique(labels)
+        lookup = np.zeros(int(labels.max()) + 1, dtype=np.int64)
+        lookup[values] = np.arange(values.size)
+        z = np.flatnonzero(labels.reshape(labels.shape[0], -1).any(axis=1))
+        slices = [int(s) for s in range(z.min(), z.max() + 1) if s not in painted]
+        gt = lookup[labels[slices]]
+        body = body_mask(image[slices], otsu_threshold(image))
+        present = np.bincount(gt[body], minlength=values.size) > 0
+        cells = [cell_oracle(gt, values.size, (model_size // s, model_size // s), model_size, body, present)
+                 for s in (4, 8, 16, 32)]
+        lines.append(f"| {case} {image.shape[1]}x{image.shape[2]} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def table(rows: list[dict], steps: int, space: str) -> str:
@@ -120,9 +183,9 @@ def table(rows: list[dict], steps: int, space: str) -> str:
         "class-seeded bank's clusters, tied purity (a class whose cluster claims nothing counts 0). k-means "
         "and random: majority-class purity, with the number of classes their clusters stand for.",
         "",
-        "| case | module | seeds | seeded | seeded background | k-means (classes) "
-        "| random features (classes) | classes present |",
-        "|---|---|---|---|---|---|---|---|",
+        "| case | module | seeds | seeded | seeded background | network's answer | cell oracle "
+        "| k-means (classes) | random features (classes) | classes present |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted({(r["case"], r["module"]) for r in rows}, key=lambda t: (t[0], t[1]))
     for case, module in keys:
@@ -134,7 +197,8 @@ def table(rows: list[dict], steps: int, space: str) -> str:
 
         cov = "/".join(str(r["kmeans_cov"]) for r in rs)
         rcov = "/".join(str(r["random_cov"]) for r in rs)
-        lines.append(f"| {case} | {module} | {len(rs)} | {ms('seeded')} | {ms('seeded_bg')} | {ms('kmeans')} ({cov}) "
+        lines.append(f"| {case} | {module} | {len(rs)} | {ms('seeded')} | {ms('seeded_bg')} | {ms('network')} "
+                     f"| {ms('oracle')} | {ms('kmeans')} ({cov}) "
                      f"| {ms('random')} ({rcov}) | {rs[0]['classes']} |")
     return "\n".join(lines) + "\n"
 
@@ -148,14 +212,28 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tied", action="store_true", help="also run with memory.tied_writes (W-LD writes by class)")
     ap.add_argument("--only-tied", action="store_true", help="run only with memory.tied_writes")
+    ap.add_argument("--cluster-loss", type=float, default=0.0,
+                    help="also run with memory.prototype_loss at this weight (tied writes on)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="only print the cell oracle of every stride per case (no training)")
     ap.add_argument("--write", action="store_true", help="write the table to docs/benchmarks.md")
     args = ap.parse_args()
+    if args.ceiling:
+        print(ceiling_table(args.cases))
+        return
     rows: list[dict] = []
     for case in args.cases:
         for seed in args.seeds:
             try:
                 for tied in ([True] if args.only_tied else [False, True] if args.tied else [False]):
                     rows += run_case(case, seed, args.steps, args.space, args.threads, tied)
+                if args.cluster_loss > 0:
+                    rows += run_case(case, seed, args.steps, args.space, args.threads, True, args.cluster_loss)
+                with open(_ROOT / "benchmarks" / "results" / "clusters.jsonl", "a") as log:
+                    for r in rows:
+                        if r["case"].split(" ")[0] == case and r["seed"] == seed:
+                            log.write(json.dumps({k: (float(v) if isinstance(v, np.floating) else v)
+                                                  for k, v in r.items()}) + "\n")
             except FileNotFoundError as err:
                 print(f"skipped: {err}", flush=True)
     md = table(rows, args.steps, args.space)

@@ -69,6 +69,12 @@ class MemoryConfig:
     # a class-seeded bank after its warm-up: W-LD writes each labelled cell into its class's block
     # instead of the nearest prototype's, so cluster c stays class c (issue 30; off: the official routing)
     tied_writes: bool = False
+    # weight of the cluster loss of a class-seeded bank after its warm-up: cross-entropy of every feature
+    # cell's cosine similarities to the prototypes (divided by ``prototype_temperature``) against the
+    # classes it holds, on theta (what the read routes) and phi (what the bank stores), so that the
+    # prototype nearest a cell is its class's (issue 30); 0: off, the official bank
+    prototype_loss: float = 0.0
+    prototype_temperature: float = 0.1
     seed: int = 0
 
 

@@ -58,6 +58,10 @@ class DMWLA(nn.Module):
             cell that is mostly one class into that class's block (W-LD as usual inside the block);
             cells without a majority class are not written. Cluster c then stays class c as phi
             trains, instead of drifting with whichever block the nearest-prototype routing feeds.
+        prototype_loss: with ``seed_from_labels``, weight of the cluster loss after the warm-up
+            (:meth:`cluster_loss`; 0: none). It makes the prototype nearest a cell its class's, in the
+            space the read routes (theta) and the one the bank stores (phi).
+        prototype_temperature: cosine similarities are divided by this before the softmax.
     """
 
     def __init__(
@@ -76,6 +80,8 @@ class DMWLA(nn.Module):
         eval_updates: bool = False,
         seed_from_labels: bool = False,
         tied_writes: bool = False,
+        prototype_loss: float = 0.0,
+        prototype_temperature: float = 0.1,
     ) -> None:
         super().__init__()
         if warmup_steps < 1:
@@ -89,6 +95,10 @@ class DMWLA(nn.Module):
         self.fused_attn, self.eval_updates = fused_attn, eval_updates
         self.seed_from_labels = seed_from_labels
         self.tied_writes = tied_writes and seed_from_labels
+        self.prototype_loss = float(prototype_loss) if seed_from_labels else 0.0
+        self.prototype_temperature = float(prototype_temperature)
+        # the weighted cluster loss of the last training forward, taken (and cleared) by the trainer
+        self.aux_loss: torch.Tensor | None = None
         # (B, S, S) labels of the batch being trained on, set around a forward by showing_labels
         self.targets: torch.Tensor | None = None
         self.theta = nn.Conv2d(channels, dim, 1, bias=False)
@@ -116,7 +126,7 @@ class DMWLA(nn.Module):
     def reads_labels(self) -> bool:
         """True while a class-seeded bank warms up, or for good with ``tied_writes``: only then does a
         forward read :attr:`targets`."""
-        return self.seed_from_labels and (self.warming_up or self.tied_writes)
+        return self.seed_from_labels and (self.warming_up or self.tied_writes or self.prototype_loss > 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply DMW-LA, and in training write the bank.
@@ -140,9 +150,39 @@ class DMWLA(nn.Module):
             read = read + memory_attention(q, bank, self.route(q)).view(b, h * w, self.dim)
         # a channels-last view here would set the layout of the convs after it (model/blocks.py, nchw)
         out = x + self.o(nchw(read.transpose(1, 2).reshape(b, self.dim, h, w)))
+        if self.training and not warming_up and self.prototype_loss > 0 and self.targets is not None:
+            share = self._shares(self.targets, (h, w)).to(x.device)
+            self.aux_loss = self.prototype_loss * (self.cluster_loss(theta, share) + self.cluster_loss(phi, share))
         if self.training or self.eval_updates:
             self._write(x, phi, warming_up, (h, w))
         return out
+
+    def cluster_loss(self, feats: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the cells' prototype similarities against the classes they hold.
+
+        The logits of cell i are ``cos(feats_i, prototype_c) / temperature``; the target is the share
+        of the cell's pixels in each class (a cell across a border has two). A class never painted has
+        background's prototype (:meth:`_init_from_classes`) and is left out of the softmax.
+
+        Args:
+            feats: (B, h * w, D) cell features, with gradient.
+            share: (B * h * w, k) share of each cell's pixels in each class (rows sum to 1).
+
+        Returns:
+            Scalar mean loss.
+        """
+        protos = F.normalize(self.prototypes.float(), dim=1)
+        logits = F.normalize(feats.reshape(-1, self.dim).float(), dim=1) @ protos.T / self.prototype_temperature
+        absent = (protos - protos[:1]).abs().sum(dim=1) == 0
+        absent[0] = False
+        logits = logits.masked_fill(absent, -1e4)
+        return -(share * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+    def _shares(self, targets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """(B * h * w, k) share of each feature cell's pixels in each class, from (B, S, S) labels."""
+        k = self.clusters
+        onehot = F.one_hot(targets.long().clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
+        return F.adaptive_avg_pool2d(onehot, grid).permute(0, 2, 3, 1).reshape(-1, k)
 
     @torch.no_grad()
     def route(self, feats: torch.Tensor) -> torch.Tensor:
@@ -226,9 +266,7 @@ class DMWLA(nn.Module):
         Returns:
             ``(feats[keep], class[keep])``.
         """
-        k = self.clusters
-        onehot = F.one_hot(targets.long().clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
-        share = F.adaptive_avg_pool2d(onehot, grid).permute(0, 2, 3, 1).reshape(-1, k).to(feats.device)
+        share = self._shares(targets, grid).to(feats.device)
         best, cls = share.max(dim=1)
         keep = best >= 0.5
         return feats[keep], cls[keep]
@@ -270,8 +308,7 @@ class DMWLA(nn.Module):
         """
         b, hw, _ = phi.shape
         k, m = self.clusters, self.slots
-        onehot = F.one_hot(targets.long().clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
-        share = F.adaptive_avg_pool2d(onehot, grid).flatten(2).transpose(1, 2).reshape(b * hw, k)
+        share = self._shares(targets, grid)
         feats = phi.reshape(b * hw, self.dim)
         # enough per step to fill a block in half the warm-up, then fresher features replace older ones
         per_step = max(1, -(-2 * m // self.warmup_steps))

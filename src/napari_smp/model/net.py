@@ -141,6 +141,19 @@ class SimMPNet(nn.Module):
         """
         return showing_labels((m for _, m in self.memory_modules()), labels)
 
+    def memory_loss(self) -> torch.Tensor | None:
+        """The banks' cluster losses of the last training forward, summed, and cleared (None: none).
+
+        Only a class-seeded bank with ``memory.prototype_loss`` after its warm-up has one; the trainer
+        adds it to the segmentation loss.
+        """
+        losses = []
+        for _, module in self.memory_modules():
+            if module.aux_loss is not None:
+                losses.append(module.aux_loss)
+                module.aux_loss = None
+        return torch.stack(losses).sum() if losses else None
+
     @torch.no_grad()
     def memory_step(self, loss: float | torch.Tensor | None) -> dict[str, Any]:
         """Advance the memory after one optimiser step; the trainer calls this exactly once per step.

@@ -95,6 +95,8 @@ class BankSpec:
             eval_updates=self.eval_updates,
             seed_from_labels=self.seed_from_labels,
             tied_writes=mem.tied_writes,
+            prototype_loss=mem.prototype_loss,
+            prototype_temperature=mem.prototype_temperature,
         )
 
 

@@ -212,7 +212,12 @@ def fit(
             labelled = core.labelled(y.argmax(1) if y.is_floating_point() else y.clamp(min=0))
         with autocast(device, dtype), labelled:
             heads = model(x)
-        return deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision), {}
+        loss = deep_supervision_loss(heads, y, train.ce_weight, train.dice_weight, mode=supervision)
+        # a class-seeded bank's cluster loss (memory.prototype_loss), when it has one this step
+        cluster = core.memory_loss() if hasattr(core, "memory_loss") else None
+        if cluster is None:
+            return loss, {}
+        return loss + cluster, {"cluster_loss": float(cluster.detach())}
 
     after_step = getattr(core, "memory_step", None)
     reports, stopped = run_steps(
