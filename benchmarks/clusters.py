@@ -192,6 +192,8 @@ def table(rows: list[dict], steps: int, space: str) -> str:
         rs = [r for r in rows if r["case"] == case and r["module"] == module]
 
         def ms(key: str, rs: list[dict] = rs) -> str:
+            if any(key not in r for r in rs):  # rows logged before the column existed
+                return "-"
             v = np.array([r[key] for r in rs], dtype=float)
             return f"{v.mean():.3f}" + (f" ± {v.std():.3f}" if len(v) > 1 else "")
 
@@ -200,6 +202,23 @@ def table(rows: list[dict], steps: int, space: str) -> str:
         lines.append(f"| {case} | {module} | {len(rs)} | {ms('seeded')} | {ms('seeded_bg')} | {ms('network')} "
                      f"| {ms('oracle')} | {ms('kmeans')} ({cov}) "
                      f"| {ms('random')} ({rcov}) | {rs[0]['classes']} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary(rows: list[dict]) -> str:
+    """Per case (and bank variant): the mean over modules of the bank's tied purity, mean ± spread
+    over seeds, beside the network's own answer."""
+    lines = ["| case | seeds | bank, mean over modules | best module | network's answer |", "|---|---|---|---|---|"]
+    for case in sorted({r["case"] for r in rows}):
+        rs = [r for r in rows if r["case"] == case]
+        seeds = sorted({r["seed"] for r in rs})
+        per_seed = np.array([np.mean([r["seeded"] for r in rs if r["seed"] == sd]) for sd in seeds])
+        net = np.array([next(r["network"] for r in rs if r["seed"] == sd) for sd in seeds])
+        modules = sorted({r["module"] for r in rs})
+        best = max(modules, key=lambda m: np.mean([r["seeded"] for r in rs if r["module"] == m]))
+        best_v = np.mean([r["seeded"] for r in rs if r["module"] == best])
+        lines.append(f"| {case} | {len(seeds)} | {per_seed.mean():.3f} ± {per_seed.std():.3f} | {best} {best_v:.3f} "
+                     f"| {net.mean():.3f} ± {net.std():.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -216,13 +235,18 @@ def main() -> None:
                     help="also run with memory.prototype_loss at this weight (tied writes on)")
     ap.add_argument("--ceiling", action="store_true",
                     help="only print the cell oracle of every stride per case (no training)")
+    ap.add_argument("--from-log", action="store_true",
+                    help="rebuild the tables from benchmarks/results/clusters.jsonl instead of running")
     ap.add_argument("--write", action="store_true", help="write the table to docs/benchmarks.md")
     args = ap.parse_args()
     if args.ceiling:
         print(ceiling_table(args.cases))
         return
     rows: list[dict] = []
-    for case in args.cases:
+    if args.from_log:
+        with open(_ROOT / "benchmarks" / "results" / "clusters.jsonl") as log:
+            rows = [r for r in map(json.loads, log) if r["case"].split(" ")[0] in args.cases]
+    for case in ([] if args.from_log else args.cases):
         for seed in args.seeds:
             try:
                 for tied in ([True] if args.only_tied else [False, True] if args.tied else [False]):
@@ -236,7 +260,9 @@ def main() -> None:
                                                   for k, v in r.items()}) + "\n")
             except FileNotFoundError as err:
                 print(f"skipped: {err}", flush=True)
-    md = table(rows, args.steps, args.space)
+    md = (summary(rows) + "\n" + table(rows, args.steps, args.space) + "\nResolution ceiling (cell oracle: a "
+          "perfect classifier at each stride of the 128-pixel model grid, brought to the image grid the same way; "
+          "never-painted slices, body only):\n\n" + ceiling_table(args.cases))
     print(md)
     if args.write:
         write_section("Memory-bank clusters: purity", md, packages=("torch", "numpy", "scipy"),
