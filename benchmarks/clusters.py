@@ -100,6 +100,10 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
     # the ceiling: the network's own answer read as clusters (class c's "cluster" = where it says c)
     answer = lookup[np.minimum(pred.predict(image).labels[slices], lookup.size - 1)]
     answer = np.maximum(answer, 0)
+    whole = lookup[labels[slices]]
+    dices = [2 * np.sum((answer == c) & (whole == c)) / (np.sum(answer == c) + np.sum(whole == c))
+             for c in range(1, int(whole.max()) + 1) if np.any(whole == c)]
+    dice = float(np.mean(dices)) if dices else float("nan")
     rows = []
     for module in pred.memory_modules():
         feats = module_features(pred, image, module, slices, space=space)
@@ -119,7 +123,7 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
         network = cluster_purity(answer, gt, n_cls, n_cls, body, tied=True).mean(present)
         oracle = cell_oracle(gt, n_cls, tuple(feats.theta.shape[-2:]), pred.config.img_size, body, present)
         rows.append({"module": module, "seeded": seeded.mean(present), "seeded_bg": seeded.purity[0],
-                     "network": network, "oracle": oracle,
+                     "network": network, "oracle": oracle, "dice": dice,
                      "kmeans": kmt.mean(), "kmeans_cov": kmt.covered(), "random": rft.mean(),
                      "random_cov": rft.covered(), "classes": int(present.sum())})
         print(f"  {module}: seeded {rows[-1]['seeded']:.3f} (network {network:.3f}, cell oracle {oracle:.3f})"
@@ -129,13 +133,13 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
 
 
 def run_case(case: str, seed: int, steps: int, space: str, threads: int, tied: bool = False,
-             cluster_loss: float = 0.0) -> list[dict]:
+             cluster_loss: float = 0.0, stages: tuple[int, ...] = (3, 4), momentum: float = 0.3) -> list[dict]:
     image, labels = load(case)
     painted = choose_painted(labels, PAINTED.get(case, 4), False)
     paint = np.zeros_like(labels)
     paint[painted] = labels[painted]
-    memory = MemoryConfig(tied_writes=tied or cluster_loss > 0, prototype_loss=cluster_loss)
-    res = finetune(image, paint, config=ModelConfig(use_memory=True, memory=memory),
+    memory = MemoryConfig(tied_writes=tied or cluster_loss > 0, prototype_loss=cluster_loss, write_momentum=momentum)
+    res = finetune(image, paint, config=ModelConfig(use_memory=True, lite_memory_stages=stages, memory=memory),
                    train=TrainConfig(steps=steps, seed=seed, threads=threads))
     pred = Predictor(res.model, res.config)
     import torch
@@ -145,9 +149,11 @@ def run_case(case: str, seed: int, steps: int, space: str, threads: int, tied: b
     ks = [r.k for r in res.reports if r.k is not None]
     print(f"{case} seed {seed}: {len(res.reports)} steps, painted {painted.tolist()}, K last {ks[-1:]}", flush=True)
     rows = purity_rows(pred, rand, image, labels, painted, space, seed)
+    tag = f" (cluster loss {cluster_loss:g})" if cluster_loss > 0 else " (tied writes)" if tied else ""
+    if stages != (3, 4) or momentum != 0.3:
+        tag += f" (stages {','.join(map(str, stages))}, write momentum {momentum:g})"
     for r in rows:
-        tag = f" (cluster loss {cluster_loss:g})" if cluster_loss > 0 else " (tied writes)" if tied else ""
-        r.update(case=case + tag, seed=seed)
+        r.update(case=case + tag, seed=seed, seconds=round(res.reports[-1].elapsed, 1))
     return rows
 
 
@@ -208,7 +214,8 @@ def table(rows: list[dict], steps: int, space: str) -> str:
 def summary(rows: list[dict]) -> str:
     """Per case (and bank variant): the mean over modules of the bank's tied purity, mean ± spread
     over seeds, beside the network's own answer."""
-    lines = ["| case | seeds | bank, mean over modules | best module | network's answer |", "|---|---|---|---|---|"]
+    lines = ["| case | seeds | bank, mean over modules | best module | network's answer | network Dice |",
+             "|---|---|---|---|---|---|"]
     for case in sorted({r["case"] for r in rows}):
         rs = [r for r in rows if r["case"] == case]
         seeds = sorted({r["seed"] for r in rs})
@@ -217,8 +224,10 @@ def summary(rows: list[dict]) -> str:
         modules = sorted({r["module"] for r in rs})
         best = max(modules, key=lambda m: np.mean([r["seeded"] for r in rs if r["module"] == m]))
         best_v = np.mean([r["seeded"] for r in rs if r["module"] == best])
+        dice = [next(r.get("dice") for r in rs if r["seed"] == sd) for sd in seeds]
+        dice_s = "-" if None in dice else f"{np.mean(dice):.3f} ± {np.std(dice):.3f}"
         lines.append(f"| {case} | {len(seeds)} | {per_seed.mean():.3f} ± {per_seed.std():.3f} | {best} {best_v:.3f} "
-                     f"| {net.mean():.3f} ± {net.std():.3f} |")
+                     f"| {net.mean():.3f} ± {net.std():.3f} | {dice_s} |")
     return "\n".join(lines) + "\n"
 
 
@@ -233,6 +242,10 @@ def main() -> None:
     ap.add_argument("--only-tied", action="store_true", help="run only with memory.tied_writes")
     ap.add_argument("--cluster-loss", type=float, default=0.0,
                     help="also run with memory.prototype_loss at this weight (tied writes on)")
+    ap.add_argument("--stages", nargs="+", type=int, default=[3, 4],
+                    help="lite stages with a bank in the --cluster-loss run (1 = stride 4)")
+    ap.add_argument("--write-momentum", type=float, default=0.3, help="W-LD write momentum of the --cluster-loss run")
+    ap.add_argument("--skip-default", action="store_true", help="run only the --cluster-loss variant")
     ap.add_argument("--ceiling", action="store_true",
                     help="only print the cell oracle of every stride per case (no training)")
     ap.add_argument("--from-log", action="store_true",
@@ -249,10 +262,12 @@ def main() -> None:
     for case in ([] if args.from_log else args.cases):
         for seed in args.seeds:
             try:
-                for tied in ([True] if args.only_tied else [False, True] if args.tied else [False]):
+                for tied in ([] if args.skip_default else [True] if args.only_tied else
+                             [False, True] if args.tied else [False]):
                     rows += run_case(case, seed, args.steps, args.space, args.threads, tied)
                 if args.cluster_loss > 0:
-                    rows += run_case(case, seed, args.steps, args.space, args.threads, True, args.cluster_loss)
+                    rows += run_case(case, seed, args.steps, args.space, args.threads, True, args.cluster_loss,
+                                     tuple(args.stages), args.write_momentum)
                 with open(_ROOT / "benchmarks" / "results" / "clusters.jsonl", "a") as log:
                     for r in rows:
                         if r["case"].split(" ")[0] == case and r["seed"] == seed:
