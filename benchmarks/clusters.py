@@ -41,7 +41,7 @@ sys.path.insert(0, str(_ROOT / "scripts"))
 sys.path.insert(0, str(_ROOT / "benchmarks"))
 
 from _report import write_section  # noqa: E402
-from propagation_pilot import choose_painted, load  # noqa: E402
+from propagation_pilot import choose_painted, load, loaded  # noqa: E402
 
 from napari_smp.config import MemoryConfig, ModelConfig, TrainConfig  # noqa: E402
 from napari_smp.engine.classes import ClassTable  # noqa: E402
@@ -161,12 +161,7 @@ def ceiling_table(cases: list[str], model_size: int = 128) -> str:
     """The cell oracle at every lite stride, per case, on the never-painted slices (no training)."""
     lines = ["| case | stride 4 (stage 1) | stride 8 (stage 2) | stride 16 (stage 3) | stride 32 (stage 4) |",
              "|---|---|---|---|---|"]
-    for case in cases:
-        try:
-            image, labels = load(case)
-        except FileNotFoundError as err:
-            print(f"skipped: {err}", flush=True)
-            continue
+    for case, image, labels in loaded(cases):
         painted = set(choose_painted(labels, PAINTED.get(case, 4), False).tolist())
         values = np.unique(labels)
         lookup = np.zeros(int(labels.max()) + 1, dtype=np.int64)
