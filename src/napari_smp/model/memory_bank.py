@@ -30,6 +30,7 @@ from torch import nn
 
 from .attention import context_attention, memory_attention
 from .blocks import nchw
+from .cluster_loss import cell_shares, cluster_loss
 from .kmeans import kmeans
 from .wld import wld_write
 
@@ -158,31 +159,17 @@ class DMWLA(nn.Module):
         return out
 
     def cluster_loss(self, feats: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the cells' prototype similarities against the classes they hold.
-
-        The logits of cell i are ``cos(feats_i, prototype_c) / temperature``; the target is the share
-        of the cell's pixels in each class (a cell across a border has two). A class never painted has
-        background's prototype (:meth:`_init_from_classes`) and is left out of the softmax.
+        """This bank's cluster loss (:func:`~napari_smp.model.cluster_loss.cluster_loss`).
 
         Args:
             feats: (B, h * w, D) cell features, with gradient.
-            share: (B * h * w, k) share of each cell's pixels in each class (rows sum to 1).
-
-        Returns:
-            Scalar mean loss.
+            share: (B * h * w, k) share of each cell's pixels in each class.
         """
-        protos = F.normalize(self.prototypes.float(), dim=1)
-        logits = F.normalize(feats.reshape(-1, self.dim).float(), dim=1) @ protos.T / self.prototype_temperature
-        absent = (protos - protos[:1]).abs().sum(dim=1) == 0
-        absent[0] = False
-        logits = logits.masked_fill(absent, -1e4)
-        return -(share * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        return cluster_loss(feats.reshape(-1, self.dim), self.prototypes, share, self.prototype_temperature)
 
     def _shares(self, targets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B * h * w, k) share of each feature cell's pixels in each class, from (B, S, S) labels."""
-        k = self.clusters
-        onehot = F.one_hot(targets.long().clamp(0, k - 1), k).permute(0, 3, 1, 2).float()
-        return F.adaptive_avg_pool2d(onehot, grid).permute(0, 2, 3, 1).reshape(-1, k)
+        return cell_shares(targets, self.clusters, grid)
 
     @torch.no_grad()
     def route(self, feats: torch.Tensor) -> torch.Tensor:
