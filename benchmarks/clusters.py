@@ -59,6 +59,7 @@ from napari_smp.engine.inference.cluster_purity import (  # noqa: E402
     otsu_threshold,
 )
 from napari_smp.engine.training.finetune import finetune  # noqa: E402
+from napari_smp.metrics.per_class import class_metrics  # noqa: E402
 from napari_smp.model import build_model  # noqa: E402
 
 PAINTED = {"phantom": 4, "dev_ct": 6, "mni": 4}
@@ -101,9 +102,9 @@ def purity_rows(pred: Predictor, rand: Predictor, image: np.ndarray, labels: np.
     answer = lookup[np.minimum(pred.predict(image).labels[slices], lookup.size - 1)]
     answer = np.maximum(answer, 0)
     whole = lookup[labels[slices]]
-    dices = [2 * np.sum((answer == c) & (whole == c)) / (np.sum(answer == c) + np.sum(whole == c))
-             for c in range(1, int(whole.max()) + 1) if np.any(whole == c)]
-    dice = float(np.mean(dices)) if dices else float("nan")
+    fg = [c for c in range(1, int(whole.max()) + 1) if np.any(whole == c)]
+    scores = class_metrics(answer, whole, labels=fg, distances=False)
+    dice = float(np.mean([m.dice for m in scores.values()])) if fg else float("nan")
     rows = []
     for module in pred.memory_modules():
         feats = module_features(pred, image, module, slices, space=space)

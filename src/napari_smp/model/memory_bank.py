@@ -152,7 +152,7 @@ class DMWLA(nn.Module):
         # a channels-last view here would set the layout of the convs after it (model/blocks.py, nchw)
         out = x + self.o(nchw(read.transpose(1, 2).reshape(b, self.dim, h, w)))
         if self.training and not warming_up and self.prototype_loss > 0 and self.targets is not None:
-            share = self._shares(self.targets, (h, w)).to(x.device)
+            share = cell_shares(self.targets, self.clusters, (h, w)).to(x.device)
             self.aux_loss = self.prototype_loss * (self.cluster_loss(theta, share) + self.cluster_loss(phi, share))
         if self.training or self.eval_updates:
             self._write(x, phi, warming_up, (h, w))
@@ -166,10 +166,6 @@ class DMWLA(nn.Module):
             share: (B * h * w, k) share of each cell's pixels in each class.
         """
         return cluster_loss(feats.reshape(-1, self.dim), self.prototypes, share, self.prototype_temperature)
-
-    def _shares(self, targets: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-        """(B * h * w, k) share of each feature cell's pixels in each class, from (B, S, S) labels."""
-        return cell_shares(targets, self.clusters, grid)
 
     @torch.no_grad()
     def route(self, feats: torch.Tensor) -> torch.Tensor:
@@ -253,7 +249,7 @@ class DMWLA(nn.Module):
         Returns:
             ``(feats[keep], class[keep])``.
         """
-        share = self._shares(targets, grid).to(feats.device)
+        share = cell_shares(targets, self.clusters, grid).to(feats.device)
         best, cls = share.max(dim=1)
         keep = best >= 0.5
         return feats[keep], cls[keep]
@@ -295,7 +291,7 @@ class DMWLA(nn.Module):
         """
         b, hw, _ = phi.shape
         k, m = self.clusters, self.slots
-        share = self._shares(targets, grid)
+        share = cell_shares(targets, self.clusters, grid)
         feats = phi.reshape(b * hw, self.dim)
         # enough per step to fill a block in half the warm-up, then fresher features replace older ones
         per_step = max(1, -(-2 * m // self.warmup_steps))

@@ -94,8 +94,8 @@ class BankSpec:
             seed=next(self.seeds),
             eval_updates=self.eval_updates,
             seed_from_labels=self.seed_from_labels,
-            tied_writes=bool(mem.tied_writes),
-            prototype_loss=mem.prototype_loss or 0.0,
+            tied_writes=mem.tied_writes,
+            prototype_loss=mem.prototype_loss,
             prototype_temperature=mem.prototype_temperature,
         )
 
