@@ -6,7 +6,7 @@ shear, affine, units and axis labels, and a copy of its metadata (with the ``Vol
 shifted along the first axis so that they still overlay the right slices.
 
 The viewer side of the display conventions is here too: :func:`apply_window` sets an image layer's CT
-window, and :func:`apply_radiological_view` (from :mod:`napari_smp._napari_io.view`, where the reader
+window, and :func:`apply_radiological_view` (from :mod:`napari_smp._napari_io`, where the reader
 reaches it) turns napari's camera so that RAS+ volumes look as they do in radiology viewers.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._napari_io.view import apply_radiological_view, follow_medical_volumes, view_convention
+from .._napari_io import apply_radiological_view, class_names_from, follow_medical_volumes, view_convention
 from ..io.display import auto_limits, preset_limits
 from ..io.meta import META_KEY
 
@@ -109,7 +109,6 @@ def volume_spacing(layer: Any) -> tuple[float, ...]:
 def class_names_of(layer: Any) -> dict[int, str] | None:
     """label -> class name of a Labels layer: its features (``class`` or ``name``), its ``VolumeMeta`` or
     ``metadata['class_names']`` (:func:`napari_smp._napari_io.class_names_from`, which the writer uses too)."""
-    from .._napari_io import class_names_from
 
     return class_names_from(getattr(layer, "features", None), getattr(layer, "metadata", None))
 
