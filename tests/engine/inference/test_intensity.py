@@ -13,7 +13,7 @@ from napari_smp.engine.inference.intensity import (
     intensity_bins,
     refine,
 )
-from napari_smp.engine.inference.interpolation import nearest_copy
+from napari_smp.engine.inference.interpolation import interpolate, nearest_copy
 from napari_smp.metrics import dice
 
 
@@ -93,3 +93,34 @@ def test_one_painted_slice_takes_the_default():
     filled = nearest_copy(painting, [4])
     chosen = calibrate(image, filled, intensity_bins(image), lambda *a: pytest.fail("nothing to hide"))
     assert chosen.choice == SINGLE_SLICE
+
+
+def test_a_shape_share_mixes_the_interpolation_into_the_unpainted_slices():
+    image, labels = _growing_disc()
+    painted = np.array([0, 8])
+    painting = np.zeros_like(labels)
+    painting[painted] = labels[painted]
+    copied = nearest_copy(painting, painted)
+    expected = 0.5 * copied.probabilities + 0.5 * interpolate(painting, painted).probabilities
+    refined = refine(nearest_copy(painting, painted), intensity_bins(image), Refinement(0.0, shape=0.5))
+    np.testing.assert_allclose(refined.probabilities, expected, atol=1e-6)  # painted slices: both one-hot
+    np.testing.assert_array_equal(refined.label_map()[painted], labels[painted])
+    assert "+shape" in refined.method and "+intensity" not in refined.method
+
+
+def test_calibration_takes_the_interpolated_shape_where_it_is_right_and_intensities_say_nothing():
+    # the disc grows linearly (signed-distance interpolation is exact) in an image without contrast: a
+    # copied neighbour has the wrong radius, and only the shape share can mend it
+    _, labels = _growing_disc()
+    image = np.random.default_rng(2).normal(0, 20, labels.shape).astype(np.float32)
+    painted = np.array([0, 4, 8])
+    painting = np.zeros_like(labels)
+    painting[painted] = labels[painted]
+    filled = nearest_copy(painting, painted)
+    before = dice(filled.label_map(), labels, labels=[1])[1]
+    bins = intensity_bins(image)
+    chosen = calibrate(image, filled, bins, lambda im, lab, p: nearest_copy(lab, p))
+    assert chosen.choice.shape > 0
+    assert chosen.scores[chosen.choice] > chosen.scores[Refinement(0.0)]
+    after = dice(refine(filled, bins, chosen.choice).label_map(), labels, labels=[1])[1]
+    assert after > before + 0.03
