@@ -4,8 +4,9 @@ Two sources fill the slices nobody painted, and are pooled:
 
 1. **Propagation** (``inference.propagation``): the painting carried along the image from slice to
    slice by optical flow, from both sides, then weighed by what each voxel's intensity says of its class
-   (``inference.intensity``: the painted slices' intensity histograms as evidence, the propagated map as
-   the prior, the evidence's strength chosen by hiding each painted slice in turn). No learning,
+   (``inference.intensity``: the painted slices' intensity histograms as evidence, the propagated map
+   mixed with the painting's interpolated shape as the prior, the shape's share and the evidence's
+   strength chosen by hiding each painted slice in turn). No learning,
    seconds; strong near painted slices, where the image changes little. It is the first result
    (``on_first``) and the fallback.
 2. **The network**: Sim-MPNet fine-tuned on the painted slices for what is left of the time budget,
@@ -89,7 +90,7 @@ class Completion:
         total = sum(self.seconds.values())
         depth = self.labels.shape[0]
         n = len(self.propagation.painted)
-        weighed = f"; {self.evidence.choice}" if self.evidence is not None and self.evidence.choice.beta else ""
+        weighed = f"; {self.evidence.choice}" if self.evidence is not None and self.evidence.choice.changes else ""
         return f"{self.sources}{steps}: {depth - n} slices filled from {n} painted in {total:.0f} s{weighed}"
 
 
@@ -213,7 +214,7 @@ def complete(
     first = prop.label_map()
     _keep_painting(first, painting, index)
     seconds["propagation"] = time.perf_counter() - started
-    if on_first is not None and (chosen is None or chosen.choice.beta):  # (beta 0: the map shown already)
+    if on_first is not None and (chosen is None or chosen.choice.changes):  # (else: the map shown already)
         on_first(first)
     if not network:
         return Completion(first, "propagation", prop, seconds=seconds, evidence=chosen)

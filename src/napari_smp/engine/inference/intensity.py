@@ -79,6 +79,11 @@ class Refinement:
             parts.append(f"intensity evidence beta {self.beta:g}, prior blur {self.sigma:g} px{grow}")
         return "; ".join(parts)
 
+    @property
+    def changes(self) -> bool:
+        """False for propagation alone (no shape share, no evidence): the map stays as propagated."""
+        return bool(self.beta or self.shape)
+
     def blur(self, distance: int) -> float:
         """The prior's in-plane blur (pixels) on a slice ``distance`` slices from the nearest painted one."""
         return self.sigma + self.growth * distance
@@ -188,7 +193,7 @@ def refine(
         filled: propagated probabilities (C, Z, Y, X); painted slices stay one-hot.
         bins: (Z, Y, X) from :func:`intensity_bins`.
     """
-    if how.beta == 0 and how.shape == 0:
+    if not how.changes:
         return filled
     model = _model(bins, filled)
     shape = _interpolated(filled) if how.shape else None
