@@ -12,6 +12,7 @@ the same painting, in the same run, on the same slices:
 * ``evidence``: ``engine.complete`` without its network: propagation weighed by the intensity evidence
   (``engine.inference.intensity``), what ``complete`` returns when its network is left out;
 * ``complete``: ``engine.complete`` at its defaults and the time budget (propagation + network + pooling);
+* ``complete_clusters``: the same with ``--cluster-bank`` (a bank laid out for the Clusters views): its cost;
 * ``scribbles``: ``complete`` with scribbles instead of whole slices: each region's skeleton on the same
   painted slices, background strokes with a label of their own (the share of marked pixels is recorded);
 * ``scribbles_evidence``: the same strokes, ``complete`` without its network (grown slices, propagation +
@@ -65,9 +66,9 @@ from fewshot import run_rf, twins  # noqa: E402
 from propagation_pilot import CASES, LESIONS, choose_painted, loaded  # noqa: E402
 from propagation_pilot import score_on as score  # noqa: E402
 
-METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "scribbles", "scribbles_evidence", "unet",
-           "rf")
-LEARNED = ("complete", "scribbles", "unet")  # trained for the time budget
+METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "complete_clusters", "scribbles",
+           "scribbles_evidence", "unet", "rf")
+LEARNED = ("complete", "complete_clusters", "scribbles", "unet")  # trained for the time budget
 DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "effort.jsonl"
 ROUNDS_RESULTS = _ROOT / "benchmarks" / "results" / "effort_rounds.jsonl"
 
@@ -126,11 +127,15 @@ def _evidence(image, painting, painted, seed, budget):
     return done.labels, {"evidence": str(done.evidence.choice) if done.evidence else ""}
 
 
-def _complete(image, painting, painted, seed, budget):
-    from napari_smp.config import TrainConfig
+def _complete(image, painting, painted, seed, budget, cluster_bank=False):
+    from napari_smp.config import ModelConfig, TrainConfig
     from napari_smp.engine import complete
+    from napari_smp.engine.volumes import guess_norm
 
-    done = complete(image, painting, train=TrainConfig(time_budget=budget, seed=seed), slices=painted.tolist())
+    config = ModelConfig(norm=guess_norm(image))
+    config = config.with_cluster_bank() if cluster_bank else config
+    done = complete(image, painting, config=config, train=TrainConfig(time_budget=budget, seed=seed),
+                    slices=painted.tolist())
     facts: dict = {"sources": done.sources, "notes": done.notes}
     if done.network is not None:
         facts["steps"] = len(done.network.reports)
@@ -138,6 +143,11 @@ def _complete(image, painting, painted, seed, budget):
     if done.evidence is not None:
         facts["evidence"] = str(done.evidence.choice)
     return done.labels, facts
+
+
+def _complete_clusters(image, painting, painted, seed, budget):
+    """``complete --cluster-bank``: what the bank laid out for the Clusters views costs the main job."""
+    return _complete(image, painting, painted, seed, budget, cluster_bank=True)
 
 
 def skeleton_scribbles(painting: np.ndarray, painted: np.ndarray, background: int) -> np.ndarray:
@@ -212,7 +222,8 @@ def _rf(image, painting, painted, seed, budget):
 
 
 FILLERS: dict[str, Filler] = {"nearest": _nearest, "interp": _interp, "mci": _mci, "propagation": _propagation,
-                              "evidence": _evidence, "complete": _complete, "scribbles": _scribbles,
+                              "evidence": _evidence, "complete": _complete, "complete_clusters": _complete_clusters,
+                              "scribbles": _scribbles,
                               "scribbles_evidence": _scribbles_evidence, "unet": _unet,
                               "rf": _rf}  # fmt: skip
 

@@ -419,3 +419,31 @@ def test_complete_start_carries_a_correction_through_an_existing_segmentation(tm
     assert main(["complete", str(a), str(seg), "--start", str(seg), "--out", str(tmp_path / "y.nii.gz")]) != 0
     assert "corrects nothing" in capsys.readouterr().err and not (tmp_path / "y.nii.gz").exists()
     np.testing.assert_array_equal(np.asarray(nib.load(seg).dataobj).transpose(2, 1, 0), tool)  # the input is intact
+
+
+def test_cluster_bank_builds_a_stage_one_class_tied_bank_and_is_refused_where_it_cannot_apply(tmp_path, capsys):
+    from napari_smp.engine.checkpoint import load_checkpoint
+
+    lab = _labels((6, 24, 24))
+    img = _save(tmp_path / "img.nii.gz", lab.astype(np.float32))
+    paint = np.zeros_like(lab)
+    paint[[1, 4]] = lab[[1, 4]]
+    paint = _save(tmp_path / "paint.nii.gz", paint)
+    common = [str(img), str(paint), "--steps", "2", "--batch-size", "2", "--device", "cpu"]
+    ckpt = tmp_path / "clusters.safetensors"
+    assert main(["finetune", *common, "--out", str(ckpt), "--img-size", "64", "--cluster-bank"]) == 0
+    model, config = load_checkpoint(ckpt)
+    assert config.use_memory and config.lite_memory_stages == (1,)
+    assert config.memory.tied_writes and config.memory.prototype_loss > 0 and config.memory.bank_init == "labels"
+    assert model.memory_modules() and all("stage1" in name for name, _ in model.memory_modules())
+    capsys.readouterr()
+    again = tmp_path / "again.safetensors"
+    assert main(["finetune", *common, "--out", str(again), "--cluster-bank", "--no-memory"]) == 2
+    assert "cannot go with --no-memory" in capsys.readouterr().err and not again.exists()
+    assert main(["finetune", *common, "--out", str(again), "--init", str(ckpt), "--cluster-bank"]) == 2
+    assert "--init keeps the architecture" in capsys.readouterr().err and not again.exists()
+    seg = tmp_path / "seg.nii.gz"
+    assert main(["complete", str(img), str(paint), "--out", str(seg), "--no-network", "--cluster-bank"]) == 2
+    assert "--cluster-bank builds a new network" in capsys.readouterr().err and not seg.exists()
+    assert main(["complete", str(img), str(paint), "--out", str(seg), "--start", str(paint), "--cluster-bank"]) == 2
+    assert "drop --cluster-bank" in capsys.readouterr().err and not seg.exists()

@@ -78,6 +78,17 @@ def _add_architecture(p: argparse.ArgumentParser, whose: str) -> None:
         "network did not score higher with it on average; docs/method.md, 'Defaults and why'; "
         "the Clusters views need a model with the bank)",
     )
+    _add_cluster_bank(p)
+
+
+def _add_cluster_bank(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cluster-bank",
+        action="store_true",
+        help="build the network with a memory bank laid out for the Clusters views: lite's bank at 1/4 "
+        "(where organs show), class-tied W-LD writes and the cluster loss; its clusters then claim about "
+        "what the network itself labels, at a cost in Dice and time (docs/method.md, 'Reading the clusters')",
+    )
 
 
 def _add_run(
@@ -209,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="propagation along the image alone: seconds, no training",
     )
     p.add_argument("--time-budget", type=float, default=180.0, help="seconds for everything (default 180)")
+    _add_cluster_bank(p)
     p.add_argument(
         "--start",
         type=Path,

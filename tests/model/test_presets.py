@@ -80,3 +80,14 @@ def test_use_memory_off_places_no_bank_anywhere() -> None:
     model = build_model(config)
     assert model.memory_modules() == []
     assert all(isinstance(m, nn.Identity) for _, m in model.encoder.memory_modules() + model.decoder.memory_modules())
+
+
+def test_a_cluster_bank_moves_lite_s_bank_to_stage_one_and_keeps_the_paper_layout():
+    lite = ModelConfig(preset="lite").with_cluster_bank()
+    assert lite.use_memory and lite.lite_memory_stages == (1,)
+    assert (lite.memory.bank_init, lite.memory.tied_writes, lite.memory.write_momentum) == ("labels", True, 0.03)
+    assert lite.memory.prototype_loss > 0
+    paper = ModelConfig(preset="paper").with_cluster_bank()
+    assert paper.lite_memory_stages == ModelConfig(preset="paper").lite_memory_stages and paper.memory.tied_writes
+    # a config stored in a checkpoint comes back as it was
+    assert ModelConfig.from_dict(lite.to_dict()) == lite

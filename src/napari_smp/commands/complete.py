@@ -21,6 +21,9 @@ def run_complete(args: argparse.Namespace) -> int:
 
     if args.start is not None:
         return _correct(args)
+    if args.cluster_bank and (args.init is not None or not args.network):
+        raise ValueError("--cluster-bank builds a new network; it cannot go with --init (whose architecture is "
+                         "kept) or --no-network")
     inputs = (args.image, args.painted, args.init)
     check_output(args.out, args.overwrite, *inputs, suffixes=SEGMENT_SUFFIXES)
     check_output(args.model_out, args.overwrite, *inputs, args.out, suffixes=CHECKPOINT_SUFFIXES, what="--model-out")
@@ -36,6 +39,8 @@ def run_complete(args: argparse.Namespace) -> int:
     check_device(args)
     train = TrainConfig(time_budget=args.time_budget, seed=args.seed, device=args.device)
     config = ModelConfig(norm=guess_norm(image))
+    if args.cluster_bank:
+        config = config.with_cluster_bank()
     with progress(None, "completing", "step") as bar:
 
         def report(r) -> None:
@@ -77,7 +82,9 @@ def _correct(args: argparse.Namespace) -> int:
     from ..engine.inference.correct_existing import correct_segmentation
     from ..io import check_dicom_seg_output, read_labels, read_volume, write_labels
 
-    for flag, given in (("--init", args.init), ("--model-out", args.model_out), ("--scribbles", args.scribbles)):
+    flags = (("--init", args.init), ("--model-out", args.model_out), ("--scribbles", args.scribbles),
+             ("--cluster-bank", args.cluster_bank))
+    for flag, given in flags:
         if given:
             raise ValueError(f"--start corrects a segmentation without a network or scribbles: drop {flag}")
     check_output(args.out, args.overwrite, args.image, args.painted, args.start, suffixes=SEGMENT_SUFFIXES)

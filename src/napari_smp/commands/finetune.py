@@ -19,12 +19,14 @@ def run_finetune(args: argparse.Namespace) -> int:
 
     check_output(args.out, args.overwrite, args.image, args.labels, args.init, suffixes=CHECKPOINT_SUFFIXES)
     background = scribble_label(args)
-    new_model_only = (args.img_size, args.use_memory, args.slice_context)
+    new_model_only = (args.img_size, args.use_memory, args.slice_context, args.cluster_bank or None)
     if args.init is not None and any(v is not None for v in new_model_only):
         raise ValueError(
-            "--img-size, --slice-context and --memory/--no-memory set up a new model; "
+            "--img-size, --slice-context, --memory/--no-memory and --cluster-bank set up a new model; "
             "a run from --init keeps the architecture it was built with"
         )
+    if args.cluster_bank and args.use_memory is False:
+        raise ValueError("--cluster-bank builds a memory bank; it cannot go with --no-memory")
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
     if labels.shape != image.shape:
@@ -43,6 +45,8 @@ def run_finetune(args: argparse.Namespace) -> int:
         slice_context=args.slice_context,
         use_memory=args.use_memory,
     )
+    if args.cluster_bank:
+        config = config.with_cluster_bank()
     train = train_config(args)
     check_device(args)
     with progress(None if train.step_cap == UNCAPPED_STEPS else train.step_cap, "fine-tuning", "step") as bar:

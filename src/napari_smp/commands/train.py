@@ -24,6 +24,10 @@ def run_train(args: argparse.Namespace) -> int:
         slice_context=args.slice_context,
         use_memory=args.use_memory,
     )
+    if args.cluster_bank:
+        if args.use_memory is False:
+            raise ValueError("--cluster-bank builds a memory bank; it cannot go with --no-memory")
+        config = config.with_cluster_bank()
     train = train_config(args, val_fraction=args.val_fraction, val_every=args.val_every)
     summary = train_dataset(args.dataset, args.out, config, train)
     if int(os.environ.get("RANK", "0")) == 0:
