@@ -14,8 +14,8 @@ __all__ = ["report"]
 SECTION = "Effort: a painting of k slices -> the whole volume"
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "images" / "effort.png"
 ORDER = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "complete_clusters", "scribbles_evidence",
-         "scribbles", "unet",
-         "rf")
+         "scribbles", "unet", "rf")
+LEARNED = ("complete", "complete_clusters", "scribbles", "unet")  # trained for the time budget
 HEADINGS = {
     "nearest": "nearest copy",
     "interp": "SD interpolation",
@@ -129,7 +129,7 @@ def report(path: Path) -> None:
         methods = [m for m in ORDER if any(key[2] == m for key in grouped)]
         ks = sorted({key[1] for key in grouped})
         rows = [r for v in grouped.values() for r in v]
-        budget = sorted({r["budget"] for r in rows if r["method"] in ("complete", "complete_clusters", "scribbles", "unet")})
+        budget = sorted({r["budget"] for r in rows if r["method"] in LEARNED})
         loads = [r["load"] for r in rows if "load" in r]
         load = f"1-min load average before each run {np.median(loads):.1f} (median); " if loads else ""
         body.append(f"### {'With a process added to keep one core busy' if busy else 'As the machine was found'}\n")
