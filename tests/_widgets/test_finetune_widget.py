@@ -253,6 +253,28 @@ def test_memory_box_follows_the_preset(make_napari_viewer):
     assert w.memory_check.isChecked()
 
 
+def test_the_cluster_layout_is_offered_for_a_new_model_with_the_bank_and_builds_it(viewer_with_volume, qtbot,
+                                                                                      tmp_path):
+    from napari_smp.engine.checkpoint import load_checkpoint
+
+    w = _widget(viewer_with_volume, tmp_path, steps=3)
+    assert w.memory_check.isChecked() and w.cluster_bank_check.isEnabled()
+    w.memory_check.setChecked(False)  # no bank, nothing to lay out
+    assert not w.cluster_bank_check.isEnabled()
+    w.memory_check.setChecked(True)
+    w.cluster_bank_check.setChecked(True)
+    job = w.start()
+    assert job is not None
+    qtbot.waitUntil(lambda: w.last_result is not None, timeout=60_000)
+    _, config = load_checkpoint(w.last_result.path)
+    assert config.use_memory and config.lite_memory_stages == (1,) and config.memory.tied_writes
+    assert config.memory.prototype_loss > 0
+    # the new model is the next start, and a checkpoint keeps the layout it was built with
+    assert w.start_picker.combo.currentText() == "model" and not w.cluster_bank_check.isEnabled()
+    w.start_picker.select("new lite model")
+    assert w.cluster_bank_check.isEnabled()
+
+
 def test_a_good_completion_shows_propagation_first_then_the_pooled_labels_in_the_same_plainly_named_layer(
         viewer_with_volume, qtbot, tmp_path, monkeypatch):
     from napari_smp._widgets._session import SESSION

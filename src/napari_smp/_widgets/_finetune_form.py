@@ -31,6 +31,10 @@ __all__ = ["FinetuneControls", "build_finetune_form", "WHOLE_SLICES", "SCRIBBLES
 #: the annotation modes of the mode box
 WHOLE_SLICES = "whole slices"
 SCRIBBLES = "scribbles"
+#: said plainly, as measured (docs/method.md, "Reading the clusters")
+CLUSTER_BANK_TIP = ("a memory bank whose clusters mean something in the Clusters widget: at 1/4 of the input "
+                    "(lite's usual 1/16 and 1/32 cells mix organs), class-tied W-LD writes and the cluster loss "
+                    "(napari-smp ... --cluster-bank). COST_PLACEHOLDER")
 
 
 @dataclass
@@ -58,6 +62,7 @@ class FinetuneControls:
     k_policy_combo: QComboBox
     size_spin: QSpinBox
     memory_check: QCheckBox
+    cluster_bank_check: QCheckBox
     background_edit: QLineEdit
     add_slice_button: QPushButton
     device_combo: DeviceCombo
@@ -125,6 +130,9 @@ def build_finetune_form(form: QFormLayout, viewer: Any) -> FinetuneControls:
                             "+0.027 (CT lung lesion) and -0.046 (MR brain lesion) against the same network "
                             "without it, with 10-20 % fewer steps (docs/method.md sections 10.7-10.8); "
                             "on for paper")
+    cluster_bank_check = QCheckBox("laid out for Clusters (1/4, cluster loss)")
+    cluster_bank_check.setEnabled(memory_check.isChecked())
+    cluster_bank_check.setToolTip(CLUSTER_BANK_TIP)
     background_edit = QLineEdit()
     background_edit.setPlaceholderText("none; e.g. 3, 17, 40")
     background_edit.setToolTip("slices with no structure of interest, counted as painted background; "
@@ -159,6 +167,7 @@ def build_finetune_form(form: QFormLayout, viewer: Any) -> FinetuneControls:
     form.addRow("start from", start_picker)
     form.addRow("input size", size_spin)
     form.addRow(memory_check)
+    form.addRow(cluster_bank_check)
     form.addRow("steps", steps_spin)
     form.addRow("time budget", budget_spin)
     form.addRow(section("W-LD memory size K"))
@@ -175,6 +184,7 @@ def build_finetune_form(form: QFormLayout, viewer: Any) -> FinetuneControls:
         mode_combo=mode_combo, background_spin=background_spin, start_picker=start_picker, steps_spin=steps_spin,
         budget_spin=budget_spin, k_spin=k_spin, k_low_spin=k_low_spin, k_high_spin=k_high_spin,
         k_policy_combo=k_policy_combo, size_spin=size_spin, memory_check=memory_check,
+        cluster_bank_check=cluster_bank_check,
         background_edit=background_edit, add_slice_button=add_slice, device_combo=device_combo,
         save_edit=save_edit, browse_button=browse, fill_check=fill_check, refine_button=refine_button,
         next_button=next_button)

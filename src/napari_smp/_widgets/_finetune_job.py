@@ -49,7 +49,7 @@ class FirstLabels:
 def finetune_work(volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, wld: WLDSettings,
                   names: dict[int, str] | None, train: Any, requested: Path, fill: bool, *,
                   base: ModelConfig | None = None, img_size: int = 0, background: list[int] | None = None,
-                  use_memory: bool = True, background_label: int | None = None,
+                  use_memory: bool = True, cluster_bank: bool = False, background_label: int | None = None,
                   previous: Any = None) -> Callable[[JobContext], FinetuneResult]:
     """The Start button's work, run in the worker: ``engine.complete`` (``fill``) or ``finetune`` alone.
 
@@ -57,6 +57,7 @@ def finetune_work(volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, w
         volume, labels: (Z, Y, X) copies taken when Start was pressed.
         choice: the model to start from (a preset, a file or a session model).
         base: the widget's ``model_config_override`` for a new model.
+        cluster_bank: a new model's bank laid out for the Clusters views (``ModelConfig.with_cluster_bank``).
         previous: a correction's last ``Completion`` of the same image (``complete(previous=...)``).
     """
 
@@ -72,6 +73,7 @@ def finetune_work(volume: np.ndarray, labels: np.ndarray, choice: ModelChoice, w
                 named = {v: n for v, n in (names or {}).items() if v != background_label}
             config = model_config_for(choice.preset, classes, wld, norm, named, base, img_size=img_size,
                                       use_memory=use_memory)
+            config = config.with_cluster_bank() if cluster_bank else config
             init = None
         else:
             config = None

@@ -84,6 +84,7 @@ class FinetuneWidget(FinetuneResultDisplay, JobWidget):
         self.k_policy_combo = controls.k_policy_combo
         self.size_spin = controls.size_spin
         self.memory_check = controls.memory_check
+        self.cluster_bank_check = controls.cluster_bank_check
         self._memory_preset = "lite"  # the preset whose default the box shows; it follows "start from"
         self.background_edit = controls.background_edit
         self.device_combo = controls.device_combo
@@ -102,7 +103,9 @@ class FinetuneWidget(FinetuneResultDisplay, JobWidget):
         self.destroyed.connect(lambda *_: SESSION.changed.disconnect(hook))
         # (field, its own tooltip): settings of a new model, greyed out when starting from a checkpoint
         self._new_model_fields = [(w, w.toolTip()) for w in (self.size_spin, self.memory_check, self.k_spin,
-                                                            self.k_low_spin, self.k_high_spin, self.k_policy_combo)]
+                                                            self.k_low_spin, self.k_high_spin, self.k_policy_combo,
+                                                            self.cluster_bank_check)]
+        self.memory_check.toggled.connect(self._sync_cluster_bank)
         self.plot = TrainingPlot()
         self.body.addWidget(self.plot)
         self.run_button.clicked.connect(self.start)
@@ -166,6 +169,12 @@ class FinetuneWidget(FinetuneResultDisplay, JobWidget):
             w.setEnabled(new_model)
             w.setToolTip(tip if new_model else "a checkpoint keeps the architecture and W-LD settings it was "
                          "trained with")
+        self._sync_cluster_bank()
+
+    def _sync_cluster_bank(self, *_: Any) -> None:
+        """The cluster layout is a way to build the bank: offered for a new model with the bank only."""
+        new_model = self.start_picker.combo.currentText().startswith("new ")
+        self.cluster_bank_check.setEnabled(new_model and self.memory_check.isChecked())
 
     def _suggest_path(self, *_: Any) -> None:
         # follow the chosen image only while the path is still our own suggestion (or empty)
@@ -261,6 +270,7 @@ class FinetuneWidget(FinetuneResultDisplay, JobWidget):
         work = finetune_work(volume, labels, choice, wld, names, train, requested, fill,
                              base=self.model_config_override, img_size=self.size_spin.value(),
                              background=background, use_memory=self.memory_check.isChecked(),
+                             cluster_bank=self.memory_check.isChecked() and self.cluster_bank_check.isChecked(),
                              background_label=background_label, previous=previous)
         slots = (self.model_config_override.memory.slots if self.model_config_override is not None
                  else MemoryConfig().slots)
