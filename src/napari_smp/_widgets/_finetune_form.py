@@ -34,7 +34,10 @@ SCRIBBLES = "scribbles"
 #: said plainly, as measured (docs/method.md, "Reading the clusters")
 CLUSTER_BANK_TIP = ("a memory bank whose clusters mean something in the Clusters widget: at 1/4 of the input "
                     "(lite's usual 1/16 and 1/32 cells mix organs), class-tied W-LD writes and the cluster loss "
-                    "(napari-smp ... --cluster-bank). COST_PLACEHOLDER")
+                    "(napari-smp ... --cluster-bank). Measured in one 180 s completion each, 3 painted slices, "
+                    "2-core CPU: 26-42 % fewer steps, Dice on the never-painted slices +0.014 (phantom), -0.009 "
+                    "(abdominal CT, whose network was then left out), -0.001 (brain MR), +0.009 (lung lesion); its "
+                    "clusters come near what the network itself labels (docs/method.md, 'Reading the clusters')")
 
 
 @dataclass
