@@ -283,20 +283,6 @@ class TrainConfig:
             return self.steps
         return UNCAPPED_STEPS if self.time_budget else DEFAULT_STEPS
 
-    def with_cluster_bank(self) -> ModelConfig:
-        """This config with a memory bank laid out for reading its clusters (the Clusters views, issue 30).
-
-        Lite's bank moves to stage 1 (cells of 4 input pixels: at lite's usual 16 and 32 even a perfect
-        classifier's cells mix organs, benchmarks/clusters.py --ceiling); the bank is class-seeded, W-LD
-        writes each cell into its class's block at momentum 0.03 (at the paper's 0.3 prototypes move faster
-        than features follow), and the cluster loss ties every cell to its class's prototypes. The paper
-        preset keeps its layout and gets the rest. What it costs: docs/method.md, "Reading the clusters".
-        """
-        memory = dataclasses.replace(self.memory, bank_init="labels", tied_writes=True, prototype_loss=1.0,
-                                     write_momentum=0.03)
-        stages = (1,) if self.preset == "lite" else self.lite_memory_stages
-        return dataclasses.replace(self, use_memory=True, lite_memory_stages=stages, memory=memory)
-
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
 
@@ -317,20 +303,6 @@ class InferConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"the batch must hold at least one slice, got batch size {self.batch_size}")
-
-    def with_cluster_bank(self) -> ModelConfig:
-        """This config with a memory bank laid out for reading its clusters (the Clusters views, issue 30).
-
-        Lite's bank moves to stage 1 (cells of 4 input pixels: at lite's usual 16 and 32 even a perfect
-        classifier's cells mix organs, benchmarks/clusters.py --ceiling); the bank is class-seeded, W-LD
-        writes each cell into its class's block at momentum 0.03 (at the paper's 0.3 prototypes move faster
-        than features follow), and the cluster loss ties every cell to its class's prototypes. The paper
-        preset keeps its layout and gets the rest. What it costs: docs/method.md, "Reading the clusters".
-        """
-        memory = dataclasses.replace(self.memory, bank_init="labels", tied_writes=True, prototype_loss=1.0,
-                                     write_momentum=0.03)
-        stages = (1,) if self.preset == "lite" else self.lite_memory_stages
-        return dataclasses.replace(self, use_memory=True, lite_memory_stages=stages, memory=memory)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
@@ -360,20 +332,6 @@ class PretrainConfig:
     n_segments: int | None = None  # SLIC superpixels per slice; None: the papers' density for the input size
     amp: bool = True
     threads: int | None = None  # CPU threads; None -> every core (engine.device.configure_threads)
-
-    def with_cluster_bank(self) -> ModelConfig:
-        """This config with a memory bank laid out for reading its clusters (the Clusters views, issue 30).
-
-        Lite's bank moves to stage 1 (cells of 4 input pixels: at lite's usual 16 and 32 even a perfect
-        classifier's cells mix organs, benchmarks/clusters.py --ceiling); the bank is class-seeded, W-LD
-        writes each cell into its class's block at momentum 0.03 (at the paper's 0.3 prototypes move faster
-        than features follow), and the cluster loss ties every cell to its class's prototypes. The paper
-        preset keeps its layout and gets the rest. What it costs: docs/method.md, "Reading the clusters".
-        """
-        memory = dataclasses.replace(self.memory, bank_init="labels", tied_writes=True, prototype_loss=1.0,
-                                     write_momentum=0.03)
-        stages = (1,) if self.preset == "lite" else self.lite_memory_stages
-        return dataclasses.replace(self, use_memory=True, lite_memory_stages=stages, memory=memory)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
