@@ -68,7 +68,6 @@ from propagation_pilot import score_on as score  # noqa: E402
 
 METHODS = ("nearest", "interp", "mci", "propagation", "evidence", "complete", "complete_clusters", "scribbles",
            "scribbles_evidence", "unet", "rf")
-LEARNED = ("complete", "complete_clusters", "scribbles", "unet")  # trained for the time budget
 DEFAULT_RESULTS = _ROOT / "benchmarks" / "results" / "effort.jsonl"
 ROUNDS_RESULTS = _ROOT / "benchmarks" / "results" / "effort_rounds.jsonl"
 

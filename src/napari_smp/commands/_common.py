@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import TrainConfig
+from ..config import ModelConfig, TrainConfig
 
 __all__ = [
     "LABEL_SUFFIXES",
@@ -17,6 +17,7 @@ __all__ = [
     "SEGMENT_SUFFIXES",
     "check_output",
     "scribble_label",
+    "architecture",
     "check_device",
     "train_config",
     "LogProgress",
@@ -68,6 +69,15 @@ def scribble_label(args: argparse.Namespace) -> int | None:
         raise ValueError(f"--background-label must be a positive label value, not {args.background_label}: with "
                          "--scribbles 0 means not annotated, so paint background with a label of its own")
     return args.background_label
+
+
+def architecture(args: argparse.Namespace, config: ModelConfig) -> ModelConfig:
+    """``config`` as ``--cluster-bank`` lays it out (unchanged without it); one sentence with ``--no-memory``."""
+    if not args.cluster_bank:
+        return config
+    if getattr(args, "use_memory", None) is False:
+        raise ValueError("--cluster-bank builds a memory bank; it cannot go with --no-memory")
+    return config.with_cluster_bank()
 
 
 def check_device(args: argparse.Namespace) -> None:

@@ -7,7 +7,16 @@ import sys
 from typing import Any
 
 from ..config import ModelConfig, TrainConfig
-from ._common import CHECKPOINT_SUFFIXES, SEGMENT_SUFFIXES, check_device, check_output, clean, progress, scribble_label
+from ._common import (
+    CHECKPOINT_SUFFIXES,
+    SEGMENT_SUFFIXES,
+    architecture,
+    check_device,
+    check_output,
+    clean,
+    progress,
+    scribble_label,
+)
 from .signals import received
 
 __all__ = ["run_complete"]
@@ -38,9 +47,7 @@ def run_complete(args: argparse.Namespace) -> int:
         check_scribbles(painted, background)
     check_device(args)
     train = TrainConfig(time_budget=args.time_budget, seed=args.seed, device=args.device)
-    config = ModelConfig(norm=guess_norm(image))
-    if args.cluster_bank:
-        config = config.with_cluster_bank()
+    config = architecture(args, ModelConfig(norm=guess_norm(image)))
     with progress(None, "completing", "step") as bar:
 
         def report(r) -> None:

@@ -6,7 +6,15 @@ import argparse
 import sys
 
 from ..config import UNCAPPED_STEPS, ModelConfig, NormConfig
-from ._common import CHECKPOINT_SUFFIXES, check_device, check_output, progress, scribble_label, train_config
+from ._common import (
+    CHECKPOINT_SUFFIXES,
+    architecture,
+    check_device,
+    check_output,
+    progress,
+    scribble_label,
+    train_config,
+)
 from .signals import received
 
 __all__ = ["run_finetune"]
@@ -25,8 +33,6 @@ def run_finetune(args: argparse.Namespace) -> int:
             "--img-size, --slice-context, --memory/--no-memory and --cluster-bank set up a new model; "
             "a run from --init keeps the architecture it was built with"
         )
-    if args.cluster_bank and args.use_memory is False:
-        raise ValueError("--cluster-bank builds a memory bank; it cannot go with --no-memory")
     image, meta = read_volume(args.image)
     labels, lmeta = read_labels(args.labels)
     if labels.shape != image.shape:
@@ -38,15 +44,13 @@ def run_finetune(args: argparse.Namespace) -> int:
 
         check_scribbles(labels, background)
     norm = NormConfig(mode=args.norm) if args.norm else guess_norm(image)
-    config = ModelConfig(
+    config = architecture(args, ModelConfig(
         preset=args.preset,
         norm=norm,
         img_size=args.img_size,
         slice_context=args.slice_context,
         use_memory=args.use_memory,
-    )
-    if args.cluster_bank:
-        config = config.with_cluster_bank()
+    ))
     train = train_config(args)
     check_device(args)
     with progress(None if train.step_cap == UNCAPPED_STEPS else train.step_cap, "fine-tuning", "step") as bar:

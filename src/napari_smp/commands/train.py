@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..config import ModelConfig, NormConfig
-from ._common import CHECKPOINT_SUFFIXES, check_device, check_output, train_config
+from ._common import CHECKPOINT_SUFFIXES, architecture, check_device, check_output, train_config
 
 __all__ = ["run_train"]
 
@@ -17,17 +17,13 @@ def run_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         check_output(args.out, args.overwrite, suffixes=CHECKPOINT_SUFFIXES)
     check_device(args)
-    config = ModelConfig(
+    config = architecture(args, ModelConfig(
         preset=args.preset,
         norm=NormConfig(mode=args.norm),
         img_size=args.img_size,
         slice_context=args.slice_context,
         use_memory=args.use_memory,
-    )
-    if args.cluster_bank:
-        if args.use_memory is False:
-            raise ValueError("--cluster-bank builds a memory bank; it cannot go with --no-memory")
-        config = config.with_cluster_bank()
+    ))
     train = train_config(args, val_fraction=args.val_fraction, val_every=args.val_every)
     summary = train_dataset(args.dataset, args.out, config, train)
     if int(os.environ.get("RANK", "0")) == 0:
