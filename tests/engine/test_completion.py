@@ -121,3 +121,28 @@ def test_where_the_image_says_nothing_the_interpolated_shape_fills_the_gaps():
     alone = propagate(image, _painting(labels, painted), painted).label_map()
     ours, theirs = (dice(m[unpainted], labels[unpainted], labels=[1])[1] for m in (done.labels, alone))
     assert ours > theirs + 0.02
+
+
+def test_one_painted_slice_with_structures_gives_the_network_no_share(monkeypatch, tmp_path):
+    from napari_smp.engine.completion import NETWORK_WEIGHT, ONE_SLICE_WEIGHT, network_share
+
+    monkeypatch.setattr(completion, "MIN_NETWORK_STEPS", 1)
+    monkeypatch.setattr(completion, "MIN_PAINTED_DICE", 0.0)
+    image, labels = toy_volume(depth=8)
+    painting = _painting(labels, [3])  # slices 0 and 7 are listed as painted background below
+    assert network_share(painting, np.array([0, 3, 7])) == ONE_SLICE_WEIGHT == 0.0
+    assert network_share(_painting(labels, [2, 5]), np.array([2, 5])) == NETWORK_WEIGHT
+    train = TrainConfig(steps=3, batch_size=2, device="cpu", amp=False)
+    alone = complete(image, painting, config=tiny_config(), train=train, slices=[0, 7])
+    # nothing would use the network: no training, the propagated result at once, and why
+    assert alone.sources == "propagation" and alone.network is None and "fine-tune" not in alone.seconds
+    assert any("one painted slice" in note for note in alone.notes)
+    # a model asked for is trained and saved (a correction goes on from it), but not pooled
+    out = tmp_path / "one.safetensors"
+    kept = complete(image, painting, config=tiny_config(), train=train, slices=[0, 7], model_out=out)
+    assert kept.sources == "propagation" and len(kept.network.reports) == 3 and out.exists()
+    np.testing.assert_array_equal(kept.labels, alone.labels)
+    assert any("saved" in note for note in kept.notes)
+    # a share asked for explicitly is used
+    pooled = complete(image, painting, config=tiny_config(), train=train, slices=[0, 7], network_weight=0.5)
+    assert pooled.sources == "propagation + network"

@@ -15,7 +15,10 @@ Two sources fill the slices nobody painted, and are pooled:
 
 They are pooled per voxel as a weighted geometric mean of their class probabilities (log-linear
 pooling: where both agree nothing changes, where they disagree the surer one wins, weighted by
-``network_weight``). A run whose network learnt too little (few steps on a slow or busy CPU, a poor
+``network_weight``). With a single painted slice holding structures the network is not pooled: shown
+one slice it learns that slice's shapes, and pooled it pulled the result below propagation on most
+volumes measured (:data:`ONE_SLICE_WEIGHT`); it is still trained when a model is asked for, so a
+correction can go on from it. A run whose network learnt too little (few steps on a slow or busy CPU, a poor
 fit of its own painted slices) returns propagation alone and says so. Painted slices stay as painted.
 """
 
@@ -42,7 +45,8 @@ from .volumes import annotated_slices, check_image, check_labels
 if TYPE_CHECKING:  # training loads torch; propagation alone must not
     from .training import StepReport, TrainResult
 
-__all__ = ["Completion", "complete", "pool", "MIN_NETWORK_STEPS", "MIN_PAINTED_DICE"]
+__all__ = ["Completion", "complete", "pool", "network_share", "MIN_NETWORK_STEPS", "MIN_PAINTED_DICE",
+           "NETWORK_WEIGHT", "ONE_SLICE_WEIGHT"]
 
 #: a network with fewer steps, or a worse fit of its own painted slices, is not pooled: one that cannot
 #: reproduce the slices it was shown is no guide elsewhere. In the idle pilot (phantom and dev CT, k = 3
@@ -52,6 +56,10 @@ MIN_NETWORK_STEPS = 60
 MIN_PAINTED_DICE = 0.85
 #: the network's share of the pooled log-probabilities (0: propagation alone, 1: the network alone)
 NETWORK_WEIGHT = 0.5
+#: ... when one painted slice holds structures. Six paintings of one slice (phantom, dev CT, lung2, brain1
+#: x 3 seeds; docs/experiments/2026-12-07-one-slice-network-share.md), mean Dice on never-painted slices:
+#: 0.720 propagation alone, 0.699 with a share of 0.25, 0.644 with 0.5 (brain1: 0.73 -> 0.51)
+ONE_SLICE_WEIGHT = 0.0
 #: seconds kept back from the budget for prediction and pooling after the fine-tune
 _PREDICT_RESERVE = 0.15
 
@@ -116,7 +124,7 @@ def complete(
     slices: list[int] | None = None,
     model_out: str | os.PathLike[str] | None = None,
     network: bool = True,
-    network_weight: float = NETWORK_WEIGHT,
+    network_weight: float | None = None,
     evidence: bool = True,
     on_first: Callable[[np.ndarray], None] | None = None,
     callback: Callable[[StepReport], None] | None = None,
@@ -133,7 +141,8 @@ def complete(
         train: the fine-tune's settings; ``time_budget`` covers everything here, propagation included.
         model_out: also save the fine-tuned model there (``.safetensors``).
         network: False: propagation alone (seconds, no training).
-        network_weight: the network's share in the pooling (0..1).
+        network_weight: the network's share in the pooling (0..1); None: :func:`network_share` of the
+            painting. A share of 0 trains the network only for ``model_out``.
         evidence: weigh the propagation by the intensity evidence (``inference.intensity``).
         on_first: called with the propagated label map as soon as it exists (before any training), and
             again when the intensity evidence has refined it (when it changed anything).
@@ -184,7 +193,9 @@ def complete(
     index = annotated_slices(painting, slices)
     if len(index) == 0:
         raise EngineError("no painted slice: paint at least one axial slice")
-    if not 0.0 <= network_weight <= 1.0:
+    if network_weight is None:
+        network_weight = network_share(painting, index)
+    elif not 0.0 <= network_weight <= 1.0:
         raise EngineError(f"network_weight must be in [0, 1], got {network_weight}")
     seconds: dict[str, float] = {}
 
@@ -218,6 +229,12 @@ def complete(
         on_first(first)
     if not network:
         return Completion(first, "propagation", prop, seconds=seconds, evidence=chosen)
+    unpooled = ""
+    if network_weight == 0:
+        unpooled = ("one painted slice holds structures, so the network is not pooled (shown one slice it "
+                    "learns that slice's shapes); paint a second slice and it joins")
+        if model_out is None:  # nothing would use it: the result is ready now
+            return Completion(first, "propagation", prop, notes=[unpooled], seconds=seconds, evidence=chosen)
 
     from .training import finetune
 
@@ -235,6 +252,9 @@ def complete(
         raise Cancelled("completion cancelled")
     seconds["fine-tune"] = time.perf_counter() - t
     notes = list(result.notes)
+    if unpooled:
+        notes.append(unpooled + "; the model is saved for that")
+        return Completion(first, "propagation", prop, result, notes, seconds, chosen)
     weak = _weak_network(result)
     if weak:
         notes.append(weak + "; the result is propagation alone")
@@ -251,6 +271,14 @@ def complete(
     result.model.cpu()
     seconds["prediction"] = time.perf_counter() - t
     return Completion(labels, "propagation + network", prop, result, notes, seconds, chosen)
+
+
+def network_share(painting: np.ndarray, index: np.ndarray) -> float:
+    """The network's default share of the pooling: :data:`ONE_SLICE_WEIGHT` when a single one of the
+    painted slices ``index`` of the (Z, Y, X) ``painting`` holds structures (the others all background),
+    else :data:`NETWORK_WEIGHT`."""
+    holding = sum(bool(np.any(painting[int(z)])) for z in index)
+    return ONE_SLICE_WEIGHT if holding <= 1 else NETWORK_WEIGHT
 
 
 def _weak_network(result: TrainResult) -> str:
