@@ -56,9 +56,10 @@ MIN_NETWORK_STEPS = 60
 MIN_PAINTED_DICE = 0.85
 #: the network's share of the pooled log-probabilities (0: propagation alone, 1: the network alone)
 NETWORK_WEIGHT = 0.5
-#: ... when one painted slice holds structures. Six paintings of one slice (phantom, dev CT, lung2, brain1
-#: x 3 seeds; docs/experiments/2026-12-07-one-slice-network-share.md), mean Dice on never-painted slices:
-#: 0.720 propagation alone, 0.699 with a share of 0.25, 0.644 with 0.5 (brain1: 0.73 -> 0.51)
+#: ... when one painted slice holds structures. Ten one-slice paintings of the five effort volumes
+#: (docs/experiments/2026-12-07-one-slice-network-share.md), mean Dice on never-painted slices: 0.734
+#: propagation + intensity alone, 0.722 with a share of 0.25, 0.689 with 0.5; at 0.5 the network added
+#: at most 0.026 and cost up to 0.22 (both brain1)
 ONE_SLICE_WEIGHT = 0.0
 #: seconds kept back from the budget for prediction and pooling after the fine-tune
 _PREDICT_RESERVE = 0.15
