@@ -301,6 +301,24 @@ def test_complete_writes_the_whole_volume_on_the_grid_and_keeps_the_painting(tmp
     assert "exists" in capsys.readouterr().err
 
 
+def test_complete_from_one_painted_slice_answers_with_propagation_and_says_why(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = _labels()
+    image = (rng.normal(0, 5, labels.shape) + 100 * labels).astype(np.float32)
+    painted = np.zeros_like(labels)
+    painted[2] = labels[2]
+    a, b = _save(tmp_path / "ct.nii.gz", image), _save(tmp_path / "painted.nii.gz", painted)
+    out = tmp_path / "seg.nii.gz"
+    # the network is asked for (the default) but a single slice gives it no share and no model is wanted:
+    # nothing is trained, the result is written, and the note says how to bring the network in
+    assert main(["complete", str(a), str(b), "--out", str(out), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "note: one painted slice holds structures, so the network is not pooled" in captured.err
+    assert "wrote" in captured.out and "steps" not in captured.out
+    data = np.asarray(nib.load(out).dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(data[2], labels[2])
+
+
 # ---- scribbles and corrections (issue 29)
 
 
