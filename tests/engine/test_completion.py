@@ -146,3 +146,6 @@ def test_one_painted_slice_with_structures_gives_the_network_no_share(monkeypatc
     # a share asked for explicitly is used
     pooled = complete(image, painting, config=tiny_config(), train=train, slices=[0, 7], network_weight=0.5)
     assert pooled.sources == "propagation + network"
+    # and a share of 0 asked for with two slices says so, not "one painted slice"
+    off = complete(image, _painting(labels, [2, 5]), config=tiny_config(), train=train, network_weight=0.0)
+    assert off.network is None and off.notes == ["network_weight 0: the network is not pooled"]

@@ -194,6 +194,7 @@ def complete(
     index = annotated_slices(painting, slices)
     if len(index) == 0:
         raise EngineError("no painted slice: paint at least one axial slice")
+    chose_share = network_weight is None
     if network_weight is None:
         network_weight = network_share(painting, index)
     elif not 0.0 <= network_weight <= 1.0:
@@ -233,7 +234,8 @@ def complete(
     unpooled = ""
     if network_weight == 0:
         unpooled = ("one painted slice holds structures, so the network is not pooled (shown one slice it "
-                    "learns that slice's shapes); paint a second slice and it joins")
+                    "learns that slice's shapes); paint a second slice and it joins") if chose_share else (
+                    "network_weight 0: the network is not pooled")
         if model_out is None:  # nothing would use it: the result is ready now
             return Completion(first, "propagation", prop, notes=[unpooled], seconds=seconds, evidence=chosen)
 
