@@ -18,8 +18,9 @@ pooling: where both agree nothing changes, where they disagree the surer one win
 ``network_weight``). With a single painted slice holding structures the network is not pooled: shown
 one slice it learns that slice's shapes, and pooled it pulled the result below propagation on most
 volumes measured (:data:`ONE_SLICE_WEIGHT`); it is still trained when a model is asked for, so a
-correction can go on from it. A run whose network learnt too little (few steps on a slow or busy CPU, a poor
-fit of its own painted slices) returns propagation alone and says so. Painted slices stay as painted.
+correction can go on from it. A run whose network learnt too little (few steps on a slow or busy CPU,
+a poor fit of its own painted slices) returns propagation alone and says so. Painted slices stay as
+painted.
 """
 
 from __future__ import annotations
@@ -194,11 +195,16 @@ def complete(
     index = annotated_slices(painting, slices)
     if len(index) == 0:
         raise EngineError("no painted slice: paint at least one axial slice")
-    chose_share = network_weight is None
+    unpooled = ""  # why the network gets no share, if it gets none
     if network_weight is None:
         network_weight = network_share(painting, index)
+        if network_weight == 0:
+            unpooled = ("one painted slice holds structures, so the network is not pooled (shown one slice it "
+                        "learns that slice's shapes); paint a second slice and it joins")
     elif not 0.0 <= network_weight <= 1.0:
         raise EngineError(f"network_weight must be in [0, 1], got {network_weight}")
+    elif network_weight == 0:
+        unpooled = "network_weight 0: the network is not pooled"
     seconds: dict[str, float] = {}
 
     def poll() -> bool:
@@ -231,13 +237,8 @@ def complete(
         on_first(first)
     if not network:
         return Completion(first, "propagation", prop, seconds=seconds, evidence=chosen)
-    unpooled = ""
-    if network_weight == 0:
-        unpooled = ("one painted slice holds structures, so the network is not pooled (shown one slice it "
-                    "learns that slice's shapes); paint a second slice and it joins") if chose_share else (
-                    "network_weight 0: the network is not pooled")
-        if model_out is None:  # nothing would use it: the result is ready now
-            return Completion(first, "propagation", prop, notes=[unpooled], seconds=seconds, evidence=chosen)
+    if unpooled and model_out is None:  # nothing would use the network: the result is ready now
+        return Completion(first, "propagation", prop, notes=[unpooled], seconds=seconds, evidence=chosen)
 
     from .training import finetune
 
